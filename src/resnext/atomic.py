@@ -1,0 +1,55 @@
+"""Atomic file writes: a reader sees the old file or the whole new one, never half of one.
+
+Every output of the package goes through here (temp file in the same folder, fsync, rename).
+Runs in the Ascend container: Python 3.7, no TensorFlow.
+"""
+import io
+import json
+import os
+
+
+def _tmp_name(path):
+    return "%s.tmp-%d" % (path, os.getpid())
+
+
+def write_bytes(path, data):
+    """Write `data` (bytes) to `path` atomically, creating the folder if needed."""
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        os.makedirs(folder, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        with io.open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_text(path, text):
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, obj):
+    """JSON with sorted keys and a trailing newline, so equal results give equal files."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def append_line(path, line):
+    """Append one line (e.g. a JSON-lines record) and fsync; a crash can lose at most that line."""
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        os.makedirs(folder, exist_ok=True)
+    with io.open(path, "a", encoding="utf-8") as f:
+        f.write(line.rstrip("\n") + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_json(path):
+    with io.open(path, encoding="utf-8") as f:
+        return json.load(f)

@@ -1,0 +1,70 @@
+"""Finding checkpoints on disk. A checkpoint exists only once its `.index` file does.
+
+TensorFlow's Saver writes the data shards first and the index last (by rename), so an index on
+disk means a whole checkpoint. Python 3.7, no TensorFlow.
+"""
+import glob
+import hashlib
+import os
+import re
+
+CKPT_PREFIX = "model.ckpt"
+_STEP = re.compile(r"model\.ckpt-(\d+)\.index$")
+
+
+def ckpt_dir(train_dir):
+    return os.path.join(train_dir, "ckpt")
+
+
+def ckpt_path(train_dir, step):
+    """Checkpoint prefix for `step` (what Saver.save/restore take)."""
+    return os.path.join(ckpt_dir(train_dir), "%s-%d" % (CKPT_PREFIX, step))
+
+
+def complete_steps(train_dir):
+    """Sorted global steps of the complete checkpoints in <train_dir>/ckpt."""
+    steps = []
+    for index in glob.glob(os.path.join(ckpt_dir(train_dir), CKPT_PREFIX + "-*.index")):
+        match = _STEP.search(os.path.basename(index))
+        if match:
+            steps.append(int(match.group(1)))
+    return sorted(steps)
+
+
+def latest_step(train_dir):
+    steps = complete_steps(train_dir)
+    return steps[-1] if steps else None
+
+
+def step_of(path):
+    """Global step encoded in a checkpoint prefix or index path ('.../model.ckpt-440' -> 440)."""
+    match = re.search(r"-(\d+)(\.index)?$", path)
+    if not match:
+        raise ValueError("cannot read a global step from checkpoint path %r" % path)
+    return int(match.group(1))
+
+
+def files_of(prefix):
+    """The files that make up checkpoint `prefix` (index first), sorted."""
+    return sorted(glob.glob(prefix + ".*"), key=lambda p: (not p.endswith(".index"), p))
+
+
+def require(prefix):
+    """Raise FileNotFoundError unless checkpoint `prefix` is complete (its .index exists)."""
+    if not os.path.isfile(prefix + ".index"):
+        raise FileNotFoundError(
+            "checkpoint %s is missing or incomplete (no %s.index); train that block first"
+            % (prefix, os.path.basename(prefix)))
+
+
+def sha256(prefix):
+    """One hash over the checkpoint's files (index + data shards), in a fixed order."""
+    digest = hashlib.sha256()
+    for path in files_of(prefix):
+        if path.endswith(".tmp") or ".tmp" in os.path.basename(path):
+            continue
+        digest.update(os.path.basename(path).encode("utf-8"))
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()

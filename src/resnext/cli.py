@@ -1,0 +1,166 @@
+"""`resnext <stage>`: the only place that parses argv. Each stage loads one Config and calls a library
+function. Python 3.7 (the container runs train-rank/evaluate/export through here too).
+"""
+import argparse
+import json
+import logging
+import os
+import sys
+
+from resnext.config import ConfigError, load_config
+
+log = logging.getLogger("resnext.cli")
+
+
+def _add_config_args(p):
+    p.add_argument("--config", action="append", default=[], metavar="YAML",
+                   help="config file(s), later ones override earlier (default config/config.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override one key (value parsed as YAML); repeatable")
+
+
+def _config(args):
+    paths = args.config or ["config/config.yaml"]
+    values = json.loads(args.json) if getattr(args, "json", None) else None
+    return load_config(paths if not values else [], args.overrides, values=values), paths[-1]
+
+
+def _cmd_resolve_config(args):
+    from resnext.config import write_resolved
+    cfg, _ = _config(args)
+    digest = write_resolved(cfg, args.out)
+    log.info("resolved config -> %s (sha256 %s)", args.out, digest)
+
+
+def _cmd_demo_data(args):
+    from resnext.data.demo import write_demo_tree
+    cfg, _ = _config(args)
+    out = args.out or cfg.source_path
+    write_demo_tree(out, cfg.demo_image_size, cfg.demo_val_fraction, cfg.seed)
+
+
+def _cmd_convert(args):
+    from resnext.data import convert
+    cfg, _ = _config(args)
+    if args.verify:
+        problems = convert.verify(cfg)
+        for p in problems:
+            log.error("%s", p)
+        if problems:
+            raise SystemExit(1)
+        log.info("every shard in %s matches its manifest", cfg.data_dir)
+        return
+    convert.convert(cfg)
+
+
+def _cmd_summary(args):
+    from resnext.model.summary import summarize
+    cfg, _ = _config(args)
+    print(json.dumps(summarize(cfg.arch, cfg.image_size, cfg.num_classes, cfg.grouped_conv), sort_keys=True))
+
+
+def _cmd_schedule(args):
+    from resnext.train.schedule import evaluate_schedule
+    cfg, _ = _config(args)
+    steps = [int(s) for s in args.at.split(",") if s.strip()]
+    print(json.dumps({str(s): lr for s, lr in zip(steps, evaluate_schedule(cfg, steps))}))
+
+
+def _cmd_train(args):
+    from resnext.train import launch
+    cfg, path = _config(args)
+    if args.config and len(args.config) == 1 and not args.overrides:
+        config_path = path
+    else:  # ranks must see exactly this config: hand them a resolved copy
+        from resnext.config import write_resolved
+        config_path = os.path.join(cfg.train_dir, "config.ranks.yaml")
+        write_resolved(cfg, config_path)
+    launch.train(cfg, config_path, args.until_step)
+
+
+def _cmd_train_rank(args):
+    from resnext.backends import get_backend
+    from resnext.train.loop import train_block
+    cfg, _ = _config(args)
+    rank, size = int(os.environ.get("RANK_ID", "0")), int(os.environ.get("RANK_SIZE", "1"))
+    if size != cfg.rank_size:
+        raise ConfigError("RANK_SIZE=%d in the environment but rank_size is %d" % (size, cfg.rank_size))
+    train_block(cfg, args.until_step, get_backend(cfg, rank, size))
+
+
+def _cmd_evaluate(args):
+    from resnext.evaluate import evaluate
+    cfg, _ = _config(args)
+    evaluate(cfg, _strip_index(args.checkpoint), args.out)
+
+
+def _cmd_export(args):
+    from resnext import checkpoints
+    from resnext.export import export
+    cfg, _ = _config(args)
+    prefix = args.checkpoint or checkpoints.ckpt_path(cfg.train_dir, cfg.train_steps)
+    export(cfg, _strip_index(prefix), args.out_dir)
+
+
+def _cmd_report(args):
+    from resnext.report import build_report
+    cfg, _ = _config(args)
+    build_report(cfg, args.out_dir)
+
+
+def _strip_index(path):
+    return path[:-len(".index")] if path.endswith(".index") else path
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="resnext", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    sub.required = True
+
+    def cmd(name, func, help_text):
+        p = sub.add_parser(name, help=help_text)
+        _add_config_args(p)
+        p.set_defaults(func=func)
+        return p
+
+    p = cmd("resolve-config", _cmd_resolve_config, "validate and write the resolved config")
+    p.add_argument("--out", required=True)
+    p.add_argument("--json", help="config values as one JSON object (Snakemake passes its config)")
+    cmd("demo-data", _cmd_demo_data, "write the embedded digits as a JPEG tree").add_argument("--out")
+    cmd("convert", _cmd_convert, "JPEG tree -> TFRecord shards + manifest").add_argument(
+        "--verify", action="store_true", help="re-read every shard and check counts and sha256")
+    cmd("summary", _cmd_summary, "print params and MACs of the configured architecture as JSON")
+    cmd("schedule", _cmd_schedule, "print the lr at global steps as JSON").add_argument(
+        "--at", required=True, help="comma-separated global steps")
+    for name, func in (("train", _cmd_train), ("train-rank", _cmd_train_rank)):
+        p = cmd(name, func, "train all ranks to a block boundary" if name == "train"
+                else "one rank of a training block (started by `resnext train`)")
+        p.add_argument("--until-step", type=int, required=True)
+    p = cmd("evaluate", _cmd_evaluate, "evaluate one checkpoint -> eval/step-<step>.json")
+    p.add_argument("--checkpoint", required=True, help="checkpoint prefix or its .index file")
+    p.add_argument("--out", help="result JSON (default <run>/eval/step-<step>.json)")
+    p = cmd("export", _cmd_export, "checkpoint -> frozen GraphDef + export.json")
+    p.add_argument("--checkpoint", help="default: the final checkpoint")
+    p.add_argument("--out-dir")
+    cmd("report", _cmd_report, "results -> report.md, eval_table.txt, audit.json").add_argument("--out-dir")
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from resnext.train.launch import RankFailed
+    try:
+        args.func(args)
+    except (ConfigError, FileNotFoundError, RankFailed) as exc:
+        log.error("%s", exc)
+        return 2
+    except KeyboardInterrupt:
+        log.error("interrupted; all ranks stopped")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

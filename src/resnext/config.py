@@ -1,0 +1,221 @@
+"""One frozen run configuration, from YAML files plus `key=value` overrides, to every stage.
+
+The JSON schema in `schema/config.schema.yaml` (also `workflow/schemas/`, used by Snakemake's
+`validate()`) is the single list of keys: their types, defaults and descriptions. `Config` is a
+frozen dataclass generated from it, so a key added to the schema is a field here at once.
+Runs in the Ascend container too: Python 3.7 syntax, no TensorFlow.
+"""
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import os
+
+import yaml
+
+from resnext import atomic
+
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "config.schema.yaml")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be run; the message names the key or file."""
+
+
+def load_schema():
+    with io.open(SCHEMA_PATH, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+_PY_TYPES = {"string": str, "integer": int, "number": float, "boolean": bool, "array": tuple}
+
+
+def _field_type(spec):
+    kinds = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+    kinds = [k for k in kinds if k != "null"]
+    return _PY_TYPES[kinds[0]] if len(kinds) == 1 else object
+
+
+def _freeze(value):
+    return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
+
+
+def _thaw(value):
+    return [_thaw(v) for v in value] if isinstance(value, tuple) else value
+
+
+class _Derived(object):
+    """Quantities every stage derives the same way from the keys."""
+
+    @property
+    def run_dir(self):
+        return os.path.join(self.results_dir, self.run_name)
+
+    @property
+    def data_dir(self):
+        return self.data_url or os.path.join(self.run_dir, "data")
+
+    @property
+    def source_path(self):
+        return os.path.join(self.run_dir, "source") if self.source_dir == "demo" else self.source_dir
+
+    @property
+    def train_dir(self):
+        return os.path.join(self.run_dir, "train")
+
+    @property
+    def global_batch(self):
+        return self.batch_size * self.rank_size
+
+    @property
+    def steps_per_epoch(self):
+        """Whole global batches in one pass over the train split (>= 1)."""
+        return max(1, self.num_train_images // self.global_batch)
+
+    @property
+    def schedule_steps(self):
+        """T of the lr schedule: max_train_steps if set, else num_epochs worth of steps."""
+        if self.max_train_steps:
+            return int(self.max_train_steps)
+        return max(1, int(round(self.num_epochs * self.steps_per_epoch)))
+
+    @property
+    def train_steps(self):
+        """Steps actually run: schedule_steps rounded up to iterations_per_loop (the seed's 601,000)."""
+        loop = self.iterations_per_loop
+        return int(math.ceil(self.schedule_steps / float(loop))) * loop
+
+    @property
+    def block_steps(self):
+        """Global step at the end of every training block (each ends in a checkpoint), ascending."""
+        loop = self.iterations_per_loop
+        every = int(math.ceil(self.checkpoint_every_epochs * self.steps_per_epoch / float(loop))) * loop
+        ends = list(range(every, self.train_steps, every))
+        return ends + [self.train_steps]
+
+    def epoch_at(self, step):
+        """Epochs of data seen after `step` global steps."""
+        return step * self.global_batch / float(self.num_train_images)
+
+    def to_dict(self):
+        return {f.name: _thaw(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def to_yaml(self):
+        return yaml.safe_dump(self.to_dict(), sort_keys=True, default_flow_style=False)
+
+    def sha256(self):
+        """Hash of the canonical JSON form of every key: the identity of a run's recipe."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def replace(self, **changes):
+        return _validated(dict(self.to_dict(), **changes), "replace()")
+
+
+def _make_config_class():
+    props = load_schema()["properties"]
+    fields = [(name, _field_type(spec)) for name, spec in props.items()]
+    return dataclasses.make_dataclass("Config", fields, bases=(_Derived,), frozen=True)
+
+
+Config = _make_config_class()
+Config.__module__ = __name__
+Config.__doc__ = "Frozen run configuration; fields are the schema's keys (see load_schema())."
+
+
+def _check_cross_keys(values, origin):
+    problems = []
+    if values["crop_aspect_min"] > values["crop_aspect_max"]:
+        problems.append("crop_aspect_min (%s) is larger than crop_aspect_max (%s)"
+                        % (values["crop_aspect_min"], values["crop_aspect_max"]))
+    scale = values["loss_scale"]
+    if isinstance(scale, str) and scale != "dynamic":
+        problems.append("loss_scale must be a number >= 1 or 'dynamic', not %r" % scale)
+    if not isinstance(scale, str) and scale < 1:
+        problems.append("loss_scale must be >= 1, not %r" % scale)
+    if values["label_offset"] >= values["num_classes"]:
+        problems.append("label_offset (%d) leaves no class below num_classes (%d)"
+                        % (values["label_offset"], values["num_classes"]))
+    if values["hosts"] and len(values["hosts"]) != values["rank_size"]:
+        problems.append("hosts lists %d entries but rank_size is %d" % (len(values["hosts"]), values["rank_size"]))
+    if problems:
+        raise ConfigError("%s: %s" % (origin, "; ".join(problems)))
+
+
+def _schema_errors(values, schema):
+    import jsonschema  # imported here: the container only needs it when a config is loaded
+    validator = jsonschema.Draft7Validator(schema)
+    messages = []
+    for err in sorted(validator.iter_errors(values), key=lambda e: list(e.path)):
+        if err.validator == "additionalProperties":
+            known = set(schema["properties"])
+            extra = sorted(k for k in values if k not in known)
+            messages.append("unknown key(s) %s" % ", ".join(repr(k) for k in extra))
+        else:
+            key = ".".join(str(p) for p in err.path) or "(top level)"
+            messages.append("key %r: %s" % (key, err.message))
+    return messages
+
+
+def _validated(values, origin):
+    schema = load_schema()
+    messages = _schema_errors(values, schema)
+    if messages:
+        raise ConfigError("%s: %s" % (origin, "; ".join(messages)))
+    full = {k: spec.get("default") for k, spec in schema["properties"].items()}
+    full.update(values)
+    for key, spec in schema["properties"].items():
+        if _field_type(spec) is float and isinstance(full[key], int) and not isinstance(full[key], bool):
+            full[key] = float(full[key])
+    _check_cross_keys(full, origin)
+    return Config(**{k: _freeze(v) for k, v in full.items()})
+
+
+def parse_override(text):
+    """'key=value' -> (key, value), the value parsed as YAML ('batch_size=8' -> 8)."""
+    if "=" not in text:
+        raise ConfigError("override %r is not of the form key=value" % text)
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError("override %r: value is not valid YAML (%s)" % (text, exc))
+    return key.strip(), value
+
+
+def _read_yaml(path):
+    if not os.path.isfile(path):
+        raise ConfigError("config file %s does not exist" % path)
+    try:
+        with io.open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError("config file %s is not valid YAML: %s" % (path, exc))
+    if not isinstance(data, dict):
+        raise ConfigError("config file %s must hold a mapping of keys, not %s" % (path, type(data).__name__))
+    return data
+
+
+def load_config(paths, overrides=(), values=None):
+    """Merge YAML files (later wins), then `values` (a dict), then 'key=value' overrides; validate.
+
+    Raises ConfigError naming the file and key on anything the schema or the cross-key checks reject.
+    """
+    if isinstance(paths, str):
+        paths = [paths]
+    merged = {}
+    for path in paths:
+        merged.update(_read_yaml(path))
+    merged.update(values or {})
+    for item in overrides:
+        key, value = parse_override(item)
+        merged[key] = value
+    origin = " + ".join(list(paths) + [o for o in overrides]) or "config"
+    return _validated(merged, origin)
+
+
+def write_resolved(cfg, path):
+    """Write the resolved config (every key, sorted) atomically; returns its sha256."""
+    atomic.write_text(path, cfg.to_yaml())
+    return cfg.sha256()

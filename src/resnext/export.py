@@ -1,0 +1,89 @@
+"""Checkpoint -> frozen GraphDef with `input` [N,H,W,3] float32 (normalised) -> `logits`,
+`probabilities`, and export.json with the max |difference| between the frozen graph and the
+checkpoint on real validation images. Python 3.7, TF 1.15 API.
+"""
+import hashlib
+import logging
+import os
+
+import numpy as np
+
+from resnext import atomic, checkpoints
+from resnext.compat import tf
+from resnext.data import pipeline
+from resnext.model import build_logits
+
+log = logging.getLogger(__name__)
+
+OUTPUTS = ["logits", "probabilities"]
+
+
+def _inference_graph(cfg):
+    graph = tf.Graph()
+    with graph.as_default():
+        images = tf.placeholder(tf.float32, [None, cfg.image_size, cfg.image_size, 3], name="input")
+        logits = build_logits(images, cfg.arch, cfg.num_classes, is_training=False,
+                              bn_epsilon=cfg.bn_epsilon, grouped_conv=cfg.grouped_conv)
+        tf.nn.softmax(logits, name="probabilities")
+    return graph
+
+
+def _validation_images(cfg, limit):
+    """Up to `limit` real validation images, float32 [n,H,W,3], as the evaluation sees them."""
+    graph = tf.Graph()
+    with graph.as_default():
+        batch = tf.data.make_one_shot_iterator(pipeline.eval_dataset(cfg)).get_next()
+    chunks, count = [], 0
+    with tf.Session(graph=graph) as sess:
+        while count < limit:
+            try:
+                images, _, mask = sess.run(batch)
+            except tf.errors.OutOfRangeError:
+                break
+            real = images[mask > 0]
+            chunks.append(real)
+            count += len(real)
+    return np.concatenate(chunks)[:limit]
+
+
+def freeze(cfg, prefix):
+    """-> (frozen GraphDef, {output: values on `images`} from the checkpoint session, images)."""
+    graph = _inference_graph(cfg)
+    images = _validation_images(cfg, cfg.eval_batch_size)
+    with tf.Session(graph=graph) as sess:
+        tf.train.Saver().restore(sess, prefix)
+        frozen = tf.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), OUTPUTS)
+        reference = dict(zip(OUTPUTS, sess.run([o + ":0" for o in OUTPUTS], {"input:0": images})))
+    return frozen, reference, images
+
+
+def run_frozen(graph_def, images):
+    """Run a frozen GraphDef on images float32 [n,H,W,3] -> {output: values}."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.import_graph_def(graph_def, name="")
+    with tf.Session(graph=graph) as sess:
+        values = sess.run([o + ":0" for o in OUTPUTS], {"input:0": images})
+    return dict(zip(OUTPUTS, values))
+
+
+def export(cfg, prefix, out_dir=None):
+    """Write export/<arch>.pb and export.json; return the record."""
+    checkpoints.require(prefix)
+    out_dir = out_dir or os.path.join(cfg.run_dir, "export")
+    frozen, reference, images = freeze(cfg, prefix)
+    data = frozen.SerializeToString()
+    pb_path = os.path.join(out_dir, "%s.pb" % cfg.arch)
+    atomic.write_bytes(pb_path, data)
+    check = run_frozen(frozen, images)
+    record = {"arch": cfg.arch, "graph": pb_path, "graph_sha256": hashlib.sha256(data).hexdigest(),
+              "checkpoint": {"path": prefix, "sha256": checkpoints.sha256(prefix)},
+              "input": {"name": "input", "shape": [None, cfg.image_size, cfg.image_size, 3],
+                        "dtype": "float32"},
+              "outputs": OUTPUTS, "num_images_checked": int(len(images)), "config_sha256": cfg.sha256()}
+    for name in OUTPUTS:
+        record["max_abs_diff_%s" % name] = float(np.max(np.abs(check[name] - reference[name])))
+    atomic.write_json(os.path.join(out_dir, "export.json"), record)
+    log.info("exported %s (%d bytes); max |logits diff| %.3g on %d validation images",
+             pb_path, len(data), record["max_abs_diff_logits"], len(images))
+    return record

@@ -1,0 +1,1 @@
+"""Training: lr schedule, train step, session loop, rank launcher."""

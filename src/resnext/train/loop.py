@@ -1,0 +1,145 @@
+"""One rank's training block: resume from the newest complete checkpoint, train to a step, save.
+
+Rank 0 alone writes checkpoints, metrics.jsonl and block-<b>.json; every rank logs. The console
+line every iterations_per_loop steps keeps the seed's format. Python 3.7, TF 1.15 API.
+"""
+import json
+import logging
+import math
+import os
+import time
+
+from resnext import atomic, checkpoints
+from resnext.compat import tf
+from resnext.config import ConfigError
+from resnext.data import pipeline
+from resnext.train import records
+from resnext.train.events import ScalarWriter, train_values
+from resnext.train.step import build_train_graph
+
+log = logging.getLogger(__name__)
+
+LOG_FORMAT = "step: %6i  epoch: %5.1f  FPS: %7.1f  loss: %6.3f  total_loss: %6.3f  lr:%7.7f"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf; the last good checkpoint is kept."""
+
+
+def check_manifest(cfg):
+    """Fail early when the data's train count disagrees with the schedule's num_train_images."""
+    path = os.path.join(cfg.data_dir, "manifest.json")
+    if not os.path.isfile(path):
+        raise ConfigError("data_url: %s has no manifest.json; run `resnext convert` first" % cfg.data_dir)
+    found = atomic.read_json(path)["splits"]["train"]["num_images"]
+    if found != cfg.num_train_images:
+        raise ConfigError("num_train_images is %d but %s lists %d train images; set num_train_images: %d"
+                          % (cfg.num_train_images, path, found, found))
+
+
+def block_index(cfg, until_step):
+    if until_step not in cfg.block_steps:
+        raise ConfigError("--until-step %d is not a block boundary; boundaries: %s"
+                          % (until_step, cfg.block_steps))
+    return cfg.block_steps.index(until_step) + 1
+
+
+class _Session(object):
+    """Graph, session and saver for one rank, restored to the newest complete checkpoint."""
+
+    def __init__(self, cfg, backend, start_step):
+        self.graph = tf.Graph()
+        with self.graph.as_default(), backend.device_scope():
+            tf.set_random_seed(cfg.seed)
+            dataset = pipeline.train_dataset(cfg, backend.rank, backend.rank_size, seed_offset=start_step)
+            images, labels = tf.data.make_one_shot_iterator(dataset).get_next()
+            self.ops = build_train_graph(cfg, images, labels, backend)
+            self.saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
+            self.broadcast = backend.broadcast_variables_op()
+            init = tf.group(tf.global_variables_initializer(), tf.local_variables_initializer())
+            self.restore_init = init_from_checkpoint_fn(cfg) if start_step == 0 else None
+        self.sess = tf.Session(backend.session_target(), graph=self.graph, config=backend.session_config())
+        self.sess.run(init)
+        if start_step > 0:
+            self.saver.restore(self.sess, checkpoints.ckpt_path(cfg.train_dir, start_step))
+        elif self.restore_init is not None:
+            self.restore_init(self.sess)
+        if self.broadcast is not None:
+            self.sess.run(self.broadcast)
+
+    def loss_scale(self):
+        """The loss scale in force (static value; dynamic scaling reads its variable)."""
+        return float(self.sess.run(self.ops.loss_scale))
+
+    def overflow_steps(self):
+        """Steps skipped so far for inf/nan gradients (dynamic loss scaling), this session."""
+        return int(self.sess.run(self.ops.skipped)) if self.ops.skipped is not None else 0
+
+    def run_steps(self, n):
+        """Run n train steps; -> (loss, total_loss, lr, global_step) of the last one."""
+        fetches = [self.ops.train_op, self.ops.loss, self.ops.total_loss, self.ops.learning_rate,
+                   self.ops.global_step]
+        for _ in range(n - 1):
+            self.sess.run(self.ops.train_op)
+        _, loss, total, lr, step = self.sess.run(fetches)
+        return float(loss), float(total), float(lr), int(step)
+
+
+def init_from_checkpoint_fn(cfg):
+    """Fine-tuning initialiser (restore_path minus restore_exclude), or None."""
+    if not cfg.restore_path:
+        return None
+    from resnext.train.finetune import restore_fn
+    return restore_fn(cfg)
+
+
+def _loop(cfg, run, backend, start, until, block):
+    """Train from `start` to `until` in loops of iterations_per_loop; -> per-loop records."""
+    loops, step = [], start
+    events = ScalarWriter(cfg.train_dir) if backend.is_chief else None
+    while step < until:
+        n = min(cfg.iterations_per_loop, until - step)
+        t0 = time.time()
+        loss, total, lr, step = run.run_steps(n)
+        dt = time.time() - t0
+        if not (math.isfinite(loss) and math.isfinite(total)):
+            raise TrainingDiverged("loss is %s at step %d (lr %.6g); the last good checkpoint is kept in %s"
+                                   % (loss, step, lr, checkpoints.ckpt_dir(cfg.train_dir)))
+        fps = n * cfg.global_batch / dt
+        rec = {"step": step, "epoch": round(cfg.epoch_at(step), 4), "images_per_sec": fps, "loss": loss,
+               "total_loss": total, "lr": lr, "step_time_ms": 1000.0 * dt / n, "block": block,
+               "steps": n, "time_utc": records.utc_now(), "loss_scale": run.loss_scale()}
+        loops.append(rec)
+        if backend.is_chief:
+            log.info(LOG_FORMAT, step, cfg.epoch_at(step), fps, loss, total, lr)
+            atomic.append_line(records.metrics_path(cfg), json.dumps(rec, sort_keys=True))
+            events.write(step, train_values(rec), prefix="train/")
+    if events is not None:
+        events.close()
+    return loops
+
+
+def train_block(cfg, until_step, backend):
+    """Train this rank to `until_step` (a block boundary); rank 0 saves and writes block-<b>.json."""
+    block = block_index(cfg, until_step)
+    check_manifest(cfg)
+    start = checkpoints.latest_step(cfg.train_dir) or 0
+    if start >= until_step:
+        log.info("checkpoint at step %d already covers block %d (until %d)", start, block, until_step)
+        if backend.is_chief:
+            records.ensure_block_record(cfg, block, until_step)
+        return None
+    if backend.is_chief:
+        records.truncate_metrics(cfg, start)
+    started = records.utc_now()
+    t0 = time.time()
+    run = _Session(cfg, backend, start)
+    log.info("rank %d/%d: training block %d, steps %d -> %d", backend.rank, backend.rank_size,
+             block, start, until_step)
+    loops = _loop(cfg, run, backend, start, until_step, block)
+    if not backend.is_chief:
+        return None
+    prefix = checkpoints.ckpt_path(cfg.train_dir, until_step)
+    run.saver.save(run.sess, prefix, write_meta_graph=False)
+    log.info("saved %s", prefix)
+    return records.write_block_record(cfg, block, start, until_step, loops, started, time.time() - t0, backend)

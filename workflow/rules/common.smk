@@ -1,0 +1,48 @@
+# Helpers shared by the rules: the resolved config and the paths every stage agrees on.
+import json
+
+from resnext import checkpoints
+from resnext.config import load_config
+
+CFG = load_config([], values=config)  # fails here, naming the key, before any job runs
+RUN = CFG.run_dir
+RESOLVED = f"{RUN}/config.resolved.yaml"
+MANIFEST = f"{CFG.data_dir}/manifest.json"
+LOGS = f"{RUN}/logs"
+
+
+def config_json():
+    """The merged Snakemake config, handed to `resnext resolve-config` verbatim."""
+    return json.dumps(CFG.to_dict(), sort_keys=True)
+
+
+def ckpt_index(step):
+    return checkpoints.ckpt_path(CFG.train_dir, int(step)) + ".index"
+
+
+def previous_block(wildcards):
+    """Block b trains from block b-1's checkpoint."""
+    steps = CFG.block_steps
+    i = steps.index(int(wildcards.step))
+    return [ckpt_index(steps[i - 1])] if i > 0 else []
+
+
+def eval_json(step):
+    return f"{RUN}/eval/step-{step}.json"
+
+
+def all_evals():
+    return [eval_json(s) for s in CFG.block_steps]
+
+
+def existing_checkpoint_evals():
+    """Results for the checkpoints on disk now: `evaluate` never asks for training."""
+    return [eval_json(s) for s in checkpoints.complete_steps(CFG.train_dir)]
+
+
+def demo_marker():
+    return [f"{CFG.source_path}/demo.json"] if CFG.source_dir == "demo" else []
+
+
+def report_outputs():
+    return [f"{RUN}/report/{name}" for name in ("report.md", "eval_table.txt", "audit.json")]

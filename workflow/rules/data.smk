@@ -1,0 +1,33 @@
+rule resolve_config:
+    output:
+        RESOLVED,
+    params:
+        values=config_json(),
+    log:
+        f"{LOGS}/resolve_config.log",
+    shell:
+        "resnext resolve-config --json {params.values:q} --out {output} > {log} 2>&1"
+
+
+rule demo_data:
+    input:
+        config=RESOLVED,
+    output:
+        f"{CFG.source_path}/demo.json",
+    log:
+        f"{LOGS}/demo_data.log",
+    shell:
+        "resnext demo-data --config {input.config} > {log} 2>&1"
+
+
+rule convert:
+    input:
+        config=RESOLVED,
+        source=demo_marker(),
+    output:
+        MANIFEST,
+    threads: CFG.convert_workers
+    log:
+        f"{LOGS}/convert.log",
+    shell:
+        "resnext convert --config {input.config} > {log} 2>&1"

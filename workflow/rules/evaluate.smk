@@ -1,0 +1,19 @@
+# One evaluation job per checkpoint. `evaluate` asks only for checkpoints already on disk.
+rule evaluate_checkpoint:
+    input:
+        config=RESOLVED,
+        manifest=MANIFEST,
+        index=lambda wc: ancient(ckpt_index(wc.step)),
+    output:
+        eval_json("{step}"),
+    wildcard_constraints:
+        step=r"\d+",
+    log:
+        f"{LOGS}/evaluate-{{step}}.log",
+    shell:
+        "resnext evaluate --config {input.config} --checkpoint {input.index} --out {output} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        existing_checkpoint_evals(),

@@ -1,0 +1,12 @@
+rule export:
+    input:
+        config=RESOLVED,
+        manifest=MANIFEST,
+        index=ckpt_index(CFG.train_steps),
+    output:
+        graph=f"{RUN}/export/{CFG.arch}.pb",
+        record=f"{RUN}/export/export.json",
+    log:
+        f"{LOGS}/export.log",
+    shell:
+        "resnext export --config {input.config} --checkpoint {input.index} > {log} 2>&1"
