@@ -1,0 +1,180 @@
+"""Load one run's result JSON files (never logs) into a `Results` record.
+
+Only the evaluation results are mandatory; every other input may be missing, in which case
+its field is None and its path is listed in `Results.missing`. Checks that the files belong
+together (same config hash, file name matching content) are collected in `Results.problems`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import json
+import logging
+import os
+import re
+
+from resnext import atomic
+
+log = logging.getLogger(__name__)
+
+
+class ReportError(Exception):
+    """The results cannot be turned into a report; the message names the file or folder."""
+
+
+class MissingResultsError(ReportError, FileNotFoundError):
+    """A mandatory input (the evaluation results) is absent."""
+
+
+@dataclasses.dataclass
+class Results:
+    run_dir: str
+    evals: list
+    blocks: list
+    metrics: list | None
+    metrics_skipped_lines: int
+    manifest: dict | None
+    manifest_sha256: str | None
+    export: dict | None
+    benchmarks: list
+    resolved_config_sha256: str | None
+    missing: dict
+    problems: list
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _numbered(folder, pattern, regex):
+    """Files in `folder` matching the glob, as (number, path) sorted by the number in the name."""
+    found = []
+    for path in glob.glob(os.path.join(folder, pattern)):
+        match = re.fullmatch(regex, os.path.basename(path))
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def _read(path, what):
+    try:
+        return atomic.read_json(path)
+    except (OSError, ValueError) as exc:
+        raise ReportError("cannot read %s %s: %s" % (what, path, exc)) from exc
+
+
+def load_evals(run_dir, problems):
+    folder = os.path.join(run_dir, "eval")
+    files = _numbered(folder, "step-*.json", r"step-(\d+)\.json")
+    if not files:
+        raise MissingResultsError(
+            "no evaluation results (eval/step-<step>.json) in %s: run the evaluate stage first" % folder)
+    evals = []
+    for number, path in files:
+        record = _read(path, "evaluation result")
+        if record.get("step") != number:
+            problems.append("%s: file name says step %d, content says %r" % (path, number, record.get("step")))
+        evals.append(record)
+    return sorted(evals, key=lambda r: r["step"])
+
+
+def load_blocks(run_dir, problems):
+    files = _numbered(os.path.join(run_dir, "train"), "block-*.json", r"block-(\d+)\.json")
+    blocks = []
+    for number, path in files:
+        record = _read(path, "training block record")
+        if record.get("block") != number:
+            problems.append("%s: file name says block %d, content says %r" % (path, number, record.get("block")))
+        blocks.append(record)
+    return sorted(blocks, key=lambda r: r["start_step"])
+
+
+def load_metrics(path):
+    """metrics.jsonl -> (records sorted by step, count of unreadable lines), or (None, 0) if absent."""
+    if not os.path.isfile(path):
+        return None, 0
+    records, skipped = [], 0
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                skipped += 1
+                log.warning("%s:%d is not valid JSON; skipped", path, number)
+    return sorted(records, key=lambda r: r.get("step", 0)), skipped
+
+
+def _optional_json(path, missing, name):
+    if os.path.isfile(path):
+        return _read(path, name)
+    missing[name] = path
+    log.warning("%s not found (%s); its report section will say 'missing'", name, path)
+    return None
+
+
+def load_benchmarks(run_dir):
+    found = []
+    for path in sorted(glob.glob(os.path.join(run_dir, "benchmark", "*.json"))):
+        found.append({"file": os.path.basename(path), "sha256": sha256_file(path),
+                      "data": _read(path, "benchmark result")})
+    return found
+
+
+def _resolved_config_sha(cfg, missing, problems):
+    path = os.path.join(cfg.run_dir, "config.resolved.yaml")
+    if not os.path.isfile(path):
+        missing["config.resolved.yaml"] = path
+        return None
+    from resnext.config import ConfigError, load_config  # noqa: PLC0415 - keeps module import light
+    try:
+        sha = load_config([path]).sha256()
+    except ConfigError as exc:
+        problems.append("%s cannot be loaded as a config: %s" % (path, exc))
+        return None
+    if sha != cfg.sha256():
+        problems.append("%s has sha256 %s but the report's config has %s" % (path, sha, cfg.sha256()))
+    return sha
+
+
+def _check_config_hashes(cfg, results):
+    expected = cfg.sha256()
+    named = [("eval/step-%s.json" % r.get("step"), r) for r in results.evals]
+    named += [("train/block-%s.json" % r.get("block"), r) for r in results.blocks]
+    if results.export is not None:
+        named.append(("export/export.json", results.export))
+    for name, record in named:
+        if record.get("config_sha256") != expected:
+            results.problems.append("%s: config_sha256 %s differs from the run config's %s"
+                                    % (name, record.get("config_sha256"), expected))
+
+
+def collect(cfg):
+    """Read everything the report needs from cfg.run_dir; raises MissingResultsError without evals."""
+    run_dir, missing, problems = cfg.run_dir, {}, []
+    evals = load_evals(run_dir, problems)
+    blocks = load_blocks(run_dir, problems)
+    if not blocks:
+        missing["train/block-*.json"] = os.path.join(cfg.train_dir, "block-<b>.json")
+    metrics_path = os.path.join(cfg.train_dir, "metrics.jsonl")
+    metrics, skipped = load_metrics(metrics_path)
+    if metrics is None:
+        missing["metrics.jsonl"] = metrics_path
+    manifest_path = os.path.join(cfg.data_dir, "manifest.json")
+    manifest = _optional_json(manifest_path, missing, "manifest.json")
+    export = _optional_json(os.path.join(run_dir, "export", "export.json"), missing, "export.json")
+    results = Results(
+        run_dir=run_dir, evals=evals, blocks=blocks, metrics=metrics, metrics_skipped_lines=skipped,
+        manifest=manifest, manifest_sha256=sha256_file(manifest_path) if manifest is not None else None,
+        export=export, benchmarks=load_benchmarks(run_dir),
+        resolved_config_sha256=_resolved_config_sha(cfg, missing, problems), missing=missing, problems=problems)
+    _check_config_hashes(cfg, results)
+    for problem in results.problems:
+        log.warning("results consistency: %s", problem)
+    return results

@@ -1,0 +1,140 @@
+"""The report's content as document blocks (render.py turns them into Markdown and HTML).
+
+Determinism rule: a line that depends on a wall-clock time shows that time (pattern
+fmt.TIMESTAMP_PATTERN), so removing timestamped lines from two reports of runs that differ only
+in their times leaves identical text.
+"""
+from __future__ import annotations
+
+from resnext.report import fmt, tables
+from resnext.report.render import Facts, Heading, Image, Para, Pre, Table
+from resnext.report.sections_audit import audit_section, dataset_section, export_section, mllog_section
+
+
+def build_blocks(ctx):
+    """All blocks of report.md / report.html, in order."""
+    blocks = [Heading(1, "ResNeXt benchmark report: run %s" % ctx.cfg.run_name),
+              Para("Built from the result JSON files under %s (never from logs)." % ctx.results.run_dir),
+              Facts([("Report generated (UTC)", fmt.utc_text(ctx.generated_utc))])]
+    for part in (summary_section, verdict_section, accuracy_section, training_section, eval_table_section,
+                 export_section, dataset_section, mllog_section, audit_section):
+        blocks.extend(part(ctx))
+    return blocks
+
+
+def summary_section(ctx):
+    cfg, results = ctx.cfg, ctx.results
+    trained = results.blocks[-1]["end_step"] if results.blocks else None
+    final = results.evals[-1]
+    return [Heading(2, "Run summary"), Facts([
+        ("Architecture", "%s, %dx%d input, %d classes" % (cfg.arch, cfg.image_size, cfg.image_size, cfg.num_classes)),
+        ("Backend", cfg.backend),
+        ("Devices (rank_size)", str(cfg.rank_size)),
+        ("Batch", "%d per device, %d global" % (cfg.batch_size, cfg.global_batch)),
+        ("Precision", "%s, loss scale %s" % (cfg.precision_mode, fmt.plain(cfg.loss_scale))),
+        ("Epochs (configured)", fmt.plain(cfg.num_epochs)),
+        ("Steps", "%d configured (%d per epoch), %s trained" % (cfg.train_steps, cfg.steps_per_epoch,
+                                                                 fmt.plain(trained) if trained else fmt.MISSING)),
+        ("Final evaluation", "step %d, epoch %s: top-1 %s%%, top-5 %s%% on %s images" % (
+            final["step"], fmt.num(final["epoch"], 2), fmt.pct(final["top1"]), fmt.pct(final["top5"], 2),
+            final.get("num_images"))),
+        ("Config sha256", cfg.sha256()),
+    ])]
+
+
+def verdict_section(ctx):
+    ref = ctx.reference
+    rows = [[i.name, _measured(i), "%s %s" % (fmt.num(i.reference, _decimals(i)), i.unit),
+             fmt.NA if i.threshold is None else ">= %s %s" % (fmt.num(i.threshold, _decimals(i)), i.unit),
+             i.status, i.reason]
+            for i in ctx.items]
+    paper = ref["paper"]
+    return [Heading(2, "Verdict"), Facts([("Overall", ctx.overall_status)]),
+            Table(["item", "measured", "reference", "pass threshold", "status", "reason"], rows),
+            Facts([("Reference file", "%s (sha256 %s)" % (ctx.reference_path, ctx.reference_sha256)),
+                   ("Seed result", ref["accuracy"].get("source", "").strip()),
+                   ("Paper", "%s: top-1 %s%%, %s M params, %s GMAC" % (
+                       paper.get("source", ""), fmt.num(paper["top1"], 1),
+                       fmt.plain(paper.get("params_millions")), fmt.plain(paper.get("gmac")))),
+                   ("Throughput reference", "%s images/s per device (%s)" % (
+                       fmt.num(ref["throughput"]["images_per_sec_per_device"], 1),
+                       ref["throughput"].get("device", "")))])]
+
+
+def _decimals(item):
+    return 3 if item.unit == "%" else 1
+
+
+def _measured(item):
+    if item.measured is None:
+        return fmt.NA
+    return "%s %s" % (fmt.num(item.measured, _decimals(item)), item.unit)
+
+
+def accuracy_section(ctx):
+    headers = ["epoch", "step", "top-1 %", "top-5 %", "loss", "images", "eval images/s"]
+    return [Heading(2, "Accuracy per epoch"), Table(headers, tables.accuracy_rows(ctx.results.evals)),
+            Image("accuracy.png", "Top-1 and top-5 validation accuracy vs epoch")]
+
+
+def training_section(ctx):
+    blocks = [Heading(2, "Training")]
+    if not ctx.results.blocks:
+        return blocks + [Para("Training block records (train/block-<b>.json): %s." % fmt.MISSING)]
+    times = ctx.audit_times
+    blocks.append(Facts([
+        ("Time to train (sum of block wall times)", fmt.duration(times["train_wall_time_s"])),
+        ("Training (UTC)", "%s to %s" % (fmt.utc_text(times["train_start_utc"]), fmt.utc_text(times["train_stop_utc"]))),
+        ("Time to target accuracy", _target_text(ctx)),
+        ("Mean throughput", _overall_text(ctx.overall)),
+    ]))
+    headers = ["block", "steps", "devices", "loops used", "warm-up loops", "images/s mean", "jitter (sd)",
+               "images/s per device", "images/s whole block", "wall time s"]
+    blocks += [Heading(3, "Throughput per block"), Table(headers, tables.throughput_rows(ctx.throughput)),
+               Image("throughput.png", "Throughput per block: mean of the post-warm-up loops, error bar = jitter")]
+    return blocks + metrics_blocks(ctx)
+
+
+def _target_text(ctx):
+    hit, target = ctx.time_to_target, ctx.target_top1
+    if hit is None:
+        return "not reached (target top-1 %s%%)" % fmt.num(target, 3)
+    text = "top-1 %s%% >= %s%% first at step %d (epoch %s), after %s of training" % (
+        fmt.pct(hit["top1"]), fmt.num(target, 3), hit["step"], fmt.num(hit["epoch"], 2),
+        fmt.duration(hit["training_time_s"]))
+    if ctx.items[0].status == "NOT COMPARABLE":
+        text += " (run not comparable with the reference)"
+    return text
+
+
+def _overall_text(overall):
+    if overall is None:
+        return fmt.NA
+    return "%s ± %s images/s on %d device(s) = %s images/s per device (%d loops)" % (
+        fmt.num(overall["images_per_sec"], 1), fmt.num(overall["jitter"], 1), overall["rank_size"],
+        fmt.num(overall["images_per_sec_per_device"], 1), overall["loops"])
+
+
+def metrics_blocks(ctx):
+    metrics = ctx.results.metrics
+    if metrics is None:
+        return [Heading(3, "Loss and learning rate"), Para("train/metrics.jsonl: %s." % fmt.MISSING)]
+    if not metrics:
+        return [Heading(3, "Loss and learning rate"), Para("train/metrics.jsonl has no records.")]
+    last = metrics[-1]
+    facts = Facts([
+        ("Records", "%d (steps %s to %s), %d unreadable line(s) skipped" % (
+            len(metrics), metrics[0].get("step"), last.get("step"), ctx.results.metrics_skipped_lines)),
+        ("Last record", "step %s: loss %s, total_loss %s, lr %s" % (
+            last.get("step"), fmt.num(last.get("loss"), 3), fmt.num(last.get("total_loss"), 3),
+            fmt.num(last.get("lr"), 7))),
+    ])
+    return [Heading(3, "Loss and learning rate"), facts,
+            Image("loss.png", "loss and total_loss vs step (metrics.jsonl)"),
+            Image("lr.png", "learning rate vs step (metrics.jsonl)")]
+
+
+def eval_table_section(ctx):
+    return [Heading(2, "Evaluation table (seed format)"),
+            Para("Validation dataset size: %s" % ctx.results.evals[-1].get("num_images")),
+            Pre(tables.eval_table_text(ctx.results.evals))]

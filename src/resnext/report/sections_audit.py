@@ -1,0 +1,97 @@
+"""Report sections for the export check, the dataset manifest, the MLPerf log and the audit record."""
+from __future__ import annotations
+
+from resnext.report import fmt
+from resnext.report.render import Facts, Heading, Para, Table
+
+
+def export_section(ctx):
+    export, check = ctx.results.export, ctx.export_check
+    head = Heading(2, "Export check")
+    if export is None:
+        return [head, Para("export/export.json: %s." % fmt.MISSING)]
+    ckpt, inp = export.get("checkpoint") or {}, export.get("input") or {}
+    final_sha = (ctx.results.evals[-1].get("checkpoint") or {}).get("sha256")
+    same = "yes" if ckpt.get("sha256") and ckpt.get("sha256") == final_sha else "no"
+    limits = check["limits"]
+    return [head, Facts([
+        ("Status", check["status"]),
+        ("Architecture", fmt.plain(export.get("arch"))),
+        ("Frozen graph", "%s (sha256 %s)" % (export.get("graph"), export.get("graph_sha256"))),
+        ("Checkpoint", "%s (sha256 %s)" % (ckpt.get("path"), ckpt.get("sha256"))),
+        ("Checkpoint is the final evaluated one", same),
+        ("Input", "%s %s %s" % (inp.get("name"), fmt.plain(inp.get("shape")), inp.get("dtype"))),
+        ("Outputs", fmt.plain(export.get("outputs"))),
+        ("max |diff| logits", "%s (limit %s)" % (fmt.sci(export.get("max_abs_diff_logits")),
+                                                  fmt.sci(limits["max_abs_diff_logits"]))),
+        ("max |diff| probabilities", "%s (limit %s)" % (fmt.sci(export.get("max_abs_diff_probabilities")),
+                                                         fmt.sci(limits["max_abs_diff_probabilities"]))),
+        ("Images checked", fmt.plain(export.get("num_images_checked"))),
+    ])]
+
+
+def dataset_section(ctx):
+    data = ctx.audit_dataset
+    head = Heading(2, "Dataset manifest")
+    if data is None:
+        return [head, Para("data/manifest.json: %s." % fmt.MISSING)]
+    rows = [[name, fmt.plain(s["num_images"]), str(s["shards"]), str(s["records"])]
+            for name, s in data["splits"].items()]
+    blocks = [head, Facts([("Manifest sha256", data["manifest_sha256"]), ("Source", fmt.plain(data["source"])),
+                           ("Seed", fmt.plain(data["seed"])), ("Label offset", fmt.plain(data["label_offset"])),
+                           ("Labels in label map", str(data["num_labels"]))]),
+              Table(["split", "images", "shards", "records in shards"], rows)]
+    skipped = data["skipped"]
+    if not skipped:
+        return blocks + [Para("Skipped files: none.")]
+    return blocks + [Para("Skipped files: %d." % len(skipped)),
+                     Table(["path", "reason"], [[s.get("path"), s.get("reason")] for s in skipped])]
+
+
+def mllog_section(ctx):
+    comp = ctx.compliance
+    head = Heading(2, "MLPerf-format log")
+    if comp is None:
+        return [head, Para("mllog.txt: not written (mlperf-logging is not installed).")]
+    result = "accepted" if comp["valid"] else "rejected"
+    facts = Facts([("File", "mllog.txt"),
+                   ("Compliance checker", "mlperf-logging %s ruleset %s, %s division, benchmark %s: %s" % (
+                       comp["usage"], comp["ruleset"], comp["division"], comp["benchmark"], result))])
+    messages = [m.strip().splitlines()[0] for m in comp["messages"] + comp["warnings"] if m.strip()]
+    if not messages:
+        return [head, facts]
+    return [head, facts, Table(["checker message (first line)"], [[m] for m in messages])]
+
+
+def audit_section(ctx):
+    audit = ctx.audit
+    env, git, seeds = audit["environment"] or {}, audit["git"], audit["seeds"]
+    facts = [
+        ("Config sha256", audit["config_sha256"]),
+        ("config.resolved.yaml sha256", fmt.plain(audit["resolved_config_sha256"])),
+        ("Git commit", "%s (dirty: %s)" % (fmt.plain(git["commit"]), fmt.plain(git["dirty"]))),
+        ("Backend / devices", "%s / %s" % (fmt.plain(env.get("backend")), fmt.plain(env.get("device_count")))),
+        ("Hostnames", fmt.plain(env.get("hostnames"))),
+        ("Container image digest", fmt.plain(env.get("image_digest"))),
+        ("Seeds", "config %s, blocks %s, manifest %s" % (
+            seeds["config"], fmt.plain(seeds["blocks"]), fmt.plain(seeds["manifest"]))),
+        ("Dataset manifest sha256", fmt.plain((audit["dataset"] or {}).get("manifest_sha256"))),
+    ]
+    facts += [("Version %s" % k, fmt.plain(v)) for k, v in sorted((env.get("versions") or {}).items())]
+    blocks = [Heading(2, "Audit record"), Para("Machine-readable form: audit.json."), Facts(facts)]
+    blocks += _problems_blocks(audit)
+    config_rows = [[k, fmt.plain(v)] for k, v in sorted(audit["config"].items())]
+    return blocks + [Heading(3, "Configuration"), Table(["key", "value"], config_rows)]
+
+
+def _problems_blocks(audit):
+    missing = audit["missing_inputs"]
+    problems = audit["consistency_problems"]
+    blocks = [Heading(3, "Missing inputs and consistency")]
+    if not missing and not problems:
+        return blocks + [Para("All inputs present; every result file carries the run's config sha256.")]
+    if missing:
+        blocks.append(Table(["missing input", "expected at"], [[k, v] for k, v in missing.items()]))
+    if problems:
+        blocks.append(Table(["consistency problem"], [[p] for p in problems]))
+    return blocks

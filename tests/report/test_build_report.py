@@ -1,0 +1,193 @@
+"""build_report on fake results trees: outputs, formats, verdict, audit, determinism, missing inputs."""
+import base64
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+
+import pytest
+from PIL import Image
+
+from report_fakes import SKIPPED, write_tree
+from resnext.report import MissingResultsError, build_report
+from resnext.report.fmt import TIMESTAMP_PATTERN
+from resnext.report.tables import EVAL_TABLE_HEADER
+
+
+def _read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def test_writes_every_output(demo_report):
+    cfg, written = demo_report
+    out = os.path.join(cfg.run_dir, "report")
+    for name in ("eval_table.txt", "report.md", "report.html", "audit.json", "mllog.txt", "accuracy.png",
+                 "loss.png", "lr.png", "throughput.png"):
+        assert os.path.isfile(os.path.join(out, name)), name
+    assert written["audit"] == os.path.join(out, "audit.json")
+    assert not [n for n in os.listdir(out) if ".tmp-" in n]  # atomic writes leave no temp files
+
+
+def test_eval_table_rows_sorted_in_percent(demo_report):
+    cfg, written = demo_report
+    lines = _read(written["eval_table"]).splitlines()
+    assert lines[0] == EVAL_TABLE_HEADER == "step   epoch top1   top5 loss checkpoint_time(UTC)"
+    steps = cfg.block_steps[:2]
+    times = [json.loads(_read(os.path.join(cfg.run_dir, "eval", "step-%d.json" % s)))["checkpoint"]["time_utc"]
+             for s in steps]
+    assert times[0].endswith("Z") and "T" in times[0]
+    assert lines[1] == "%d 2.4 61.611 84.63 2.55 %s" % (steps[0], times[0].replace("T", " ")[:-1])
+    assert lines[2] == "%d 4.9 97.000 99.80 1.55 %s" % (steps[1], times[1].replace("T", " ")[:-1])
+    for line in lines[1:]:
+        assert re.fullmatch(r"\d+ \d+\.\d \d+\.\d{3} \d+\.\d{2} \d+\.\d{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line)
+    assert len(lines) == 3
+
+
+def test_report_md_has_verdict_manifest_and_sections(demo_report):
+    _, written = demo_report
+    md = _read(written["report.md"])
+    assert "- **Overall**: NOT COMPARABLE" in md
+    assert "image_size is 32, reference 224" in md and "num_classes is 10, reference 1001" in md
+    assert "| train | 1437 | 4 | 1437 |" in md and "| validation | 287 | 2 | 287 |" in md
+    assert "| %s | %s |" % (SKIPPED["path"], SKIPPED["reason"]) in md
+    for heading in ("## Run summary", "## Verdict", "## Accuracy per epoch", "### Throughput per block",
+                    "## Evaluation table (seed format)", "## Export check", "## Dataset manifest", "## Audit record"):
+        assert heading in md
+    assert EVAL_TABLE_HEADER in md
+    assert "Time to train (sum of block wall times)" in md and "Time to target accuracy" in md
+
+
+def test_audit_json_records_the_facts(demo_report):
+    cfg, written = demo_report
+    audit = json.loads(_read(written["audit"]))
+    assert audit["config_sha256"] == cfg.sha256() == audit["resolved_config_sha256"]
+    assert audit["config"] == json.loads(json.dumps(cfg.to_dict()))
+    assert audit["final"]["top1"] == 0.97 and audit["final"]["step"] == cfg.block_steps[1]
+    assert {"commit", "dirty", "repo"} <= set(audit["git"])
+    env = audit["environment"]
+    assert env["versions"]["tensorflow"] == "2.21.0" and env["device_count"] == 1 and env["backend"] == "cpu"
+    assert env["image_digest"] is None and env["hostnames"] == ["node-a"]
+    assert audit["times"]["train_start_utc"] == "2026-11-29T07:00:00Z"
+    manifest = os.path.join(cfg.data_dir, "manifest.json")
+    with open(manifest, "rb") as f:
+        assert audit["dataset"]["manifest_sha256"] == hashlib.sha256(f.read()).hexdigest()
+    assert audit["dataset"]["splits"]["validation"]["num_images"] == 287
+    assert [e["step"] for e in audit["evaluations"]] == cfg.block_steps[:2]
+    assert audit["export"]["check"]["status"] == "PASS"
+    assert audit["verdict"]["overall"] == "NOT COMPARABLE" and audit["missing_inputs"] == {}
+    assert audit["consistency_problems"] == []
+
+
+def test_html_is_self_contained_with_png_figures(demo_report):
+    _, written = demo_report
+    page = _read(written["report.html"])
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page)
+    assert "http://" not in page and "https://" not in page
+    uris = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(uris) == 4
+    for data in uris:
+        raw = base64.b64decode(data)
+        assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+        with Image.open(io.BytesIO(raw)) as img:
+            img.verify()
+    assert "<style>" in page and "NOT COMPARABLE" in page
+
+
+def test_mllog_lines_are_mllog_json(demo_report):
+    cfg, written = demo_report
+    records = []
+    for line in _read(written["mllog"]).splitlines():
+        assert line.startswith(":::MLLOG ")
+        records.append(json.loads(line[len(":::MLLOG "):]))
+    evals = [r for r in records if r["key"] == "eval_accuracy"]
+    assert [r["value"] for r in evals] == [0.61611, 0.97]
+    assert all("epoch_num" in r["metadata"] for r in evals)
+    keys = [r["key"] for r in records]
+    assert keys.index("init_stop") < keys.index("run_start") < keys.index("block_start") and keys[-1] == "run_stop"
+    run_start = records[keys.index("run_start")]
+    assert run_start["time_ms"] == 1795935600000  # 2026-11-29T07:00:00Z: the first block's start, not "now"
+    assert keys.count("block_start") == keys.count("block_stop") == 2
+
+
+def _shift_times(run_dir):
+    """Rewrite every *_utc field of the tree's JSON files 3 days 4:05:06 later (nothing else)."""
+    pattern = re.compile(r'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"')
+
+    def later(match):
+        import datetime as dt
+        value = dt.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%SZ") + dt.timedelta(days=3, seconds=14706)
+        return '"%s"' % value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    for folder, _, files in os.walk(run_dir):
+        for name in files:
+            if name.endswith((".json", ".jsonl")) and os.path.relpath(folder, run_dir) != "report":
+                path = os.path.join(folder, name)
+                text = _read(path)
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(pattern.sub(later, text))
+
+
+def _without_timestamps(text):
+    return [line for line in text.splitlines() if not re.search(TIMESTAMP_PATTERN, line)]
+
+
+def test_report_md_depends_on_timestamps_only_in_timestamp_lines(tmp_path):
+    cfg = write_tree(tmp_path)
+    first = _read(build_report(cfg)["report.md"])
+    _shift_times(cfg.run_dir)
+    second = _read(build_report(cfg)["report.md"])
+    assert first != second
+    assert _without_timestamps(first) == _without_timestamps(second)
+    assert "2026-12-02 11:05:06" in second  # 07:00:00 shifted
+
+
+def test_reference_recipe_passes_and_fails(tmp_path):
+    cfg = write_tree(tmp_path / "ok", "reference", top1=(0.70, 0.7805), top5=(0.90, 0.9401))
+    audit = json.loads(_read(build_report(cfg)["audit"]))
+    assert [i["status"] for i in audit["verdict"]["items"]] == ["PASS"] * 4
+    assert audit["verdict"]["overall"] == "PASS" and audit["mllog"]["valid"] is True
+    assert audit["training"]["time_to_target"]["step"] == 601000
+    low = write_tree(tmp_path / "low", "reference", top1=(0.70, 0.760), top5=(0.90, 0.9401))
+    written = build_report(low)
+    items = {i["name"]: i["status"] for i in json.loads(_read(written["audit"]))["verdict"]["items"]}
+    assert items == {"top-1 vs seed 8P": "FAIL", "top-5 vs seed 8P": "PASS", "top-1 vs paper": "FAIL",
+                     "throughput per device": "PASS"}
+    md = _read(written["report.md"])
+    assert "- **Overall**: FAIL" in md and "not reached (target top-1 77.697%)" in md
+    assert '"key": "run_stop"' in _read(written["mllog"]) and '"status": "aborted"' in _read(written["mllog"])
+
+
+def test_missing_eval_folder_names_the_folder(tmp_path):
+    cfg = write_tree(tmp_path)
+    shutil.rmtree(os.path.join(cfg.run_dir, "eval"))
+    with pytest.raises(MissingResultsError) as err:
+        build_report(cfg)
+    assert os.path.join(cfg.run_dir, "eval") in str(err.value)
+
+
+def test_missing_optional_inputs_say_missing(tmp_path):
+    cfg = write_tree(tmp_path)
+    for rel in ("export/export.json", "train/metrics.jsonl", "data/manifest.json"):
+        os.remove(os.path.join(cfg.run_dir, rel))
+    written = build_report(cfg)
+    md = _read(written["report.md"])
+    assert "export/export.json: missing." in md and "train/metrics.jsonl: missing." in md
+    assert "data/manifest.json: missing." in md
+    audit = json.loads(_read(written["audit"]))
+    assert audit["export"] is None and audit["dataset"] is None and audit["seeds"]["manifest"] is None
+    assert set(audit["missing_inputs"]) == {"export.json", "metrics.jsonl", "manifest.json"}
+    assert "loss.png" not in written and len(re.findall("data:image/png;base64,", _read(written["report.html"]))) == 2
+
+
+def test_config_hash_mismatch_is_reported(tmp_path):
+    cfg = write_tree(tmp_path)
+    path = os.path.join(cfg.run_dir, "eval", "step-%d.json" % cfg.block_steps[0])
+    record = json.loads(_read(path))
+    record["config_sha256"] = "0" * 64
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(record, f)
+    audit = json.loads(_read(build_report(cfg, str(tmp_path / "out"))["audit"]))
+    assert any("config_sha256 " + "0" * 64 in p for p in audit["consistency_problems"])
+    assert os.path.isfile(str(tmp_path / "out" / "report.md"))
