@@ -5,7 +5,7 @@ import yaml
 
 from resnext.config import Config, ConfigError, load_config, load_schema, parse_override, write_resolved
 
-from conftest import DEMO_CONFIG
+DEMO_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config", "config.yaml")
 
 
 def test_demo_config_loads_and_is_frozen():
@@ -78,7 +78,7 @@ def test_hash_changes_with_any_key():
 
 def test_block_steps_end_on_loop_multiples_and_cover_training():
     cfg = load_config(DEMO_CONFIG)
-    assert cfg.steps_per_epoch == 1437 // 32
+    assert cfg.steps_per_epoch == 1438 // 32
     assert cfg.block_steps[-1] == cfg.train_steps >= cfg.schedule_steps
     assert all(s % cfg.iterations_per_loop == 0 for s in cfg.block_steps)
     assert cfg.block_steps == sorted(set(cfg.block_steps))

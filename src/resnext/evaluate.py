@@ -45,7 +45,7 @@ def _run_eval(cfg, prefix):
         t0 = time.time()
         while True:
             try:
-                totals = [a + b for a, b in zip(totals, sess.run(sums_op))]
+                totals = [a + float(b) for a, b in zip(totals, sess.run(sums_op))]
             except tf.errors.OutOfRangeError:
                 break
     return totals, time.time() - t0

@@ -64,6 +64,10 @@ class CollectiveBackend(object):
     def wrap_optimizer(self, optimizer):
         return optimizer
 
+    def loop_op(self, sess, train_op):
+        """-> (op to run, train steps per run): one step per sess.run on CPU/GPU."""
+        return train_op, 1
+
     def average_gradients(self, grads_and_vars):
         """[(grad, var)] -> the same with every grad averaged over ranks (packed all-reduce)."""
         if self.rank_size == 1:

@@ -52,7 +52,9 @@ class _Session(object):
         with self.graph.as_default(), backend.device_scope():
             tf.set_random_seed(cfg.seed)
             dataset = pipeline.train_dataset(cfg, backend.rank, backend.rank_size, seed_offset=start_step)
-            images, labels = tf.data.make_one_shot_iterator(dataset).get_next()
+            # initializable, not one-shot: the NPU's on-device loop refuses one-shot iterators
+            iterator = tf.data.make_initializable_iterator(dataset)
+            images, labels = iterator.get_next()
             self.ops = build_train_graph(cfg, images, labels, backend)
             self.saver = tf.train.Saver(max_to_keep=None, save_relative_paths=True)
             self.broadcast = backend.broadcast_variables_op()
@@ -66,6 +68,9 @@ class _Session(object):
             self.restore_init(self.sess)
         if self.broadcast is not None:
             self.sess.run(self.broadcast)
+        self.sess.run(iterator.initializer)
+        # one sess.run may run several steps (the NPU's iterations_per_loop); CPU/GPU: one
+        self.step_op, self.steps_per_run = backend.loop_op(self.sess, self.ops.train_op)
 
     def loss_scale(self):
         """The loss scale in force (static value; dynamic scaling reads its variable)."""
@@ -76,12 +81,17 @@ class _Session(object):
         return int(self.sess.run(self.ops.skipped)) if self.ops.skipped is not None else 0
 
     def run_steps(self, n):
-        """Run n train steps; -> (loss, total_loss, lr, global_step) of the last one."""
-        fetches = [self.ops.train_op, self.ops.loss, self.ops.total_loss, self.ops.learning_rate,
-                   self.ops.global_step]
-        for _ in range(n - 1):
-            self.sess.run(self.ops.train_op)
-        _, loss, total, lr, step = self.sess.run(fetches)
+        """Run n train steps (a multiple of steps_per_run); -> (loss, total_loss, lr, global_step)
+        fetched with the last run."""
+        if n % self.steps_per_run:
+            raise ValueError("%d steps is not a multiple of the %d steps one session run takes"
+                             % (n, self.steps_per_run))
+        fetches = [self.step_op, self.ops.loss, self.ops.total_loss, self.ops.learning_rate]
+        for _ in range(n // self.steps_per_run - 1):
+            self.sess.run(self.step_op)
+        _, loss, total, lr = self.sess.run(fetches)
+        # read after the run: fetched beside the train op it could be the value before the increment
+        step = self.sess.run(self.ops.global_step)
         return float(loss), float(total), float(lr), int(step)
 
 
@@ -93,25 +103,35 @@ def init_from_checkpoint_fn(cfg):
     return restore_fn(cfg)
 
 
+def _check_finite(cfg, loss, total, lr, step):
+    if not (math.isfinite(loss) and math.isfinite(total)):
+        raise TrainingDiverged("loss is %s (total %s) at step %d, lr %.6g: not a loss-scale overflow; "
+                               "the last good checkpoint is kept in %s"
+                               % (loss, total, step, lr, checkpoints.ckpt_dir(cfg.train_dir)))
+
+
 def _loop(cfg, run, backend, start, until, block):
     """Train from `start` to `until` in loops of iterations_per_loop; -> per-loop records."""
-    loops, step = [], start
+    loops, step, overflows = [], start, 0
     events = ScalarWriter(cfg.train_dir) if backend.is_chief else None
     while step < until:
         n = min(cfg.iterations_per_loop, until - step)
         t0 = time.time()
         loss, total, lr, step = run.run_steps(n)
         dt = time.time() - t0
-        if not (math.isfinite(loss) and math.isfinite(total)):
-            raise TrainingDiverged("loss is %s at step %d (lr %.6g); the last good checkpoint is kept in %s"
-                                   % (loss, step, lr, checkpoints.ckpt_dir(cfg.train_dir)))
-        fps = n * cfg.global_batch / dt
-        rec = {"step": step, "epoch": round(cfg.epoch_at(step), 4), "images_per_sec": fps, "loss": loss,
-               "total_loss": total, "lr": lr, "step_time_ms": 1000.0 * dt / n, "block": block,
-               "steps": n, "time_utc": records.utc_now(), "loss_scale": run.loss_scale()}
+        _check_finite(cfg, loss, total, lr, step)
+        skipped = run.overflow_steps()
+        if skipped > overflows:
+            log.warning("steps %d..%d: %d step(s) skipped for inf/nan gradients; loss scale now %g",
+                        step - n + 1, step, skipped - overflows, run.loss_scale())
+        overflows = skipped
+        rec = {"step": step, "epoch": round(cfg.epoch_at(step), 4), "images_per_sec": n * cfg.global_batch / dt,
+               "loss": loss, "total_loss": total, "lr": lr, "step_time_ms": 1000.0 * dt / n, "block": block,
+               "steps": n, "time_utc": records.utc_now(), "loss_scale": run.loss_scale(),
+               "overflow_steps": skipped}
         loops.append(rec)
         if backend.is_chief:
-            log.info(LOG_FORMAT, step, cfg.epoch_at(step), fps, loss, total, lr)
+            log.info(LOG_FORMAT, step, rec["epoch"], rec["images_per_sec"], loss, total, lr)
             atomic.append_line(records.metrics_path(cfg), json.dumps(rec, sort_keys=True))
             events.write(step, train_values(rec), prefix="train/")
     if events is not None:
