@@ -108,6 +108,37 @@ def _cmd_report(args):
     build_report(cfg, args.out_dir)
 
 
+def _cmd_ranktable(args):
+    from resnext import ranktable
+    cfg, _ = _config(args)
+    if args.check:
+        ranktable.load_table(args.check, cfg.rank_size)
+        log.info("%s is a valid rank table for rank_size %d", args.check, cfg.rank_size)
+        return
+    table = ranktable.table_for_config(cfg, discover=args.discover, fmt=args.format)
+    out = args.out or os.path.join(cfg.train_dir, "rank_table.json")
+    ranktable.write_table(out, table)
+    log.info("rank table (%s) for %d device(s) -> %s", ranktable.table_format(table), cfg.rank_size, out)
+    if args.env_for is not None:
+        print(json.dumps(ranktable.rank_env(table, args.env_for), sort_keys=True))
+
+
+def _cmd_with_device(args):
+    from resnext import devicepool
+    argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not argv:
+        raise ConfigError("with-device: give the command after --")
+    cfg, _ = _config(args)
+    ids = devicepool.parse_ids(args.devices) if args.devices else list(cfg.npu_device_ids)
+    pool = args.pool or os.path.join(cfg.results_dir, ".npu-pool")
+    try:
+        code = devicepool.run_with_devices(pool, ids, argv, count=args.count, timeout_s=args.timeout)
+    except devicepool.PoolTimeout as exc:
+        log.error("%s", exc)
+        code = 3
+    raise SystemExit(code)
+
+
 def _strip_index(path):
     return path[:-len(".index")] if path.endswith(".index") else path
 
@@ -143,6 +174,20 @@ def _parser():
     p.add_argument("--checkpoint", help="default: the final checkpoint")
     p.add_argument("--out-dir")
     cmd("report", _cmd_report, "results -> report.md, eval_table.txt, audit.json").add_argument("--out-dir")
+    p = cmd("ranktable", _cmd_ranktable, "write (or --check) the HCCL rank table of an NPU run")
+    p.add_argument("--out", help="default <run>/train/rank_table.json")
+    p.add_argument("--format", choices=["server_list", "group_list"], help="default: rank_table_format")
+    p.add_argument("--discover", action="store_true",
+                   help="device IPs of this host (/etc/hccn.conf, hccn_tool) instead of npu_servers")
+    p.add_argument("--check", metavar="JSON", help="only validate this rank table against rank_size")
+    p.add_argument("--env-for", type=int, metavar="RANK", help="also print that rank's device env as JSON")
+    p = cmd("with-device", _cmd_with_device,
+            "run a command holding NPU(s) from the lock-file pool (sets ASCEND_DEVICE_ID/DEVICE_ID)")
+    p.add_argument("--pool", help="lock folder shared by all jobs (default <results_dir>/.npu-pool)")
+    p.add_argument("--devices", help="ids to draw from, e.g. 0-7 (default npu_device_ids)")
+    p.add_argument("--count", type=int, default=1, help="devices to hold (default 1)")
+    p.add_argument("--timeout", type=float, help="seconds to wait for free devices (default: forever)")
+    p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command to run")
     return parser
 
 

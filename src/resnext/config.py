@@ -139,6 +139,11 @@ def _check_cross_keys(values, origin):
                         % (values["label_offset"], values["num_classes"]))
     if values["hosts"] and len(values["hosts"]) != values["rank_size"]:
         problems.append("hosts lists %d entries but rank_size is %d" % (len(values["hosts"]), values["rank_size"]))
+    if values["backend"] == "npu" and values["precision_mode"] in ("fp16", "bf16"):
+        problems.append("precision_mode %r is not an NPU mode; with backend npu use allow_mix_precision, "
+                        "allow_fp32_to_fp16, must_keep_origin_dtype or fp32" % values["precision_mode"])
+    if values["backend"] == "npu" and values["loss_scale"] == "dynamic":
+        problems.append("loss_scale 'dynamic' is not supported on backend npu yet; use a static scale (the seed's 1024)")
     if problems:
         raise ConfigError("%s: %s" % (origin, "; ".join(problems)))
 

@@ -31,6 +31,14 @@ def _metric_sums(logits, labels, mask):
             tf.reduce_sum(mask)]
 
 
+def _session_config(cfg):
+    """NPU: the NpuOptimizer inference config (else the graph would run on the host CPU); others: default."""
+    if cfg.backend != "npu":
+        return None
+    from resnext.backends.npu import inference_config
+    return inference_config(cfg)
+
+
 def _run_eval(cfg, prefix):
     graph = tf.Graph()
     with graph.as_default():
@@ -40,7 +48,7 @@ def _run_eval(cfg, prefix):
         sums_op = _metric_sums(logits, labels, mask)
         saver = tf.train.Saver()
     totals = [0.0, 0.0, 0.0, 0.0]
-    with tf.Session(graph=graph) as sess:
+    with tf.Session(graph=graph, config=_session_config(cfg)) as sess:
         saver.restore(sess, prefix)
         t0 = time.time()
         while True:

@@ -10,6 +10,22 @@ RESOLVED = f"{RUN}/config.resolved.yaml"
 MANIFEST = f"{CFG.data_dir}/manifest.json"
 LOGS = f"{RUN}/logs"
 
+# Container-side rules (train, evaluate, export): Snakemake's apptainer deployment takes CONTAINER
+# (None = on the host); docker-wrapper mode puts WRAP (docker/ascend/run.sh) in front of the command.
+CONTAINER = CFG.container_image or None
+WRAP = f"{CFG.container_wrapper} " if CFG.container_wrapper else ""
+NPU = CFG.backend == "npu"
+NPU_POOL = f"{CFG.results_dir}/.npu-pool"
+
+
+def with_devices(count):
+    """Command prefix holding `count` NPUs from the lock-file pool for the job (empty off NPU).
+    It runs before WRAP, so the device is chosen on the host and passed into the container."""
+    if not NPU:
+        return ""
+    ids = ",".join(str(d) for d in CFG.npu_device_ids)
+    return f"resnext with-device --config {RESOLVED} --pool {NPU_POOL} --devices {ids} --count {count} -- "
+
 
 def config_json():
     """The merged Snakemake config, handed to `resnext resolve-config` verbatim."""

@@ -8,10 +8,16 @@ rule evaluate_checkpoint:
         eval_json("{step}"),
     wildcard_constraints:
         step=r"\d+",
+    resources:
+        npu=1 if NPU else 0,
+    container:
+        CONTAINER
+    params:
+        prefix=with_devices(1) + WRAP,
     log:
         f"{LOGS}/evaluate-{{step}}.log",
     shell:
-        "resnext evaluate --config {input.config} --checkpoint {input.index} --out {output} > {log} 2>&1"
+        "{params.prefix}resnext evaluate --config {input.config} --checkpoint {input.index} --out {output} > {log} 2>&1"
 
 
 rule evaluate:

@@ -6,7 +6,11 @@ rule export:
     output:
         graph=f"{RUN}/export/{CFG.arch}.pb",
         record=f"{RUN}/export/export.json",
+    container:
+        CONTAINER
+    params:
+        prefix=WRAP,
     log:
         f"{LOGS}/export.log",
     shell:
-        "resnext export --config {input.config} --checkpoint {input.index} > {log} 2>&1"
+        "{params.prefix}resnext export --config {input.config} --checkpoint {input.index} > {log} 2>&1"

@@ -10,7 +10,13 @@ rule train_block:
     wildcard_constraints:
         step=r"\d+",
     threads: workflow.cores
+    resources:
+        npu=CFG.rank_size if NPU else 0,
+    container:
+        CONTAINER
+    params:
+        prefix=with_devices(min(CFG.rank_size, len(CFG.npu_device_ids))) + WRAP,
     log:
         f"{LOGS}/train-{{step}}.log",
     shell:
-        "resnext train --config {input.config} --until-step {wildcards.step} > {log} 2>&1"
+        "{params.prefix}resnext train --config {input.config} --until-step {wildcards.step} > {log} 2>&1"

@@ -166,6 +166,15 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt("signal %d" % signum)
 
 
+def backend_env(cfg):
+    """The backend's per-rank env as a function of the rank, or None. NPU: the rank table entry plus
+    RANK_TABLE_FILE/JOB_ID/... (backends/npu.py launcher_env; writes the table, imports no npu_bridge)."""
+    if cfg.backend != "npu":
+        return None
+    from resnext.backends.npu import launcher_env
+    return launcher_env(cfg)
+
+
 def train(cfg, config_path, until_step, env_extra=None):
     """Launch every rank of one training block (`resnext train`)."""
     argv = [sys.executable, "-m", "resnext.cli", "train-rank", "--config", config_path,
@@ -173,4 +182,4 @@ def train(cfg, config_path, until_step, env_extra=None):
     log_dir = os.path.join(cfg.train_dir, "logs")
     log.info("launching %d rank(s) on backend %s, block ending at step %d; logs in %s",
              cfg.rank_size, cfg.backend, until_step, log_dir)
-    supervise(cfg, argv, log_dir, env_extra)
+    supervise(cfg, argv, log_dir, env_extra if env_extra is not None else backend_env(cfg))

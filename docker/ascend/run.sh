@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Run one command in the Ascend TF 1.15 image with the host's NPUs and driver, from the project dir.
+#
+#   docker/ascend/run.sh resnext train --config results/x/config.resolved.yaml --until-step 5004
+#
+# The project folder is mounted at the same path and used as the working directory, so relative
+# and absolute paths mean the same inside and outside. Devices and mounts follow Ascend's docker
+# instructions for the TF image: /dev/davinci<N>, davinci_manager, devmm_svm, hisi_hdc, and the
+# driver, add-ons, npu-smi and /var/log/npu from the host (read-only except the logs).
+#
+# Environment:
+#   RESNEXT_ENGINE       docker (default if present) or podman
+#   RESNEXT_IMAGE        image to run (default resnext-ascend:latest)
+#   RESNEXT_NPU_DEVICES  device ids to pass, e.g. "0-7" or "0,1,2,3" (default: every /dev/davinci<N>)
+#   RESNEXT_DOCKER_ARGS  extra arguments for `<engine> run` (word-split), e.g. "-v /data:/data" when
+#                        data_url or results_dir lie outside the project folder
+#   RESNEXT_DRY_RUN=1    print the command instead of running it
+# Passed through when set: RANK_* / DEVICE_ID / ASCEND_DEVICE_ID / JOB_ID / RANK_TABLE_FILE /
+# HCCL_* / RESNEXT_* / ASCEND_GLOBAL_LOG_LEVEL / TF_CPP_MIN_LOG_LEVEL (so `resnext with-device`
+# can pick the device on the host).
+set -euo pipefail
+
+die() { echo "run.sh: $*" >&2; exit 2; }
+
+[ "$#" -gt 0 ] || die "usage: $0 COMMAND [ARG...]"
+
+engine="${RESNEXT_ENGINE:-}"
+if [ -z "$engine" ]; then
+    if command -v docker >/dev/null 2>&1; then engine=docker
+    elif command -v podman >/dev/null 2>&1; then engine=podman
+    else die "neither docker nor podman found; set RESNEXT_ENGINE"; fi
+fi
+case "$engine" in docker|podman) ;; *) die "RESNEXT_ENGINE must be docker or podman, not '$engine'";; esac
+image="${RESNEXT_IMAGE:-resnext-ascend:latest}"
+project="$(pwd -P)"
+
+# "0-3,6" -> "0 1 2 3 6"
+expand_ids() {
+    local part lo hi out=()
+    IFS=',' read -r -a parts <<<"$1"
+    for part in "${parts[@]}"; do
+        part="${part// /}"
+        [ -n "$part" ] || continue
+        if [[ "$part" =~ ^([0-9]+)-([0-9]+)$ ]]; then
+            lo="${BASH_REMATCH[1]}"; hi="${BASH_REMATCH[2]}"
+            while [ "$lo" -le "$hi" ]; do out+=("$lo"); lo=$((lo + 1)); done
+        elif [[ "$part" =~ ^[0-9]+$ ]]; then out+=("$part")
+        else die "RESNEXT_NPU_DEVICES: '$part' is not an id or a range"; fi
+    done
+    echo "${out[*]}"
+}
+
+args=(run --rm --init --ipc=host --network=host -w "$project" -v "$project:$project")
+
+# NPUs: the listed ones (each must exist), else every /dev/davinci<N> present
+if [ -n "${RESNEXT_NPU_DEVICES:-}" ]; then
+    for id in $(expand_ids "$RESNEXT_NPU_DEVICES"); do
+        [ -e "/dev/davinci$id" ] || [ "${RESNEXT_DRY_RUN:-0}" = 1 ] ||
+            die "RESNEXT_NPU_DEVICES lists $id but /dev/davinci$id does not exist"
+        args+=(--device "/dev/davinci$id")
+    done
+else
+    found=0
+    for dev in /dev/davinci[0-9]*; do
+        [ -e "$dev" ] || continue
+        args+=(--device "$dev"); found=1
+    done
+    [ "$found" = 1 ] || [ "${RESNEXT_DRY_RUN:-0}" = 1 ] || die "no /dev/davinci<N> on this host (is the Ascend driver loaded?)"
+fi
+for dev in /dev/davinci_manager /dev/devmm_svm /dev/hisi_hdc; do
+    if [ -e "$dev" ]; then args+=(--device "$dev")
+    elif [ "${RESNEXT_DRY_RUN:-0}" != 1 ]; then die "$dev is missing (is the Ascend driver loaded?)"; fi
+done
+
+# driver and tools from the host, read-only; NPU logs writable
+for path in /usr/local/Ascend/driver /usr/local/Ascend/add-ons /usr/local/sbin/npu-smi \
+            /usr/local/bin/npu-smi /usr/local/dcmi /etc/ascend_install.info /etc/hccn.conf; do
+    [ -e "$path" ] && args+=(-v "$path:$path:ro")
+done
+if [ -d /var/log/npu ]; then
+    args+=(-v /var/log/npu:/var/log/npu -v /var/log/npu:/usr/slog)
+fi
+
+# the per-job environment chosen on the host
+for name in $(compgen -e); do
+    case "$name" in
+        RESNEXT_ENGINE|RESNEXT_IMAGE|RESNEXT_DOCKER_ARGS|RESNEXT_DRY_RUN) ;;
+        RANK_ID|RANK_SIZE|RANK_TABLE_FILE|DEVICE_ID|ASCEND_DEVICE_ID|JOB_ID|HCCL_*|RESNEXT_*|\
+        ASCEND_GLOBAL_LOG_LEVEL|TF_CPP_MIN_LOG_LEVEL|PYTHONUNBUFFERED)
+            args+=(-e "$name");;
+    esac
+done
+
+if [ "$engine" = podman ]; then
+    args+=(--security-opt label=disable)  # SELinux would otherwise hide the device nodes
+fi
+if [ -n "${RESNEXT_DOCKER_ARGS:-}" ]; then
+    # shellcheck disable=SC2206
+    extra=(${RESNEXT_DOCKER_ARGS})
+    args+=("${extra[@]}")
+fi
+args+=("$image" "$@")
+
+if [ "${RESNEXT_DRY_RUN:-0}" = 1 ]; then
+    printf '%q ' "$engine" "${args[@]}"; echo
+    exit 0
+fi
+exec "$engine" "${args[@]}"

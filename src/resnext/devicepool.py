@@ -1,0 +1,126 @@
+"""A pool of NPU devices shared by concurrent jobs (evaluations, exports, a training block).
+
+Snakemake's `resources: npu=N` caps how many devices jobs use at once, but not *which* ones. Each
+job therefore takes devices from a pool folder: device d is held while the job keeps an exclusive
+flock on <pool_dir>/device-<d>.lock. The kernel drops the lock when the holder exits, so a crashed
+or killed job never leaks a device. A job needing n devices takes n at once or none (no partial
+holds, so no deadlock between a training block and evaluations).
+Runs on the host and in the container: Python 3.7, no TensorFlow, POSIX (fcntl).
+"""
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import subprocess
+import time
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.5
+
+
+class PoolTimeout(RuntimeError):
+    """No set of free devices appeared within the timeout."""
+
+
+def parse_ids(text):
+    """'0-3,6' or '0,1,2' -> [0, 1, 2, 3, 6] (ascending, unique)."""
+    ids = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part:
+            lo, hi = (int(p) for p in part.split("-", 1))
+            ids.update(range(lo, hi + 1))
+        else:
+            ids.add(int(part))
+    if not ids or min(ids) < 0:
+        raise ValueError("device list %r: expected ids like '0-7' or '0,2,3'" % text)
+    return sorted(ids)
+
+
+def _try_lock(pool_dir, device):
+    """-> open file holding device's lock, or None if another process holds it."""
+    f = open(os.path.join(pool_dir, "device-%d.lock" % device), "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        f.close()
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return None
+        raise
+    f.seek(0)
+    f.truncate()
+    f.write("%d\n" % os.getpid())
+    f.flush()
+    return f
+
+
+def _take(pool_dir, device_ids, count):
+    """One pass over the pool: -> [(device, file)] of `count` locked devices, or [] (nothing held)."""
+    held = []
+    for device in device_ids:
+        f = _try_lock(pool_dir, device)
+        if f is not None:
+            held.append((device, f))
+            if len(held) == count:
+                return held
+    for _, f in held:
+        f.close()
+    return []
+
+
+@contextlib.contextmanager
+def _holding(pool_dir, device_ids, count, timeout_s, poll_s):
+    """Like acquire, but yields [(device, open lock file)]."""
+    device_ids = sorted(set(device_ids))
+    if not 1 <= count <= len(device_ids):
+        raise ValueError("cannot take %d device(s) from a pool of %s" % (count, device_ids))
+    os.makedirs(pool_dir, exist_ok=True)
+    deadline = None if timeout_s is None else time.time() + timeout_s
+    held = _take(pool_dir, device_ids, count)
+    while not held:
+        if deadline is not None and time.time() >= deadline:
+            raise PoolTimeout("no %d free device(s) among %s in %s after %.0f s"
+                              % (count, device_ids, pool_dir, timeout_s))
+        time.sleep(poll_s)
+        held = _take(pool_dir, device_ids, count)
+    log.info("holding device(s) %s from %s", [d for d, _ in held], pool_dir)
+    try:
+        yield held
+    finally:
+        for _, f in held:
+            f.close()
+
+
+@contextlib.contextmanager
+def acquire(pool_dir, device_ids, count=1, timeout_s=None, poll_s=POLL_S):
+    """Hold `count` free devices of `device_ids` for the with-block; yields their ids (ascending).
+
+    Waits (polling every poll_s) while fewer are free; PoolTimeout after timeout_s (None = forever).
+    """
+    with _holding(pool_dir, device_ids, count, timeout_s, poll_s) as held:
+        yield [d for d, _ in held]
+
+
+def device_env(ids, base=None):
+    """Env for a job on devices `ids`: one device -> ASCEND_DEVICE_ID/DEVICE_ID set and the collective
+    variables removed (RANK_TABLE_FILE with RANK_SIZE > 0 would switch HCCL on); several -> RESNEXT_DEVICES."""
+    env = dict(os.environ if base is None else base)
+    env["RESNEXT_DEVICES"] = ",".join(str(d) for d in ids)
+    if len(ids) == 1:
+        env["ASCEND_DEVICE_ID"] = env["DEVICE_ID"] = str(ids[0])
+        env["RANK_ID"], env["RANK_SIZE"] = "0", "1"
+        env.pop("RANK_TABLE_FILE", None)
+    return env
+
+
+def run_with_devices(pool_dir, device_ids, argv, count=1, timeout_s=None):
+    """Run argv while holding `count` devices from the pool, with device_env(ids); -> its exit code."""
+    with _holding(pool_dir, device_ids, count, timeout_s, POLL_S) as held:
+        # the child inherits the locked descriptors: the devices stay held while it runs, even if
+        # this wrapper is killed first
+        fds = [f.fileno() for _, f in held]
+        return subprocess.call(list(argv), env=device_env([d for d, _ in held]), pass_fds=fds)

@@ -1,0 +1,1 @@
+"""RECORDING FAKE: npu_bridge.estimator (package only)."""

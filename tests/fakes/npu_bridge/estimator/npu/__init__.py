@@ -1,0 +1,1 @@
+"""RECORDING FAKE: npu_bridge.estimator.npu (package only)."""

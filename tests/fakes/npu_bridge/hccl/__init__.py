@@ -1,0 +1,1 @@
+"""RECORDING FAKE: npu_bridge.hccl (package only)."""
