@@ -88,3 +88,10 @@ def test_seed_recipe_step_counts():
     # 8 ranks x 32: 5004 steps per epoch, 600,480 schedule steps, run to 601,000 (the seed's figures)
     cfg = load_config([], ["rank_size=8", "batch_size=32", "num_epochs=120"])
     assert cfg.steps_per_epoch == 5004 and cfg.schedule_steps == 600480 and cfg.train_steps == 601000
+
+
+def test_scientific_notation_is_a_number(tmp_path):
+    path = tmp_path / "sci.yaml"
+    path.write_text("learning_rate_end: 1e-6\n")
+    cfg = load_config([DEMO_CONFIG, str(path)], ["dynamic_loss_scale_init=1E4"])
+    assert cfg.learning_rate_end == 1e-6 and cfg.dynamic_loss_scale_init == 1e4

@@ -11,12 +11,27 @@ import io
 import json
 import math
 import os
+import re
 
 import yaml
 
 from resnext import atomic
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "config.schema.yaml")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads `1e-6` (no dot) as a string; configs mean a number, as YAML 1.2 does."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"""),
+    list("-+0123456789."))
+
+
+def _load_yaml(stream):
+    return yaml.load(stream, Loader=_Loader)
 
 
 class ConfigError(ValueError):
@@ -90,7 +105,8 @@ class _Derived(object):
     def block_steps(self):
         """Global step at the end of every training block (each ends in a checkpoint), ascending."""
         loop = self.iterations_per_loop
-        every = int(math.ceil(self.checkpoint_every_epochs * self.steps_per_epoch / float(loop))) * loop
+        length = self.checkpoint_every_steps or self.checkpoint_every_epochs * self.steps_per_epoch
+        every = int(math.ceil(length / float(loop))) * loop
         ends = list(range(every, self.train_steps, every))
         return ends + [self.train_steps]
 
@@ -183,7 +199,7 @@ def parse_override(text):
         raise ConfigError("override %r is not of the form key=value" % text)
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise ConfigError("override %r: value is not valid YAML (%s)" % (text, exc))
     return key.strip(), value
@@ -194,7 +210,7 @@ def _read_yaml(path):
         raise ConfigError("config file %s does not exist" % path)
     try:
         with io.open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
+            data = _load_yaml(f) or {}
     except yaml.YAMLError as exc:
         raise ConfigError("config file %s is not valid YAML: %s" % (path, exc))
     if not isinstance(data, dict):

@@ -1,0 +1,41 @@
+"""`resnext <stage>` entry points: JSON outputs and clear failures."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from resnext import cli
+
+from conftest import DEMO_CONFIG  # noqa: F401  (tests/ is on sys.path)
+
+
+def test_summary_prints_the_published_size(capsys):
+    assert cli.main(["summary", "--config", DEMO_CONFIG, "--set", "image_size=224", "--set", "num_classes=1001"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {"arch": "resnext50_32x4d", "params": 25030953, "macs": 4230481920, "image_size": 224,
+                   "num_classes": 1001}
+
+
+def test_schedule_prints_lr_per_step(capsys):
+    assert cli.main(["schedule", "--config", DEMO_CONFIG, "--at", "0,44,440"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"0", "44", "440"} and out["44"] == pytest.approx(0.1, rel=1e-5)
+
+
+def test_bad_config_fails_naming_the_key_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("results_dir: %s\nbatch_size: many\n" % (tmp_path / "results"))
+    run = subprocess.run([sys.executable, "-m", "resnext.cli", "resolve-config", "--config", DEMO_CONFIG,
+                          "--config", str(bad), "--out", str(tmp_path / "results" / "c.yaml")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "batch_size" in run.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_resolve_config_from_snakemake_json(tmp_path):
+    out = tmp_path / "c.yaml"
+    assert cli.main(["resolve-config", "--json", json.dumps({"seed": 5}), "--out", str(out)]) == 0
+    assert "seed: 5" in out.read_text()
+    assert not [n for n in os.listdir(tmp_path) if ".tmp" in n]
