@@ -166,7 +166,7 @@ def _check_cross_keys(values, origin):
 
 def _schema_errors(values, schema):
     import jsonschema  # imported here: the container only needs it when a config is loaded
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.validators.validator_for(schema)(schema)
     messages = []
     for err in sorted(validator.iter_errors(values), key=lambda e: list(e.path)):
         if err.validator == "additionalProperties":

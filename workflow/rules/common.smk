@@ -9,6 +9,7 @@ RUN = CFG.run_dir
 RESOLVED = f"{RUN}/config.resolved.yaml"
 MANIFEST = f"{CFG.data_dir}/manifest.json"
 LOGS = f"{RUN}/logs"
+HOST_ENV = "../envs/host.yaml"  # the host runtime, for --sdm conda
 
 # Container-side rules (train, evaluate, export): Snakemake's apptainer deployment takes CONTAINER
 # (None = on the host); docker-wrapper mode puts WRAP (docker/ascend/run.sh) in front of the command.

@@ -3,6 +3,8 @@ rule resolve_config:
         RESOLVED,
     params:
         values=config_json(),
+    conda:
+        HOST_ENV
     log:
         f"{LOGS}/resolve_config.log",
     shell:
@@ -14,6 +16,8 @@ rule demo_data:
         config=RESOLVED,
     output:
         f"{CFG.source_path}/demo.json",
+    conda:
+        HOST_ENV
     log:
         f"{LOGS}/demo_data.log",
     shell:
@@ -27,6 +31,8 @@ rule convert:
     output:
         MANIFEST,
     threads: CFG.convert_workers
+    conda:
+        HOST_ENV
     log:
         f"{LOGS}/convert.log",
     shell:

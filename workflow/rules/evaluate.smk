@@ -14,6 +14,8 @@ rule evaluate_checkpoint:
         CONTAINER
     params:
         prefix=with_devices(1) + WRAP,
+    conda:
+        HOST_ENV
     log:
         f"{LOGS}/evaluate-{{step}}.log",
     shell:

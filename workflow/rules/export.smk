@@ -10,6 +10,8 @@ rule export:
         CONTAINER
     params:
         prefix=WRAP,
+    conda:
+        HOST_ENV
     log:
         f"{LOGS}/export.log",
     shell:

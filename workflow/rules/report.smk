@@ -6,6 +6,8 @@ rule report:
         export=f"{RUN}/export/export.json",
     output:
         report_outputs(),
+    conda:
+        HOST_ENV
     log:
         f"{LOGS}/report.log",
     shell:

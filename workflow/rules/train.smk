@@ -16,6 +16,8 @@ rule train_block:
         CONTAINER
     params:
         prefix=with_devices(min(CFG.rank_size, len(CFG.npu_device_ids))) + WRAP,
+    conda:
+        HOST_ENV
     log:
         f"{LOGS}/train-{{step}}.log",
     shell:
