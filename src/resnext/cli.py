@@ -139,6 +139,36 @@ def _cmd_with_device(args):
     raise SystemExit(code)
 
 
+def _benchmark_argv(args, config_path, out):
+    return ["--config", config_path, "--mode", args.mode, "--data", args.data, "--steps", str(args.steps),
+            "--warmup", str(args.warmup), "--out", out]
+
+
+def _cmd_benchmark(args):
+    """One rank in-process; several through the launcher (rank 0 writes the JSON)."""
+    import tempfile
+    from resnext import atomic
+    from resnext.config import write_resolved
+    from resnext.train import launch
+    cfg, _ = _config(args)
+    out = args.out or os.path.join(cfg.run_dir, "benchmark", "%s-%s-%dx%d.json"
+                                   % (args.mode, args.data, cfg.rank_size, cfg.batch_size))
+    work = tempfile.mkdtemp(prefix="resnext-bench-")
+    config_path = os.path.join(work, "config.yaml")
+    write_resolved(cfg, config_path)
+    argv = [sys.executable, "-m", "resnext.cli", "benchmark-rank"] + _benchmark_argv(args, config_path, out)
+    launch.supervise(cfg, argv, os.path.join(work, "logs"), launch.backend_env(cfg))
+    print(json.dumps(atomic.read_json(out), indent=2, sort_keys=True))
+
+
+def _cmd_benchmark_rank(args):
+    from resnext import benchmark
+    from resnext.backends import get_backend
+    cfg, _ = _config(args)
+    rank, size = int(os.environ.get("RANK_ID", "0")), int(os.environ.get("RANK_SIZE", "1"))
+    benchmark.run(cfg, get_backend(cfg, rank, size), args.mode, args.data, args.warmup, args.steps, args.out)
+
+
 def _strip_index(path):
     return path[:-len(".index")] if path.endswith(".index") else path
 
@@ -173,6 +203,14 @@ def _parser():
     p = cmd("export", _cmd_export, "checkpoint -> frozen GraphDef + export.json")
     p.add_argument("--checkpoint", help="default: the final checkpoint")
     p.add_argument("--out-dir")
+    for name, func in (("benchmark", _cmd_benchmark), ("benchmark-rank", _cmd_benchmark_rank)):
+        p = cmd(name, func, "throughput/latency of the train step or inference, as JSON" if name == "benchmark"
+                else "one rank of a benchmark (started by `resnext benchmark`)")
+        p.add_argument("--mode", choices=["train", "inference"], default="train")
+        p.add_argument("--data", choices=["synthetic", "real"], default="synthetic")
+        p.add_argument("--steps", type=int, default=20, help="timed steps (after warm-up)")
+        p.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+        p.add_argument("--out", help="result JSON (default <run>/benchmark/<mode>-<data>-<ranks>x<batch>.json)")
     cmd("report", _cmd_report, "results -> report.md, eval_table.txt, audit.json").add_argument("--out-dir")
     p = cmd("ranktable", _cmd_ranktable, "write (or --check) the HCCL rank table of an NPU run")
     p.add_argument("--out", help="default <run>/train/rank_table.json")
