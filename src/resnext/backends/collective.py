@@ -53,10 +53,12 @@ def pack_groups(tensors, max_bytes):
 class Collectives(object):
     """Packed all-reduce of lists of tensors across `group_size` ranks."""
 
-    def __init__(self, group_size, max_bytes, hint="auto"):
+    def __init__(self, group_size, max_bytes, hint="auto", wire_dtype=None):
         self.group_size = group_size
         self.max_bytes = max_bytes
         self.hint = hint
+        # Gradient compression: reduce in a 16-bit type (halves the bytes the ring moves), cast back.
+        self.wire_dtype = wire_dtype
         self._next_key = 1
 
     def _reduce_flat(self, flat, final_op):
@@ -66,12 +68,15 @@ class Collectives(object):
             input=flat, group_size=self.group_size, group_key=GROUP_KEY, instance_key=key,
             ordering_token=[], merge_op="Add", final_op=final_op, communication_hint=self.hint)
 
-    def reduce(self, tensors, average=True):
-        """List of float32 tensors -> their sums (or means) over all ranks, same shapes."""
+    def reduce(self, tensors, average=True, compress=True):
+        """List of float32 tensors -> their sums (or means) over all ranks, same shapes.
+        compress=False sends float32 even when a 16-bit wire type is configured."""
         out = []
         for group in pack_groups(tensors, self.max_bytes):
             flat = tf.concat([tf.reshape(t, [-1]) for t in group], axis=0)
-            reduced = self._reduce_flat(flat, "Div" if average else "Id")
+            if compress and self.wire_dtype is not None:
+                flat = tf.cast(flat, self.wire_dtype)
+            reduced = tf.cast(self._reduce_flat(flat, "Div" if average else "Id"), tf.float32)
             sizes = [t.shape.num_elements() for t in group]
             out.extend(tf.reshape(p, t.shape) for p, t in zip(tf.split(reduced, sizes), group))
         return out
@@ -79,5 +84,5 @@ class Collectives(object):
     def broadcast_from_rank0(self, variables, rank):
         """Op that sets every variable to rank 0's value (an all-reduce of rank 0's values + zeros)."""
         values = [v.read_value() if rank == 0 else tf.zeros_like(v) for v in variables]
-        summed = self.reduce(values, average=False)
+        summed = self.reduce(values, average=False, compress=False)  # weights travel exactly
         return tf.group(*[tf.assign(v, s) for v, s in zip(variables, summed)], name="broadcast_variables")

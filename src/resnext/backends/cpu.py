@@ -23,8 +23,9 @@ class CollectiveBackend(object):
         self._collectives = None
         if rank_size > 1:
             from resnext.backends import collective
+            wire = None if cfg.allreduce_dtype == "float32" else getattr(tf, cfg.allreduce_dtype)
             self._collectives = collective.Collectives(
-                rank_size, cfg.allreduce_buffer_mb * 2 ** 20, "nccl" if cfg.backend == "gpu" else "auto")
+                rank_size, cfg.allreduce_buffer_mb * 2 ** 20, "nccl" if cfg.backend == "gpu" else "auto", wire)
             self._server = collective.start_server(collective.cluster_from_env(), rank, self.session_config())
 
     @property
