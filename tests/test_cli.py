@@ -8,7 +8,7 @@ import pytest
 
 from resnext import cli
 
-from conftest import DEMO_CONFIG  # noqa: F401  (tests/ is on sys.path)
+from support.paths import DEMO_CONFIG
 
 
 def test_summary_prints_the_published_size(capsys):

@@ -7,7 +7,7 @@ import pytest
 from resnext.config import load_config, load_schema
 from resnext.train.schedule import evaluate_schedule
 
-from conftest import DEMO_CONFIG, ROOT
+from support.paths import DEMO_CONFIG, ROOT
 
 PRESETS = os.path.join(ROOT, "config", "presets")
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, TINY
+from support.paths import ROOT, TINY
 
 SNAKEFILE = os.path.join(ROOT, "workflow", "Snakefile")
 
