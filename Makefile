@@ -6,16 +6,25 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 # containers: the Ascend image (x86 or arm host) from an offline wheelhouse; the CPU image from a
-# locally built base (docker/cpu/build-base.sh), no registry needed
+# locally built base (docker/cpu/build-base.sh) and a host-made wheelhouse, no registry needed.
+# ENGINE: podman if installed, else docker if its daemon answers, else podman (`make test-container`
+# installs it); podman reads docker/containers.conf (runc, cgroupfs, the caller's ulimits).
 ASCEND_ARCH ?= x86
 ASCEND_PLATFORM_x86 := manylinux2014_x86_64
 ASCEND_PLATFORM_arm := manylinux2014_aarch64
 WHEELHOUSE := docker/wheelhouse
-ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+ifeq ($(origin ENGINE),undefined)
+ENGINE := $(shell command -v podman >/dev/null 2>&1 && echo podman || { docker info >/dev/null 2>&1 && echo docker || echo podman; })
+endif
 IGNOREFILE = $(if $(filter podman,$(ENGINE)),--ignorefile $(1))
 CPU_BASE ?= localhost/resnext-base:bookworm
+CPU_IMAGE ?= resnext-cpu:latest
+CPU_WHEELHOUSE := docker/wheelhouse-cpu
+CONTAINERS_CONF ?= $(CURDIR)/docker/containers.conf
+export CONTAINERS_CONF
 
-.PHONY: demo test test-slow lint clean freeze wheelhouse image-ascend image-cpu test-container
+.PHONY: demo test test-slow lint clean freeze wheelhouse image-ascend container-tools wheelhouse-cpu \
+	base-cpu image-cpu test-container
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +37,7 @@ demo: $(STAMP)
 	snakemake --cores 8 all
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -m "not slow and not container" tests
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow tests
@@ -63,12 +72,24 @@ image-ascend: wheelhouse
 	$(ENGINE) build -f docker/ascend/Dockerfile $(call IGNOREFILE,docker/ascend/Dockerfile.dockerignore) \
 		--build-arg ARCH=$(ASCEND_ARCH) -t resnext-ascend:latest .
 
-image-cpu:
-	@$(ENGINE) image inspect $(CPU_BASE) >/dev/null 2>&1 \
-		|| { echo "no image $(CPU_BASE): run sudo docker/cpu/build-base.sh first"; exit 2; }
-	$(ENGINE) build -f docker/cpu/Dockerfile $(call IGNOREFILE,docker/cpu/Dockerfile.dockerignore) \
-		--build-arg BASE_IMAGE=$(CPU_BASE) -t resnext-cpu:latest .
+# podman, runc, debootstrap from apt when missing (root); with docker, bring your own engine
+container-tools:
+	$(if $(filter podman,$(ENGINE)),docker/host-tools.sh,command -v debootstrap >/dev/null)
 
-# the test suite inside the CPU image (its own venv at /opt/venv; nothing downloaded at run time)
-test-container: image-cpu
-	$(ENGINE) run --rm resnext-cpu:latest python -m pytest -q -m "not slow" tests
+# cp311/manylinux wheels of every pin, for an offline image build (docker/cpu/wheelhouse.sh)
+$(CPU_WHEELHOUSE)/.complete: requirements.txt docker/cpu/wheelhouse.sh | $(STAMP)
+	PIP=$(BIN)/pip docker/cpu/wheelhouse.sh requirements.txt $(CPU_WHEELHOUSE)
+wheelhouse-cpu: $(CPU_WHEELHOUSE)/.complete
+
+# debootstrap bookworm -> import as $(CPU_BASE), once (cached by name; rmi it to rebuild; root)
+base-cpu: container-tools
+	RESNEXT_ENGINE=$(ENGINE) docker/cpu/build-base.sh --if-missing $(CPU_BASE)
+
+image-cpu: base-cpu wheelhouse-cpu
+	$(ENGINE) build -f docker/cpu/Dockerfile $(call IGNOREFILE,docker/cpu/Dockerfile.dockerignore) \
+		--build-arg BASE_IMAGE=$(CPU_BASE) -t $(CPU_IMAGE) .
+
+# the demo's stages (resolve-config, demo-data, convert, train, evaluate, export) inside the CPU
+# image, network off, results in a bind-mounted host folder checked on the host
+test-container: image-cpu $(STAMP)
+	RESNEXT_ENGINE=$(ENGINE) RESNEXT_CPU_IMAGE=$(CPU_IMAGE) $(BIN)/python -m pytest -q -m container tests/container

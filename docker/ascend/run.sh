@@ -15,6 +15,10 @@
 #   RESNEXT_DOCKER_ARGS  extra arguments for `<engine> run` (word-split), e.g. "-v /data:/data" when
 #                        data_url or results_dir lie outside the project folder
 #   RESNEXT_DRY_RUN=1    print the command instead of running it
+#   CONTAINERS_CONF      podman only: its settings file, default docker/containers.conf of this
+#                        project (runc, cgroupfs, the caller's ulimits: no systemd session needed, and
+#                        no "error setting rlimit type 7" where the nofile hard limit is below 1048576);
+#                        CONTAINERS_CONF=/etc/containers/containers.conf uses the system's instead
 # Passed through when set: RANK_* / DEVICE_ID / ASCEND_DEVICE_ID / JOB_ID / RANK_TABLE_FILE /
 # HCCL_* / RESNEXT_* / ASCEND_GLOBAL_LOG_LEVEL / TF_CPP_MIN_LOG_LEVEL (so `resnext with-device`
 # can pick the device on the host).
@@ -32,6 +36,9 @@ if [ -z "$engine" ]; then
 fi
 case "$engine" in docker|podman) ;; *) die "RESNEXT_ENGINE must be docker or podman, not '$engine'";; esac
 image="${RESNEXT_IMAGE:-resnext-ascend:latest}"
+if [ "$engine" = podman ]; then
+    export CONTAINERS_CONF="${CONTAINERS_CONF:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)/containers.conf}"
+fi
 project="$(pwd -P)"
 
 # "0-3,6" -> "0 1 2 3 6"
@@ -102,6 +109,7 @@ fi
 args+=("$image" "$@")
 
 if [ "${RESNEXT_DRY_RUN:-0}" = 1 ]; then
+    if [ "$engine" = podman ]; then echo "# with CONTAINERS_CONF=$CONTAINERS_CONF" >&2; fi
     printf '%q ' "$engine" "${args[@]}"; echo
     exit 0
 fi
