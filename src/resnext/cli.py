@@ -50,7 +50,10 @@ def _cmd_convert(args):
             raise SystemExit(1)
         log.info("every shard in %s matches its manifest", cfg.data_dir)
         return
-    convert.convert(cfg)
+    try:
+        convert.convert(cfg)
+    except ValueError as exc:  # a malformed label, ground-truth or box file: named in the message
+        raise ConfigError(str(exc))
 
 
 def _cmd_summary(args):
@@ -233,10 +236,12 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from resnext.data.tfrecord import CorruptRecordError
     from resnext.train.launch import RankFailed
+    from resnext.train.loop import TrainingDiverged
     try:
         args.func(args)
-    except (ConfigError, FileNotFoundError, RankFailed) as exc:
+    except (ConfigError, FileNotFoundError, RankFailed, CorruptRecordError, TrainingDiverged) as exc:
         log.error("%s", exc)
         return 2
     except KeyboardInterrupt:

@@ -51,11 +51,12 @@ def _run_eval(cfg, prefix):
     with tf.Session(graph=graph, config=_session_config(cfg)) as sess:
         saver.restore(sess, prefix)
         t0 = time.time()
-        while True:
-            try:
-                totals = [a + float(b) for a, b in zip(totals, sess.run(sums_op))]
-            except tf.errors.OutOfRangeError:
-                break
+        with pipeline.naming_damaged_files(pipeline.rank_files(cfg, "validation")):
+            while True:
+                try:
+                    totals = [a + float(b) for a, b in zip(totals, sess.run(sums_op))]
+                except tf.errors.OutOfRangeError:
+                    break
     return totals, time.time() - t0
 
 

@@ -1,10 +1,13 @@
 import os
+import re
+import shutil
+import time
 
 import numpy as np
 import pytest
 
 from resnext.compat import tf
-from resnext.data import pipeline
+from resnext.data import pipeline, tfrecord
 
 
 def _drain(ds, limit=None):
@@ -118,3 +121,71 @@ def test_missing_data_names_folder_and_pattern(tmp_path, converted):
     with pytest.raises(ValueError, match="rank 2"):
         pipeline.eval_dataset(cfg, rank=2, rank_size=2)
     assert os.path.isdir(cfg.data_dir)
+
+
+def _damaged_copy(cfg, tmp_path):
+    copy = cfg.replace(data_url=str(tmp_path / "data"))
+    shutil.copytree(cfg.data_dir, copy.data_dir)
+    return copy
+
+
+def _cut(path, size):
+    with open(path, "r+b") as f:
+        f.truncate(size)
+
+
+@pytest.mark.parametrize("cut", ["mid-record", "record-boundary"])
+def test_truncated_shards_fail_fast_naming_the_file(converted, tmp_path, cut):
+    cfg, manifest = converted
+    copy = _damaged_copy(cfg, tmp_path)
+    for split, make in (("train", lambda: pipeline.train_dataset(copy, 1, 2)),
+                        ("validation", lambda: pipeline.eval_dataset(copy))):
+        shard = manifest["splits"][split]["shards"][1]
+        path = os.path.join(copy.data_dir, shard["name"])
+        frames = list(tfrecord.iter_records(path))
+        keep = shard["bytes"] - 30 if cut == "mid-record" else shard["bytes"] - len(frames[-1]) - 16
+        _cut(path, keep)
+        start = time.monotonic()
+        with pytest.raises(tfrecord.CorruptRecordError, match=re.escape(path)):
+            _in_graph(lambda: _drain(make(), limit=2))
+        assert time.monotonic() - start < 10
+    _in_graph(lambda: _drain(pipeline.train_dataset(copy, 0, 2), limit=1))  # rank 0 does not read file 1
+
+
+def test_a_shard_the_manifest_lists_must_exist(converted, tmp_path):
+    cfg, _ = converted
+    copy = _damaged_copy(cfg, tmp_path)
+    os.remove(os.path.join(copy.data_dir, "validation-00000-of-00002"))
+    with pytest.raises(FileNotFoundError, match="missing from .*validation-00000-of-00002"):
+        pipeline.eval_dataset(copy)
+
+
+def test_damaged_record_data_raises_naming_the_file(converted, tmp_path):
+    cfg, manifest = converted
+    copy = _damaged_copy(cfg, tmp_path)
+    path = os.path.join(copy.data_dir, "validation-00001-of-00002")
+    with open(path, "r+b") as f:  # inside the first record's JPEG: headers stay intact
+        f.seek(200)
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    files = pipeline.rank_files(copy, "validation")
+
+    def run():
+        with pipeline.naming_damaged_files(files):
+            _drain(pipeline.eval_dataset(copy))
+    with pytest.raises(tfrecord.CorruptRecordError, match="damaged TFRecord file %s" % re.escape(path)):
+        _in_graph(run)
+    assert pipeline.find_damaged(pipeline.rank_files(cfg, "validation")) is None
+
+
+@pytest.mark.filterwarnings("ignore:To make it possible to preserve tf.data options")
+def test_input_threads_gives_the_dataset_a_private_pool(converted, with_keys):
+    cfg, _ = converted
+    threaded = with_keys(cfg, input_threads=1)
+
+    def run():
+        ds = pipeline.train_dataset(threaded)
+        return ds.options().experimental_threading.private_threadpool_size, _drain(ds, limit=1)
+    size, batches = _in_graph(run)
+    assert size == 1 and batches[0][0].shape == (4, 16, 16, 3)

@@ -3,12 +3,21 @@
 Both read the TF-slim shards written by `resnext.data.convert` (train-NNNNN-of-NNNNN,
 validation-NNNNN-of-NNNNN in cfg.data_dir) and yield batches with fully static shapes, for use in
 graph mode (`tf.data.make_one_shot_iterator(ds)` / `make_initializable_iterator` in a Session).
+
+Damaged data fails loudly, naming the file. TensorFlow's reader takes a file cut short for a clean
+end of file, so before building a dataset every shard this rank reads is walked record header by
+record header (`check_shards`: 12 bytes per record) and compared with manifest.json's counts when
+there is one. A record whose *data* is damaged still surfaces inside tf.data as a DataLossError
+without a file name: run the session loop inside `naming_damaged_files(files)` to turn it into a
+CorruptRecordError naming the file.
 Runs in the Ascend container: Python 3.7 syntax, TF 1.15 API through `resnext.compat.tf`.
 """
+import contextlib
 import logging
 import os
 import re
 
+from resnext import atomic
 from resnext.compat import tf
 from resnext.data import preprocessing
 from resnext.data import tfrecord
@@ -18,6 +27,7 @@ log = logging.getLogger(__name__)
 AUTOTUNE = tf.data.experimental.AUTOTUNE
 INTERLEAVE_CYCLE = 10  # files read at once per rank (the seed's cycle_length)
 PATTERNS = {"train": r"^train-\d+-of-\d+$", "validation": r"^validation-\d+-of-\d+$"}
+MANIFEST = "manifest.json"
 
 
 def list_shards(data_dir, split):
@@ -33,6 +43,78 @@ def list_shards(data_dir, split):
     if not names:
         raise ValueError("no %s shards in %s: no file matches %s-NNNNN-of-NNNNN" % (split, data_dir, split))
     return [os.path.join(data_dir, n) for n in names]
+
+
+def _manifest_shards(data_dir, split):
+    """{shard name: num_records} of `split` in data_dir/manifest.json, or None without a manifest."""
+    path = os.path.join(data_dir, MANIFEST)
+    if not os.path.isfile(path):
+        return None
+    entry = (atomic.read_json(path).get("splits") or {}).get(split) or {}
+    return {s["name"]: s["num_records"] for s in entry.get("shards") or []}
+
+
+def check_shards(data_dir, split, files):
+    """Prove every file whole before tf.data reads it; returns [record count] in `files` order.
+
+    Raises tfrecord.CorruptRecordError naming the file when its framing is cut short or damaged, or
+    its record count differs from the manifest's; FileNotFoundError naming the shards the manifest
+    lists for `split` that are gone.
+    """
+    listed = _manifest_shards(data_dir, split)
+    if listed is not None:
+        present = set(os.listdir(data_dir))
+        gone = sorted(n for n in listed if n not in present)
+        if gone:
+            raise FileNotFoundError("%s lists %d %s shard(s) missing from %s: %s"
+                                    % (MANIFEST, len(gone), split, data_dir, ", ".join(gone[:5])))
+    return [tfrecord.check_file(f, (listed or {}).get(os.path.basename(f))) for f in files]
+
+
+def find_damaged(files):
+    """(path, reason) of the first file whose records do not read back whole (checksums included), else None.
+
+    Reads the files completely: meant for the error path, after tf.data raised a DataLossError.
+    """
+    for path in files:
+        try:
+            tfrecord.check_file(path)
+            for _ in tf.io.tf_record_iterator(path):
+                pass
+        except tfrecord.CorruptRecordError as exc:
+            return path, str(exc)
+        except tf.errors.DataLossError as exc:
+            return path, "%s: %s" % (path, exc.message)
+    return None
+
+
+@contextlib.contextmanager
+def naming_damaged_files(files):
+    """Run a session loop over a dataset of `files`; a DataLossError becomes one naming the damaged file."""
+    try:
+        yield
+    except tf.errors.DataLossError as exc:
+        found = find_damaged(files)
+        if found is None:
+            raise
+        raise tfrecord.CorruptRecordError("damaged TFRecord file %s" % found[1]) from exc
+
+
+def with_threads(ds, threads):
+    """The dataset on a private pool of `threads` threads (0 = TensorFlow's shared default)."""
+    if not threads:
+        return ds
+    options = tf.data.Options()
+    options.experimental_threading.private_threadpool_size = int(threads)
+    return ds.with_options(options)
+
+
+def rank_files(cfg, split, rank=0, rank_size=1):
+    """The shard paths one rank reads: its own files for train when every rank gets one, else all."""
+    files = list_shards(cfg.data_dir, split)
+    if split == "train" and len(files) >= rank_size:
+        return files[rank::rank_size]
+    return files
 
 
 def parse_record(serialized):
@@ -75,12 +157,13 @@ def train_dataset(cfg, rank=0, rank_size=1, seed_offset=0):
     labels int32 [cfg.batch_size]). Files shuffled, interleaved, records shuffled in a buffer of
     cfg.shuffle_buffer seeded with cfg.seed + seed_offset + rank (ranks differ, runs repeat; a block
     resumed at global step s passes seed_offset=s so it does not replay the first block's order),
-    random crop/flip,
-    batches with drop_remainder. The file and record order is reproducible; which random crop a
-    given image gets can vary between runs because the map runs in parallel.
+    random crop/flip, batches with drop_remainder, on `input_threads` private threads if set. The
+    file and record order is reproducible; which random crop a given image gets can vary between
+    runs because the map runs in parallel. This rank's files are checked first (check_shards).
     """
     _check_rank(rank, rank_size)
     files = list_shards(cfg.data_dir, "train")
+    check_shards(cfg.data_dir, "train", rank_files(cfg, "train", rank, rank_size))
     seed = cfg.seed + seed_offset + rank
     ds = _train_records(files, rank, rank_size, cfg.seed + seed_offset)
     ds = ds.shuffle(cfg.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
@@ -91,7 +174,7 @@ def train_dataset(cfg, rank=0, rank_size=1, seed_offset=0):
 
     ds = ds.map(_prepare, num_parallel_calls=AUTOTUNE)
     ds = ds.batch(cfg.batch_size, drop_remainder=True)
-    return ds.prefetch(AUTOTUNE)
+    return with_threads(ds.prefetch(AUTOTUNE), getattr(cfg, "input_threads", 0))
 
 
 def eval_steps(cfg, rank_size=1, num_records=None):
@@ -134,11 +217,12 @@ def eval_dataset(cfg, rank=0, rank_size=1):
     labels int32 [cfg.eval_batch_size], mask float32 [cfg.eval_batch_size]); mask is 1 for a real
     record and 0 for padding. Rank r takes records r, r + rank_size, ... in file order; every rank
     yields exactly eval_steps(cfg, rank_size) batches, so summed over all ranks the mask equals the
-    number of validation records and collective ops across ranks stay in step.
+    number of validation records and collective ops across ranks stay in step. Every file is checked
+    first (check_shards).
     """
     _check_rank(rank, rank_size)
     files = list_shards(cfg.data_dir, "validation")
-    total = sum(tfrecord.count_records(f) for f in files)
+    total = sum(check_shards(cfg.data_dir, "validation", files))
     steps = eval_steps(cfg, rank_size, total)
     local = len(range(rank, total, rank_size))
     ds = tf.data.Dataset.from_tensor_slices(files).flat_map(tf.data.TFRecordDataset)
@@ -155,4 +239,4 @@ def eval_dataset(cfg, rank=0, rank_size=1):
     if filler > 0:
         ds = ds.concatenate(_empty_batches(filler, cfg.eval_batch_size, cfg.image_size))
     log.info("eval input rank %d/%d: %d of %d records in %d batches", rank, rank_size, local, total, steps)
-    return ds.prefetch(AUTOTUNE)
+    return with_threads(ds.prefetch(AUTOTUNE), getattr(cfg, "input_threads", 0))

@@ -156,7 +156,8 @@ def train_block(cfg, until_step, backend):
     run = _Session(cfg, backend, start)
     log.info("rank %d/%d: training block %d, steps %d -> %d", backend.rank, backend.rank_size,
              block, start, until_step)
-    loops = _loop(cfg, run, backend, start, until_step, block)
+    with pipeline.naming_damaged_files(pipeline.rank_files(cfg, "train", backend.rank, backend.rank_size)):
+        loops = _loop(cfg, run, backend, start, until_step, block)
     if not backend.is_chief:
         return None
     prefix = checkpoints.ckpt_path(cfg.train_dir, until_step)

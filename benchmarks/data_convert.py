@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Conversion images/s per worker against decode-only throughput of the same JPEGs.
+
+usage: .venv/bin/python benchmarks/data_convert.py [--images 400] [--repeats 5] [--workers 2]
+                                                   [--shard-size 100] [--keep DIR] [--out-dir DIR] [--pillow]
+
+Writes --images ImageNet-like JPEGs (benchmarks/data_images.py) to a temp dir, then alternates,
+--repeats times:
+  decode-only   one process reads every file and fully decodes it with the decoder conversion
+                validates with (simplejpeg into a reused buffer; Pillow when simplejpeg is absent)
+  convert x1    `resnext.data.convert.convert` end to end with convert_workers=1 (in-process):
+                listing, decode check, records, framing, sha256, atomic shard writes, manifest
+and reports medians and the median of the per-round ratios (goal: convert x1 >= 0.9x decode-only),
+by wall clock and by CPU time (process_time: this process and all its threads; steadier than wall
+clock on a shared machine, and it charges conversion for the work its store thread does).
+Then, once each for reference: Pillow decode-only, TensorFlow decode_jpeg (eager) decode-only, and
+convert with --workers worker processes (total and per worker; includes spawning the workers).
+"""
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data_images  # noqa: E402
+
+from resnext.config import load_config  # noqa: E402
+from resnext.data import convert, images  # noqa: E402
+
+
+def decode_only(paths):
+    """(wall s, CPU s) to read + fully decode every file with conversion's decoder."""
+    buffer = bytearray()
+    os.sync()
+    start, cpu = time.perf_counter(), time.process_time()
+    for path in paths:
+        with open(path, "rb") as f:
+            data = f.read()
+        if images.simplejpeg is None:
+            images.check_with_pillow(data)
+            continue
+        height, width, _, _ = images.simplejpeg.decode_jpeg_header(data)
+        if len(buffer) < height * width * 3:
+            buffer = bytearray(height * width * 3)
+        images.simplejpeg.decode_jpeg(data, colorspace="RGB", buffer=buffer, strict=True)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def decode_pillow(paths):
+    from PIL import Image
+    start = time.perf_counter()
+    for path in paths:
+        with Image.open(path) as img:
+            img.load()
+    return time.perf_counter() - start
+
+
+def decode_tensorflow(paths):
+    import tensorflow as tf  # eager TF 2: one decode_jpeg op per file
+    datas = []
+    for path in paths:
+        with open(path, "rb") as f:
+            datas.append(f.read())
+    tf.io.decode_jpeg(datas[0], channels=3)  # first-call setup outside the timing
+    start = time.perf_counter()
+    for data in datas:
+        tf.io.decode_jpeg(data, channels=3)
+    return time.perf_counter() - start
+
+
+def convert_seconds(source, out, workers, num_train, shards):
+    """(wall s, CPU s of this process and its threads, images written) of one conversion."""
+    shutil.rmtree(out, ignore_errors=True)
+    os.sync()  # the last round's deletions and write-back must not land in this round's timing
+    cfg = load_config([], values=dict(results_dir=out, run_name="bench", source_dir=source, num_classes=10,
+                                      label_offset=0, train_shards=shards[0], validation_shards=shards[1],
+                                      convert_workers=workers, num_train_images=num_train))
+    start, cpu = time.perf_counter(), time.process_time()
+    manifest = convert.convert(cfg)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    written = sum(manifest["counts"][s]["written"] for s in ("train", "validation"))
+    return seconds, cpu, written
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--shard-size", type=int, default=100, help="images per shard (default 100)")
+    parser.add_argument("--keep", help="write the tree and outputs here (default: a temp dir, removed)")
+    parser.add_argument("--out-dir", help="write the shards here instead (e.g. /dev/shm to leave the disk out)")
+    parser.add_argument("--pillow", action="store_true", help="validate (and time decode-only) with Pillow, "
+                        "as conversion does when simplejpeg is not installed")
+    args = parser.parse_args()
+    if args.pillow:
+        images.simplejpeg = None
+    root = args.keep or tempfile.mkdtemp(prefix="data-convert-bench-")
+    try:
+        run(args, root)
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def run(args, root):
+    source = os.path.join(root, "source")
+    out = os.path.join(args.out_dir, "data-convert-bench-out") if args.out_dir else os.path.join(root, "out")
+    paths, gen_s, mean_bytes = data_images.write_tree(source, args.images)
+    num_train = sum(1 for p in paths if os.sep + "train" + os.sep in p)
+    print("%d JPEGs (%dx%d / %dx%d, quality %d, mean %.0f KB) written in %.1f s; decoder: %s"
+          % (len(paths), data_images.WIDTH, data_images.HEIGHT, data_images.HEIGHT, data_images.WIDTH,
+             data_images.QUALITY, mean_bytes / 1024.0, gen_s, images.decoder_name()))
+    shards = (max(1, num_train // args.shard_size), max(1, (len(paths) - num_train) // args.shard_size))
+    print("shards: %d train + %d validation (~%d images each; ILSVRC-2012 at 1024/128 has ~1251/~391)"
+          % (shards[0], shards[1], args.shard_size))
+    rows = []
+    for r in range(args.repeats):
+        decode_wall, decode_cpu = decode_only(paths)
+        wall, cpu, written = convert_seconds(source, out, 1, num_train, shards)
+        assert written == len(paths)
+        n = float(len(paths))
+        rows.append((n / decode_wall, n / wall, decode_wall / wall, decode_cpu / cpu))
+        print("  round %d: decode-only %.1f images/s, convert x1 %.1f images/s; ratio wall %.3f, CPU %.3f"
+              % ((r + 1,) + rows[-1]))
+    med = [statistics.median(col) for col in zip(*rows)]
+    print("decode-only (conversion's decoder), 1 process: median %.1f images/s" % med[0])
+    print("convert, 1 worker:                             median %.1f images/s" % med[1])
+    print("convert / decode-only per worker, median of rounds: wall-clock %.3f, CPU time %.3f (goal >= 0.9)"
+          % (med[2], med[3]))
+    print("reference, once each: Pillow decode-only %.1f images/s, TensorFlow decode_jpeg (eager) %.1f images/s"
+          % (len(paths) / decode_pillow(paths), len(paths) / decode_tensorflow(paths)))
+    wall, _, written = convert_seconds(source, out, args.workers, num_train, shards)
+    print("convert, %d workers: %.1f images/s total, %.1f per worker (incl. spawning workers; %d cores here)"
+          % (args.workers, written / wall, written / wall / args.workers, os.cpu_count()))
+    shutil.rmtree(out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Check one source image by decoding it once; keep its bytes or re-encode it as an RGB JPEG.
+
+`check_bytes(data)` fully decodes every image (the check costs exactly one decode):
+- a colour (YCbCr or RGB) JPEG that decodes cleanly is kept byte for byte (no second encode);
+- a JPEG that decodes only with libjpeg warnings (e.g. extraneous bytes before a marker) is kept
+  too, and the warning is reported (TensorFlow's decoder accepts these, as TF-slim relied on);
+- grayscale, CMYK/YCCK JPEGs and every non-JPEG format (PNG, GIF, ...) are converted to RGB and
+  re-encoded as JPEG (quality REENCODE_QUALITY, 4:4:4), the kind being reported;
+- empty, truncated or undecodable data raises BadImage with the reason.
+The fast path decodes with simplejpeg (libjpeg-turbo, straight into a reused buffer); Pillow
+handles everything else, and everything when simplejpeg is not installed. Host only.
+"""
+import collections
+import io
+import os
+import re
+import stat
+
+try:  # host requirement (pinned); Pillow does the same job more slowly without it
+    import simplejpeg
+except ImportError:  # pragma: no cover - depends on the environment
+    simplejpeg = None
+
+REENCODE_QUALITY = 100  # TF-slim's converter re-encodes PNG/CMYK at quality 100 too
+KEEP_COLORSPACES = ("YCbCr", "RGB")  # JPEG colour spaces TensorFlow decodes to RGB as they are
+KEEP_MODES = ("RGB",)  # the same, as Pillow names the decoded mode
+JPEG_FORMATS = ("JPEG", "MPO")  # MPO: camera multi-picture JPEG; decoders read its first frame
+_ADDRESS = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")  # object reprs would make reasons differ per run
+
+Checked = collections.namedtuple("Checked", "data height width reencoded warning")
+Checked.__doc__ = """Outcome of a check: JPEG bytes to store, size, re-encode kind or None, warning or None."""
+
+
+class BadImage(ValueError):
+    """A file that cannot be used; str() is the reason recorded in the manifest."""
+
+
+def decoder_name():
+    """The decoder used for clean colour JPEGs, with its version (recorded in the manifest)."""
+    import PIL
+    pillow = "Pillow %s" % PIL.__version__
+    if simplejpeg is None:
+        return pillow
+    return "simplejpeg %s (other files: %s)" % (simplejpeg.__version__, pillow)
+
+
+def read_file(path):
+    """Bytes of a regular file; BadImage for anything else (opened non-blocking: a pipe never blocks)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise BadImage("cannot read: %s" % (exc.strerror or exc))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BadImage("not a regular file")
+        parts, size = [], info.st_size
+        while True:  # one read() for the usual file; more only if it grew meanwhile
+            part = os.read(fd, max(size, 1 << 16))
+            if not part:
+                return b"".join(parts) if len(parts) != 1 else parts[0]
+            parts.append(part)
+            size = 1 << 16
+    except OSError as exc:
+        raise BadImage("cannot read: %s" % (exc.strerror or exc))
+    finally:
+        os.close(fd)
+
+
+class Checker(object):
+    """check_bytes with a decode buffer reused across images (one Checker per worker)."""
+
+    def __init__(self, use_simplejpeg=True):
+        self._fast = simplejpeg if use_simplejpeg else None
+        self._buffer = bytearray()
+
+    def check(self, data):
+        if not data:
+            raise BadImage("empty file")
+        warning = None
+        if self._fast is not None and data[:2] == b"\xff\xd8":
+            try:
+                height, width, colorspace, _ = self._fast.decode_jpeg_header(data)
+            except ValueError:
+                colorspace = None  # let Pillow decide and word the reason
+            if colorspace in KEEP_COLORSPACES:
+                warning = self._decode(data, height, width)
+                if warning is None:
+                    return Checked(data, height, width, None, None)
+        return check_with_pillow(data, warning)
+
+    def _decode(self, data, height, width):
+        """Strict full decode into the reused buffer; the libjpeg message if it complains, else None."""
+        needed = height * width * 3
+        if len(self._buffer) < needed:
+            self._buffer = bytearray(needed)
+        try:
+            self._fast.decode_jpeg(data, colorspace="RGB", buffer=self._buffer, strict=True)
+        except ValueError as exc:
+            return str(exc) or "libjpeg warning"
+        return None
+
+
+def check_bytes(data):
+    """Check one image's bytes (see the module doc); returns Checked, raises BadImage."""
+    return Checker().check(data)
+
+
+def reencode_kind(fmt, mode):
+    """Why an image is re-encoded: 'png' (any non-JPEG format, lower-cased), 'cmyk', 'grayscale', 'mode-X'."""
+    if fmt not in JPEG_FORMATS:
+        return (fmt or "unknown").lower()
+    if mode == "CMYK":
+        return "cmyk"
+    if mode in ("L", "LA", "1", "I", "I;16"):
+        return "grayscale"
+    return "mode-%s" % mode
+
+
+def _reason(exc, warning):
+    """A skip reason that is the same in every run (no object addresses)."""
+    if type(exc).__name__ == "UnidentifiedImageError":
+        text = "not an image format Pillow can read"
+    else:
+        text = "%s: %s" % (type(exc).__name__, _ADDRESS.sub("<data>", str(exc)))
+    extra = "; libjpeg: %s" % warning if warning else ""
+    return "cannot decode: %s%s" % (text, extra)
+
+
+def check_with_pillow(data, warning=None):
+    """Full decode with Pillow: keep an RGB JPEG's bytes, re-encode anything else; BadImage if unusable."""
+    from PIL import Image
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            fmt, mode, (width, height) = img.format, img.mode, img.size
+            if fmt in JPEG_FORMATS and mode in KEEP_MODES:
+                return Checked(data, height, width, None, warning)
+            buf = io.BytesIO()
+            img.convert("RGB").save(buf, format="JPEG", quality=REENCODE_QUALITY, subsampling=0)
+    except Exception as exc:  # Pillow raises many types for bad files; each one is a skip reason
+        raise BadImage(_reason(exc, warning))
+    kind = reencode_kind(fmt, mode)
+    return Checked(buf.getvalue(), height, width, kind, warning)
