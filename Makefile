@@ -23,7 +23,7 @@ CPU_WHEELHOUSE := docker/wheelhouse-cpu
 CONTAINERS_CONF ?= $(CURDIR)/docker/containers.conf
 export CONTAINERS_CONF
 
-.PHONY: demo test test-slow lint clean freeze wheelhouse image-ascend container-tools wheelhouse-cpu \
+.PHONY: demo test test-slow lint clean freeze chromium wheelhouse image-ascend container-tools wheelhouse-cpu \
 	base-cpu image-cpu test-container
 
 $(STAMP): requirements.txt pyproject.toml
@@ -36,7 +36,12 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)
 	snakemake --cores 8 all
 
-test: $(STAMP)
+# headless Chromium renders report.html in tests/report (Debian package; root on CI machines)
+CHROMIUM := $(shell command -v chromium 2>/dev/null)
+chromium:
+	@test -n "$(CHROMIUM)" || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -m "not slow and not container" tests
 
 test-slow: $(STAMP)

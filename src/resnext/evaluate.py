@@ -12,6 +12,7 @@ from resnext import atomic, checkpoints
 from resnext.compat import tf
 from resnext.data import pipeline
 from resnext.model import build_logits
+from resnext.train.events import ScalarWriter, eval_values
 from resnext.train.records import utc_now
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,10 @@ def evaluate(cfg, prefix, out_path=None):
                              "time_utc": _checkpoint_time(prefix)},
               "config_sha256": cfg.sha256(), "arch": cfg.arch, "evaluated_utc": utc_now()}
     atomic.write_json(out_path, result)
+    # TensorBoard: one event file per checkpoint (the suffix keeps parallel evaluations apart)
+    events = ScalarWriter(os.path.join(cfg.run_dir, "eval"), filename_suffix=".step-%d" % step)
+    events.write(step, eval_values(result), prefix="eval/")
+    events.close()
     log.info("step %d: top1 %.4f top5 %.4f loss %.4f over %d images -> %s",
              step, result["top1"], result["top5"], result["loss"], n, out_path)
     return result

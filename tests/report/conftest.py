@@ -4,16 +4,21 @@ import pytest
 from report_fakes import write_tree
 
 
-@pytest.fixture(autouse=True)
-def _no_image_digest(monkeypatch):
+def _clean_env(monkeypatch):
     monkeypatch.delenv("RESNEXT_IMAGE_DIGEST", raising=False)
     monkeypatch.delenv("RESNEXT_REFERENCE", raising=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(autouse=True)
+def _no_image_digest(monkeypatch):
+    _clean_env(monkeypatch)
+
+
+@pytest.fixture(scope="session")
 def demo_report(tmp_path_factory):
-    """A demo tree and its built report (built once per test module)."""
+    """A demo tree and its built report (built once, before any function fixture; tests only read it)."""
     from resnext.report import build_report
-    root = tmp_path_factory.mktemp("demo")
-    cfg = write_tree(root)
-    return cfg, build_report(cfg)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _clean_env(monkeypatch)
+        cfg = write_tree(tmp_path_factory.mktemp("demo"))
+        return cfg, build_report(cfg)

@@ -81,7 +81,11 @@ def write_tree(root, recipe="demo", base=BASE, top1=(0.61611, 0.97), top5=(0.846
     """Write a 2-block, 2-eval results tree under root/results; returns the Config."""
     values = dict(DEMO if recipe == "demo" else REFERENCE, results_dir=os.path.join(str(root), "results"))
     values.update(overrides or {})
-    cfg = load_config([], values=values)
+    return write_results(load_config([], values=values), recipe, base, top1, top5)
+
+
+def write_results(cfg, recipe="demo", base=BASE, top1=(0.61611, 0.97), top5=(0.8463, 0.998)):
+    """The results tree of `cfg` (under cfg.run_dir and cfg.data_dir); returns cfg."""
     run = cfg.run_dir
     write_resolved(cfg, os.path.join(run, "config.resolved.yaml"))
     ends = cfg.block_steps[:2] if recipe == "demo" else cfg.block_steps
@@ -99,7 +103,26 @@ def write_tree(root, recipe="demo", base=BASE, top1=(0.61611, 0.97), top5=(0.846
         atomic.write_json(os.path.join(run, "eval", "step-%d.json" % ends[i]), rec)
     atomic.write_json(os.path.join(cfg.data_dir, "manifest.json"), _manifest(cfg.num_train_images, num_val, cfg.num_classes, cfg.label_offset))
     atomic.write_json(os.path.join(run, "export", "export.json"), _export(cfg, ends[1]))
+    write_benchmark(cfg, base, per_device * 1.02)
     return cfg
+
+
+def write_benchmark(cfg, base=BASE, per_device=40.0, **changes):
+    """benchmark/<mode>-<data>-<ranks>x<batch>.json as resnext.benchmark.run() writes it; returns the record."""
+    images = cfg.batch_size * cfg.rank_size
+    step_s = images / (per_device * cfg.rank_size)
+    rec = {"steps": 20, "images_per_step": images, "images_per_sec_mean": per_device * cfg.rank_size,
+           "images_per_sec_total": 0.99 * per_device * cfg.rank_size, "images_per_sec_mad": 0.01 * per_device,
+           "step_time_ms_p50": 1000 * step_s, "step_time_ms_p90": 1050 * step_s, "step_time_ms_p99": 1100 * step_s,
+           "step_time_ms_mean": 1010 * step_s, "mode": "train", "data": "synthetic", "arch": cfg.arch,
+           "image_size": cfg.image_size, "batch_size_per_rank": cfg.batch_size, "rank_size": cfg.rank_size,
+           "backend": cfg.backend, "precision_mode": cfg.precision_mode, "warmup_steps": 5,
+           "config_sha256": cfg.sha256(), "time_utc": iso(base, 7200),
+           "versions": {"python": "3.11.9", "tensorflow": "2.21.0", "resnext": "0.1.0", "numpy": "2.1.0", "driver": None}}
+    rec.update(changes)
+    name = "%s-%s-%dx%d.json" % (rec["mode"], rec["data"], rec["rank_size"], rec["batch_size_per_rank"])
+    atomic.write_json(os.path.join(cfg.run_dir, "benchmark", name), rec)
+    return rec
 
 
 def _export(cfg, step):

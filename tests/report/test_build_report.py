@@ -12,7 +12,6 @@ from PIL import Image
 
 from report_fakes import SKIPPED, write_tree
 from resnext.report import MissingResultsError, build_report
-from resnext.report.fmt import TIMESTAMP_PATTERN
 from resnext.report.tables import EVAL_TABLE_HEADER
 
 
@@ -112,37 +111,6 @@ def test_mllog_lines_are_mllog_json(demo_report):
     assert keys.count("block_start") == keys.count("block_stop") == 2
 
 
-def _shift_times(run_dir):
-    """Rewrite every *_utc field of the tree's JSON files 3 days 4:05:06 later (nothing else)."""
-    pattern = re.compile(r'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"')
-
-    def later(match):
-        import datetime as dt
-        value = dt.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%SZ") + dt.timedelta(days=3, seconds=14706)
-        return '"%s"' % value.strftime("%Y-%m-%dT%H:%M:%SZ")
-    for folder, _, files in os.walk(run_dir):
-        for name in files:
-            if name.endswith((".json", ".jsonl")) and os.path.relpath(folder, run_dir) != "report":
-                path = os.path.join(folder, name)
-                text = _read(path)
-                with open(path, "w", encoding="utf-8") as f:
-                    f.write(pattern.sub(later, text))
-
-
-def _without_timestamps(text):
-    return [line for line in text.splitlines() if not re.search(TIMESTAMP_PATTERN, line)]
-
-
-def test_report_md_depends_on_timestamps_only_in_timestamp_lines(tmp_path):
-    cfg = write_tree(tmp_path)
-    first = _read(build_report(cfg)["report.md"])
-    _shift_times(cfg.run_dir)
-    second = _read(build_report(cfg)["report.md"])
-    assert first != second
-    assert _without_timestamps(first) == _without_timestamps(second)
-    assert "2026-12-02 11:05:06" in second  # 07:00:00 shifted
-
-
 def test_reference_recipe_passes_and_fails(tmp_path):
     cfg = write_tree(tmp_path / "ok", "reference", top1=(0.70, 0.7805), top5=(0.90, 0.9401))
     audit = json.loads(_read(build_report(cfg)["audit"]))
@@ -178,7 +146,9 @@ def test_missing_optional_inputs_say_missing(tmp_path):
     audit = json.loads(_read(written["audit"]))
     assert audit["export"] is None and audit["dataset"] is None and audit["seeds"]["manifest"] is None
     assert set(audit["missing_inputs"]) == {"export.json", "metrics.jsonl", "manifest.json"}
-    assert "loss.png" not in written and len(re.findall("data:image/png;base64,", _read(written["report.html"]))) == 2
+    # the workflow declares every plot file: a placeholder stands in for loss/lr, the HTML embeds only real plots
+    assert os.path.isfile(written["loss.png"]) and os.path.isfile(written["lr.png"])
+    assert len(re.findall("data:image/png;base64,", _read(written["report.html"]))) == 2
 
 
 def test_config_hash_mismatch_is_reported(tmp_path):

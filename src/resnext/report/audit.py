@@ -13,7 +13,7 @@ import subprocess
 
 import resnext
 
-from resnext.report import fmt, tables
+from resnext.report import benchmarks, fmt, tables
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def build_audit(ctx):
         "final": {"step": final["step"], "epoch": final["epoch"], "top1": final["top1"], "top5": final["top5"]},
         "evaluations": [eval_record(r) for r in results.evals],
         "export": _export_record(results.export, ctx.export_check),
-        "benchmarks": [{"file": b["file"], "sha256": b["sha256"]} for b in results.benchmarks],
+        "benchmarks": [_rounded(benchmarks.audit_record(b, ctx.reference, cfg.sha256())) for b in results.benchmarks],
         "verdict": {"overall": ctx.overall_status, "items": [i.as_dict() for i in ctx.items],
                     "reference_file": ctx.reference_path, "reference_sha256": ctx.reference_sha256},
         "mllog": ctx.compliance,

@@ -100,7 +100,7 @@ def build_report(cfg, out_dir=None, *, reference=None, project_dir=None):
     comparable = ctx.items[0].status != verdict.NOT_COMPARABLE
     images = plots.make_plots(ctx.results.evals, ctx.results.metrics, ctx.throughput,
                               ctx.reference["accuracy"]["top1"] if comparable else None)
-    for name, data in sorted(images.items()):
+    for name, data in sorted(plots.with_placeholders(images).items()):
         written[name] = os.path.join(out_dir, name)
         atomic.write_bytes(written[name], data)
     blocks = sections.build_blocks(ctx)

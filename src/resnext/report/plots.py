@@ -81,6 +81,29 @@ def throughput_plot(stats):
     return _png(fig)
 
 
+def placeholder_plot(title, message):
+    """A figure that says why there is no data, so the report folder always holds every PLOT_NAMES file."""
+    fig = Figure(figsize=_SIZE)
+    fig.text(0.5, 0.6, title, ha="center", va="center", fontsize=13)
+    fig.text(0.5, 0.4, message, ha="center", va="center", fontsize=10, color="dimgrey")
+    return _png(fig)
+
+
+_NO_DATA = {"loss.png": ("Training loss", "no data: train/metrics.jsonl missing or empty"),
+            "lr.png": ("Learning rate", "no data: train/metrics.jsonl missing or empty"),
+            "throughput.png": ("Throughput per block", "no data: no train/block-<b>.json with per-loop throughput")}
+PLOT_NAMES = ("accuracy.png", "loss.png", "lr.png", "throughput.png")
+
+
+def with_placeholders(images):
+    """`images` plus a placeholder PNG for every missing name in PLOT_NAMES (the files the workflow declares)."""
+    complete = dict(images)
+    for name in PLOT_NAMES:
+        if name not in complete:
+            complete[name] = placeholder_plot(*_NO_DATA[name])
+    return complete
+
+
 def make_plots(evals, metrics, stats, reference_top1=None):
     """{file name: PNG bytes} for the figures whose data exist."""
     images = {"accuracy.png": accuracy_plot(evals, reference_top1)}

@@ -1,20 +1,26 @@
 """The report's content as document blocks (render.py turns them into Markdown and HTML).
 
 Determinism rule: a line that depends on a wall-clock time shows that time (pattern
-fmt.TIMESTAMP_PATTERN), so removing timestamped lines from two reports of runs that differ only
-in their times leaves identical text.
+fmt.TIMESTAMP_PATTERN); durations and measured speeds sit in facts or table columns that say so
+(time to train / target, throughput, images/s, wall time, step ms). Two reports of runs of one
+config therefore differ only there (tests/report/test_stability.py).
 """
 from __future__ import annotations
 
-from resnext.report import fmt, tables
+from resnext.report import benchmarks, fmt, tables
 from resnext.report.render import Facts, Heading, Image, Para, Pre, Table
 from resnext.report.sections_audit import audit_section, dataset_section, export_section, mllog_section
+
+
+STABILITY_NOTE = ("Reproducibility: between two runs of the same config only the lines showing wall-clock "
+                  "times (UTC), durations or measured speeds (images/s, step times) differ.")
 
 
 def build_blocks(ctx):
     """All blocks of report.md / report.html, in order."""
     blocks = [Heading(1, "ResNeXt benchmark report: run %s" % ctx.cfg.run_name),
               Para("Built from the result JSON files under %s (never from logs)." % ctx.results.run_dir),
+              Para(STABILITY_NOTE),
               Facts([("Report generated (UTC)", fmt.utc_text(ctx.generated_utc))])]
     for part in (summary_section, verdict_section, accuracy_section, training_section, eval_table_section,
                  export_section, dataset_section, mllog_section, audit_section):
@@ -78,21 +84,27 @@ def accuracy_section(ctx):
 
 
 def training_section(ctx):
-    blocks = [Heading(2, "Training")]
+    """Times, throughput per block, the throughput benchmark, loss and lr."""
+    return [Heading(2, "Training")] + training_blocks(ctx) + benchmarks.section(ctx) + metrics_blocks(ctx)
+
+
+def training_blocks(ctx):
+    """Times and throughput per block from train/block-<b>.json."""
     if not ctx.results.blocks:
-        return blocks + [Para("Training block records (train/block-<b>.json): %s." % fmt.MISSING)]
+        return [Para("Training block records (train/block-<b>.json): %s." % fmt.MISSING)]
     times = ctx.audit_times
-    blocks.append(Facts([
+    blocks = [Facts([
         ("Time to train (sum of block wall times)", fmt.duration(times["train_wall_time_s"])),
-        ("Training (UTC)", "%s to %s" % (fmt.utc_text(times["train_start_utc"]), fmt.utc_text(times["train_stop_utc"]))),
+        ("Training (UTC)", "%s to %s" % (fmt.utc_text(times["train_start_utc"]),
+                                          fmt.utc_text(times["train_stop_utc"]))),
         ("Time to target accuracy", _target_text(ctx)),
         ("Mean throughput", _overall_text(ctx.overall)),
-    ]))
+    ])]
     headers = ["block", "steps", "devices", "loops used", "warm-up loops", "images/s mean", "jitter (sd)",
                "images/s per device", "images/s whole block", "wall time s"]
-    blocks += [Heading(3, "Throughput per block"), Table(headers, tables.throughput_rows(ctx.throughput)),
-               Image("throughput.png", "Throughput per block: mean of the post-warm-up loops, error bar = jitter")]
-    return blocks + metrics_blocks(ctx)
+    caption = "Throughput per block: mean of the post-warm-up loops, error bar = jitter"
+    return blocks + [Heading(3, "Throughput per block"), Table(headers, tables.throughput_rows(ctx.throughput)),
+                     Image("throughput.png", caption)]
 
 
 def _target_text(ctx):

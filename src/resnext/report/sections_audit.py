@@ -76,12 +76,23 @@ def audit_section(ctx):
         ("Seeds", "config %s, blocks %s, manifest %s" % (
             seeds["config"], fmt.plain(seeds["blocks"]), fmt.plain(seeds["manifest"]))),
         ("Dataset manifest sha256", fmt.plain((audit["dataset"] or {}).get("manifest_sha256"))),
+        ("Precision mode", fmt.plain(env.get("precision_mode"))),
     ]
+    facts += _time_facts(audit["times"])
     facts += [("Version %s" % k, fmt.plain(v)) for k, v in sorted((env.get("versions") or {}).items())]
+    tool = audit["report_tool"]
+    facts.append(("Report built with", "resnext %s on Python %s" % (tool["resnext"], tool["python"])))
     blocks = [Heading(2, "Audit record"), Para("Machine-readable form: audit.json."), Facts(facts)]
     blocks += _problems_blocks(audit)
     config_rows = [[k, fmt.plain(v)] for k, v in sorted(audit["config"].items())]
     return blocks + [Heading(3, "Configuration"), Table(["key", "value"], config_rows)]
+
+
+def _time_facts(times):
+    """Start/stop times in UTC ('unknown' when a record lacks them)."""
+    return [("Training start (UTC)", fmt.utc_text(times["train_start_utc"])),
+            ("Training stop (UTC)", fmt.utc_text(times["train_stop_utc"])),
+            ("Last evaluation (UTC)", fmt.utc_text(times["last_evaluation_utc"]))]
 
 
 def _problems_blocks(audit):
