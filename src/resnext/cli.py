@@ -172,6 +172,13 @@ def _cmd_benchmark_rank(args):
     benchmark.run(cfg, get_backend(cfg, rank, size), args.mode, args.data, args.warmup, args.steps, args.out)
 
 
+def _cmd_prune(args):
+    from resnext import retention
+    cfg, _ = _config(args)
+    deleted = retention.prune(cfg)
+    log.info("deleted %d checkpoint(s): %s", len(deleted), deleted)
+
+
 def _strip_index(path):
     return path[:-len(".index")] if path.endswith(".index") else path
 
@@ -214,6 +221,7 @@ def _parser():
         p.add_argument("--steps", type=int, default=20, help="timed steps (after warm-up)")
         p.add_argument("--warmup", type=int, default=5, help="untimed steps first")
         p.add_argument("--out", help="result JSON (default <run>/benchmark/<mode>-<data>-<ranks>x<batch>.json)")
+    cmd("prune", _cmd_prune, "apply keep_checkpoint_max (never deletes an unevaluated or the newest checkpoint)")
     cmd("report", _cmd_report, "results -> report.md, eval_table.txt, audit.json").add_argument("--out-dir")
     p = cmd("ranktable", _cmd_ranktable, "write (or --check) the HCCL rank table of an NPU run")
     p.add_argument("--out", help="default <run>/train/rank_table.json")
