@@ -12,8 +12,30 @@ def _tmp_name(path):
     return "%s.tmp-%d" % (path, os.getpid())
 
 
+def _name_the_file(exc, path, tmp):
+    """Make a failed write's OSError name `path`.
+
+    write() and fsync() raise errors without a file name ("[Errno 28] No space left on device"), and
+    our temp name means nothing to the reader: the error names the file they asked for instead.
+    """
+    if exc.errno is not None and exc.filename in (None, tmp):
+        exc.filename = path
+
+
+def _remove_quietly(tmp):
+    """Remove a temp file after a failed write; a failure here must not hide the write's error."""
+    try:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    except OSError:
+        pass
+
+
 def write_bytes(path, data):
-    """Write `data` (bytes) to `path` atomically, creating the folder if needed."""
+    """Write `data` (bytes) to `path` atomically, creating the folder if needed.
+
+    An OSError (a full disk, say) names `path` and leaves no temp file; an earlier `path` stays whole.
+    """
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         os.makedirs(folder, exist_ok=True)
@@ -24,9 +46,12 @@ def write_bytes(path, data):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        _name_the_file(exc, path, tmp)
+        raise
     except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        _remove_quietly(tmp)
         raise
 
 
@@ -40,14 +65,21 @@ def write_json(path, obj):
 
 
 def append_line(path, line):
-    """Append one line (e.g. a JSON-lines record) and fsync; a crash can lose at most that line."""
+    """Append one line (e.g. a JSON-lines record) and fsync; a crash can lose at most that line.
+
+    An OSError names `path`.
+    """
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         os.makedirs(folder, exist_ok=True)
-    with io.open(path, "a", encoding="utf-8") as f:
-        f.write(line.rstrip("\n") + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with io.open(path, "a", encoding="utf-8") as f:
+            f.write(line.rstrip("\n") + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        _name_the_file(exc, path, None)
+        raise
 
 
 def read_json(path):

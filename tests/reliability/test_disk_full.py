@@ -105,8 +105,6 @@ def test_a_full_disk_during_conversion_leaves_no_shard_that_counts(small_disk, t
         {n: s["sha256"] for n, s in ref_shards.items()}
 
 
-@pytest.mark.xfail(strict=True, reason="needs patch 9 from the report (atomic writes name the file they "
-                                       "could not write)")
 def test_a_full_disk_during_conversion_names_the_shard(small_disk, tmp_path):
     from resnext.data import convert
     from support.trees import write_tree
@@ -118,8 +116,6 @@ def test_a_full_disk_during_conversion_names_the_shard(small_disk, tmp_path):
     assert failure.value.errno == errno.ENOSPC and str(small_disk / "data") in str(failure.value), failure.value
 
 
-@pytest.mark.xfail(strict=True, reason="needs patch 9 from the report (atomic writes name the file they "
-                                       "could not write)")
 def test_a_full_disk_error_names_the_file(small_disk, digits_data, tmp_path):
     cfg = S.tiny_config(digits_data, tmp_path / "results", "named")
     loop.train_block(cfg, 4, get_backend(cfg, 0, 1))
