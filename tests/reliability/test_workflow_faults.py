@@ -135,8 +135,6 @@ def _table(work):
     return re.sub(r"\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "", text)
 
 
-@pytest.mark.xfail(strict=True, reason="needs patch 11 from the report (workflow/profiles/default sets "
-                                       "rerun-incomplete; train_block's threads no longer need --cores)")
 def test_after_a_kill_during_the_report_the_plain_commands_recover(killed):
     """Killed the instant the report's first file appears: Snakemake marks the report incomplete
     and keeps its lock. `snakemake --unlock` then `snakemake --cores N all` must be enough."""

@@ -8,7 +8,7 @@ rule benchmark:
     output:
         report(f"{RUN}/benchmark/train-synthetic-{CFG.rank_size}x{CFG.batch_size}.json",
                caption="../report/benchmark.rst", category="Throughput"),
-    threads: workflow.cores
+    threads: all_cores
     resources:
         npu=CFG.rank_size if NPU else 0,
     container:

@@ -1,6 +1,8 @@
 # Helpers shared by the rules: the resolved config and the paths every stage agrees on.
 import json
 
+from snakemake.exceptions import WorkflowError
+
 from resnext import checkpoints
 from resnext.config import load_config
 
@@ -17,6 +19,19 @@ CONTAINER = CFG.container_image or None
 WRAP = f"{CFG.container_wrapper} " if CFG.container_wrapper else ""
 NPU = CFG.backend == "npu"
 NPU_POOL = f"{CFG.results_dir}/.npu-pool"
+
+
+def all_cores(wildcards):
+    """`threads` of a job that must have the machine to itself: every core Snakemake was given.
+
+    A callable, because `workflow.cores` raises when no --cores is given, and the commands that run
+    no job need none: `snakemake --unlock` (the first step after a crash), `--summary`, `--report`.
+    Where a job is planned but not run, 1 is as good as any.
+    """
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return 1
 
 
 def with_devices(count):

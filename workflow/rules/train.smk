@@ -9,7 +9,7 @@ rule train_block:
         index=f"{CFG.train_dir}/ckpt/model.ckpt-{{step}}.index",
     wildcard_constraints:
         step=r"\d+",
-    threads: workflow.cores
+    threads: all_cores
     resources:
         npu=CFG.rank_size if NPU else 0,
     container:
