@@ -109,3 +109,46 @@ def test_container_safe_python37_and_no_tensorflow():
     code = "import sys, resnext.progress; sys.exit('tensorflow' in sys.modules)"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+def test_steps_of_unequal_length_show_the_time_spent_and_name_each_step(caplog):
+    caplog.set_level(logging.INFO, logger="resnext.progress")
+    clock = FakeClock()
+    with Progress("export", total=3, unit="stages", rate=False, stream=io.StringIO(), clock=clock) as p:
+        for seconds, note in ((2.0, "restored the checkpoint"), (0.5, "froze the graph"), (70.0, "checked it")):
+            clock.now += seconds
+            p.update(1, note=note)
+    assert _lines(caplog) == ["export: 1/3 stages (33.3%), 2.0s; restored the checkpoint",
+                              "export: 2/3 stages (66.7%), 2.5s; froze the graph",
+                              "export: 3/3 stages (100.0%), 1m12s; checked it",
+                              "export: done, 3 stages in 1m12s"]
+
+
+def test_an_error_ends_with_how_far_it_got_not_done(caplog):
+    caplog.set_level(logging.INFO, logger="resnext.progress")
+    clock = FakeClock()
+    with pytest.raises(OSError):
+        with Progress("export", total=7, unit="stages", rate=False, stream=io.StringIO(), clock=clock) as p:
+            clock.now += 1.5
+            p.update(1, note="read 16 validation images")
+            raise OSError("disk full")
+    assert _lines(caplog)[-1] == "export: stopped after 1/7 stages in 1.5s"
+
+
+def test_a_terminal_bar_of_steps_names_the_step(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    clock, term = FakeClock(), Terminal()
+    with Progress("export", total=2, unit="stages", rate=False, stream=term, clock=clock) as p:
+        clock.now += 1.0
+        p.update(1, note="restored the checkpoint")
+    assert "\rexport: 1/2 stages (50.0%), 1.0s; restored the checkpoint" in term.getvalue()
+
+
+def test_a_tqdm_bar_of_steps_names_the_step():
+    pytest.importorskip("tqdm")
+    term = Terminal()
+    with Progress("export", total=2, unit="stages", rate=False, stream=term) as p:
+        p.update(1, note="restored the checkpoint")
+        p.update(1, note="froze the graph")
+    out = term.getvalue()
+    assert "2/2 stages" in out and "froze the graph" in out and "stages/s" not in out and "<" not in out

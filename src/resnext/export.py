@@ -1,6 +1,7 @@
 """Checkpoint -> frozen GraphDef with `input` [N,H,W,3] float32 (normalised) -> `logits`,
 `probabilities`, and export.json with the max |difference| between the frozen graph and the
-checkpoint on real validation images. Python 3.7, TF 1.15 API.
+checkpoint on real validation images. Progress (resnext.progress): a bar on a terminal, else one
+log line per stage. Python 3.7, TF 1.15 API.
 """
 import hashlib
 import logging
@@ -9,6 +10,7 @@ import os
 import numpy as np
 
 from resnext import atomic, checkpoints
+from resnext import progress as progress_mod
 from resnext.compat import tf
 from resnext.data import pipeline
 from resnext.model import build_logits
@@ -16,6 +18,11 @@ from resnext.model import build_logits
 log = logging.getLogger(__name__)
 
 OUTPUTS = ["logits", "probabilities"]
+STAGES = 7  # what export's progress counts: each done() call below
+
+
+def _quiet(note):
+    pass
 
 
 def _inference_graph(cfg):
@@ -46,14 +53,21 @@ def _validation_images(cfg, limit):
     return np.concatenate(chunks)[:limit]
 
 
-def freeze(cfg, prefix):
-    """-> (frozen GraphDef, {output: values on `images`} from the checkpoint session, images)."""
+def freeze(cfg, prefix, done=_quiet):
+    """-> (frozen GraphDef, {output: values on `images`} from the checkpoint session, images).
+
+    done(note) is called after each of its four stages (export's progress).
+    """
     graph = _inference_graph(cfg)
     images = _validation_images(cfg, cfg.eval_batch_size)
+    done("read %d validation images" % len(images))
     with tf.Session(graph=graph) as sess:
         tf.train.Saver().restore(sess, prefix)
+        done("restored %s" % prefix)
         frozen = tf.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), OUTPUTS)
+        done("froze the variables into constants")
         reference = dict(zip(OUTPUTS, sess.run([o + ":0" for o in OUTPUTS], {"input:0": images})))
+        done("ran the checkpoint on the images")
     return frozen, reference, images
 
 
@@ -71,11 +85,26 @@ def export(cfg, prefix, out_dir=None):
     """Write export/<arch>.pb and export.json; return the record."""
     checkpoints.require(prefix)
     out_dir = out_dir or os.path.join(cfg.run_dir, "export")
-    frozen, reference, images = freeze(cfg, prefix)
-    data = frozen.SerializeToString()
-    pb_path = os.path.join(out_dir, "%s.pb" % cfg.arch)
-    atomic.write_bytes(pb_path, data)
-    check = run_frozen(frozen, images)
+    with progress_mod.Progress("export", total=STAGES, unit="stages", rate=False) as progress:
+        def done(note):
+            progress.update(1, note=note)
+        frozen, reference, images = freeze(cfg, prefix, done)
+        data = frozen.SerializeToString()
+        pb_path = os.path.join(out_dir, "%s.pb" % cfg.arch)
+        atomic.write_bytes(pb_path, data)
+        done("wrote %s" % pb_path)
+        check = run_frozen(frozen, images)
+        done("ran the frozen graph on the images")
+        record = _record(cfg, prefix, pb_path, data, images, reference, check)
+        atomic.write_json(os.path.join(out_dir, "export.json"), record)
+        done("wrote export.json")
+    log.info("exported %s (%d bytes); max |logits diff| %.3g on %d validation images",
+             pb_path, len(data), record["max_abs_diff_logits"], len(images))
+    return record
+
+
+def _record(cfg, prefix, pb_path, data, images, reference, check):
+    """export.json: what was exported from what, and how far the frozen graph is from the checkpoint."""
     record = {"arch": cfg.arch, "graph": pb_path, "graph_sha256": hashlib.sha256(data).hexdigest(),
               "checkpoint": {"path": prefix, "sha256": checkpoints.sha256(prefix)},
               "input": {"name": "input", "shape": [None, cfg.image_size, cfg.image_size, 3],
@@ -83,7 +112,4 @@ def export(cfg, prefix, out_dir=None):
               "outputs": OUTPUTS, "num_images_checked": int(len(images)), "config_sha256": cfg.sha256()}
     for name in OUTPUTS:
         record["max_abs_diff_%s" % name] = float(np.max(np.abs(check[name] - reference[name])))
-    atomic.write_json(os.path.join(out_dir, "export.json"), record)
-    log.info("exported %s (%d bytes); max |logits diff| %.3g on %d validation images",
-             pb_path, len(data), record["max_abs_diff_logits"], len(images))
     return record

@@ -10,6 +10,9 @@ Host and Ascend container: Python 3.7 syntax, no TensorFlow.
         for task in tasks:
             ...
             progress.update(len(task))
+
+A stage made of unequal steps (export) counts them with rate=False, so it shows the time spent
+rather than a rate and an eta that would mislead, and names each step with update(1, note=...).
 """
 import logging
 import os
@@ -51,27 +54,33 @@ def duration_text(seconds):
     return "%dh%02dm%02ds" % (hours, minutes, secs) if hours else "%dm%02ds" % (minutes, secs)
 
 
-def _tqdm_bar(desc, total, unit, stream):
+# tqdm's default format without the rate and eta, for steps of unequal length
+STEPS_BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} {unit} [{elapsed}{postfix}]"
+
+
+def _tqdm_bar(desc, total, unit, stream, rate):
     try:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=desc, unit=unit, file=stream, dynamic_ncols=True, leave=True)
+    return tqdm(total=total, desc=desc, unit=unit, file=stream, dynamic_ncols=True, leave=True,
+                bar_format=None if rate else STEPS_BAR_FORMAT)
 
 
 class _TextBar(object):
     """A minimal in-place bar for terminals without tqdm: 'desc: 40/100 images (40%) 12.5 images/s'."""
 
-    def __init__(self, desc, total, unit, stream, clock):
+    def __init__(self, desc, total, unit, stream, clock, rate):
         self.desc, self.total, self.unit, self.stream, self.clock = desc, total, unit, stream, clock
-        self.n, self.start, self.shown = 0, clock(), None
+        self.rate, self.n, self.start, self.shown = rate, 0, clock(), None
 
-    def update(self, n):
+    def update(self, n, note=None):
         self.n += n
         now = self.clock()
-        if self.shown is None or now - self.shown >= BAR_REFRESH_SECONDS or self.n == self.total:
+        if self.shown is None or now - self.shown >= BAR_REFRESH_SECONDS or self.n == self.total or note:
             self.shown = now
-            self.stream.write("\r" + status_text(self.desc, self.n, self.total, self.unit, now - self.start))
+            text = status_text(self.desc, self.n, self.total, self.unit, now - self.start, self.rate, note)
+            self.stream.write("\r" + text)
             self.stream.flush()
 
     def close(self):
@@ -79,16 +88,21 @@ class _TextBar(object):
         self.stream.flush()
 
 
-def status_text(desc, n, total, unit, elapsed):
-    """'desc: 40/100 images (40.0%), 12.5 images/s, eta 4.8s' (no total: 'desc: 40 images, ...')."""
-    rate = n / elapsed if elapsed > 0 else None
+def status_text(desc, n, total, unit, elapsed, rate=True, note=None):
+    """'desc: 40/100 images (40.0%), 12.5 images/s, eta 4.8s' (no total: 'desc: 40 images, ...').
+
+    rate=False: 'desc: 3/7 stages (42.9%), 2.5s'; a note is appended: '...; froze the variables'.
+    """
     count = "%d/%d %s (%.1f%%)" % (n, total, unit, 100.0 * n / total) if total else "%d %s" % (n, unit)
     text = "%s: %s" % (desc, count)
-    if rate:
-        text += ", %.1f %s/s" % (rate, unit)
+    per_second = n / elapsed if elapsed > 0 else None
+    if not rate:
+        text += ", %s" % duration_text(elapsed)
+    elif per_second:
+        text += ", %.1f %s/s" % (per_second, unit)
         if total and n < total:
-            text += ", eta %s" % duration_text((total - n) / rate)
-    return text
+            text += ", eta %s" % duration_text((total - n) / per_second)
+    return text + ("; %s" % note if note else "")
 
 
 class Progress(object):
@@ -96,12 +110,13 @@ class Progress(object):
 
     total: expected items (None if unknown); every: log every that many items (default: ~10 lines
     over `total`, else time only); every_seconds: log at least this often; mode: see choose_mode;
-    logger: where log lines go (default this module's); clock: seconds, monotonic (for tests).
+    logger: where log lines go (default this module's); clock: seconds, monotonic (for tests);
+    rate: show items/s and an eta (False for steps of unequal length: the time spent instead).
     """
 
     def __init__(self, desc, total=None, unit="items", every=None, every_seconds=EVERY_SECONDS,
-                 stream=None, mode=None, logger=None, clock=time.monotonic):
-        self.desc, self.total, self.unit, self.clock = desc, total, unit, clock
+                 stream=None, mode=None, logger=None, clock=time.monotonic, rate=True):
+        self.desc, self.total, self.unit, self.clock, self.rate = desc, total, unit, clock, rate
         self.stream = stream if stream is not None else sys.stderr
         self.logger = logger or log
         self.every = every or (max(1, total // 10) if total else None)
@@ -111,37 +126,54 @@ class Progress(object):
         self.mode = choose_mode(self.stream, mode)
         self._bar = None
         if self.mode == "bar":
-            self._bar = _tqdm_bar(desc, total, unit, self.stream) or _TextBar(desc, total, unit, self.stream, clock)
+            self._bar = (_tqdm_bar(desc, total, unit, self.stream, rate)
+                         or _TextBar(desc, total, unit, self.stream, clock, rate))
         self.kind = "off" if self.mode == "off" else type(self._bar).__name__ if self._bar else "log"
 
-    def update(self, n=1):
-        """`n` more items done."""
+    def update(self, n=1, note=None):
+        """`n` more items done; `note` (optional) says which, e.g. the step just finished."""
         self.n += n
         if self._bar is not None:
-            self._bar.update(n)
+            self._update_bar(n, note)
         elif self.mode == "log":
             now = self.clock()
             if (self.every and self.n - self._last_n >= self.every) or now - self._last_t >= self.every_seconds:
                 self._last_n, self._last_t = self.n, now
-                self.logger.info("%s", status_text(self.desc, self.n, self.total, self.unit, now - self.start))
+                self.logger.info("%s", status_text(self.desc, self.n, self.total, self.unit, now - self.start,
+                                                   self.rate, note))
 
-    def close(self):
-        """Finish the bar and log one summary line (once)."""
+    def _update_bar(self, n, note):
+        if isinstance(self._bar, _TextBar):
+            self._bar.update(n, note)
+            return
+        if note:
+            self._bar.set_postfix_str(note, refresh=False)
+        self._bar.update(n)
+
+    def close(self, stopped=False):
+        """Finish the bar and log one summary line (once); stopped: the work ended with an error."""
         if self._closed:
             return
         self._closed = True
         if self._bar is not None:
             self._bar.close()
-        if self.mode != "off":
-            elapsed = self.clock() - self.start
-            rate = ", %.1f %s/s" % (self.n / elapsed, self.unit) if elapsed > 0 else ""
-            self.logger.info("%s: done, %d %s in %s%s", self.desc, self.n, self.unit, duration_text(elapsed), rate)
+        if self.mode == "off":
+            return
+        elapsed = self.clock() - self.start
+        if stopped:  # the error itself says why; this line says how far it got
+            self.logger.info("%s: stopped after %s in %s", self.desc, self._count_text(), duration_text(elapsed))
+            return
+        rate = ", %.1f %s/s" % (self.n / elapsed, self.unit) if elapsed > 0 and self.rate else ""
+        self.logger.info("%s: done, %d %s in %s%s", self.desc, self.n, self.unit, duration_text(elapsed), rate)
+
+    def _count_text(self):
+        return "%d/%d %s" % (self.n, self.total, self.unit) if self.total else "%d %s" % (self.n, self.unit)
 
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc_info):
-        self.close()
+    def __exit__(self, exc_type, exc_value, traceback):
+        self.close(stopped=exc_type is not None)
         return False
 
 
