@@ -6,6 +6,7 @@ frozen dataclass generated from it, so a key added to the schema is a field here
 Runs in the Ascend container too: Python 3.7 syntax, no TensorFlow.
 """
 import dataclasses
+import difflib
 import hashlib
 import io
 import json
@@ -164,15 +165,22 @@ def _check_cross_keys(values, origin):
         raise ConfigError("%s: %s" % (origin, "; ".join(problems)))
 
 
+def _unknown_keys(values, known):
+    """'unknown key(s) ...', each with the closest known key, and where every key is described."""
+    named = []
+    for key in sorted((k for k in values if k not in known), key=str):
+        close = difflib.get_close_matches(str(key), list(known), n=1)
+        named.append("%r%s" % (key, " (did you mean %r?)" % close[0] if close else ""))
+    return "unknown key(s) %s; every key is described in %s" % (", ".join(named), SCHEMA_PATH)
+
+
 def _schema_errors(values, schema):
     import jsonschema  # imported here: the container only needs it when a config is loaded
     validator = jsonschema.validators.validator_for(schema)(schema)
     messages = []
     for err in sorted(validator.iter_errors(values), key=lambda e: list(e.path)):
-        if err.validator == "additionalProperties":
-            known = set(schema["properties"])
-            extra = sorted(k for k in values if k not in known)
-            messages.append("unknown key(s) %s" % ", ".join(repr(k) for k in extra))
+        if err.validator == "additionalProperties" and not err.path:  # nested: the generic message names it
+            messages.append(_unknown_keys(values, schema["properties"]))
         else:
             key = ".".join(str(p) for p in err.path) or "(top level)"
             messages.append("key %r: %s" % (key, err.message))

@@ -97,8 +97,6 @@ def test_a_bad_key_stops_every_stage_before_anything_is_written(stage, override,
     assert not (tmp_path / "results").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="needs patch 7 from the report (an unknown key names the closest known "
-                                       "key and where every key is described)")
 def test_an_unknown_key_says_which_key_was_meant(cfg_file, caplog):
     code, text = _main(["evaluate", "--config", cfg_file(batch_sise=8), "--checkpoint", "x"], caplog)
     assert code == 2 and "did you mean 'batch_size'" in text and "config.schema.yaml" in text, text
