@@ -72,19 +72,17 @@ def _cmd_schedule(args):
 def _cmd_train(args):
     from resnext.train import launch
     cfg, path = _config(args)
-    if args.config and len(args.config) == 1 and not args.overrides:
-        config_path = path
-    else:  # ranks must see exactly this config: hand them a resolved copy
-        from resnext.config import write_resolved
-        config_path = os.path.join(cfg.train_dir, "config.ranks.yaml")
-        write_resolved(cfg, config_path)
-    launch.train(cfg, config_path, args.until_step)
+    # ranks must see exactly this config: with several files or --set, launch hands them a resolved copy
+    given = path if args.config and len(args.config) == 1 and not args.overrides else None
+    launch.train(cfg, given, args.until_step)
 
 
 def _cmd_train_rank(args):
     from resnext.backends import get_backend
     from resnext.train.loop import train_block
+    from resnext.train.preflight import check_data
     cfg, _ = _config(args)
+    check_data(cfg)  # also when a rank is started without the launcher (which checks first)
     rank, size = int(os.environ.get("RANK_ID", "0")), int(os.environ.get("RANK_SIZE", "1"))
     if size != cfg.rank_size:
         raise ConfigError("RANK_SIZE=%d in the environment but rank_size is %d" % (size, cfg.rank_size))
@@ -245,11 +243,11 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from resnext.data.tfrecord import CorruptRecordError
-    from resnext.train.launch import RankFailed
+    from resnext.train.launch import RankFailed, RunLocked
     from resnext.train.loop import TrainingDiverged
     try:
         args.func(args)
-    except (ConfigError, FileNotFoundError, RankFailed, CorruptRecordError, TrainingDiverged) as exc:
+    except (ConfigError, FileNotFoundError, RankFailed, RunLocked, CorruptRecordError, TrainingDiverged) as exc:
         log.error("%s", exc)
         return 2
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from resnext import atomic, checkpoints
 from resnext.compat import tf
 from resnext.data import pipeline
 from resnext.model import build_logits
+from resnext.train import preflight
 from resnext.train.events import ScalarWriter, eval_values
 from resnext.train.records import utc_now
 
@@ -69,6 +70,7 @@ def _checkpoint_time(prefix):
 def evaluate(cfg, prefix, out_path=None):
     """Evaluate checkpoint `prefix` ('.../model.ckpt-<step>'); write and return the result dict."""
     checkpoints.require(prefix)
+    preflight.check_data(cfg)  # without a manifest the shards may be a killed conversion's: too few images
     step = checkpoints.step_of(prefix)
     out_path = out_path or eval_path(cfg, step)
     (top1, top5, xent, n), seconds = _run_eval(cfg, prefix)

@@ -15,9 +15,6 @@ from resnext import checkpoints
 
 import rel_support as S
 
-PREFLIGHT = "needs patch 4 from the report (launcher preflight: checked before any rank starts or file is written)"
-
-
 class RanksLaunched(Exception):
     """The launcher got as far as starting rank processes: the input was not checked before."""
 
@@ -127,7 +124,6 @@ def test_a_missing_source_tree_stops_conversion_naming_it(cfg_file, tmp_path, ca
     assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason=PREFLIGHT)
 def test_a_missing_data_path_stops_training_before_any_rank_starts(cfg_file, tmp_path, caplog, monkeypatch):
     code, text = _main(["train", "--config", cfg_file(data_url="/nonexistent/data"), "--until-step", 4], caplog,
                        monkeypatch)
@@ -142,7 +138,6 @@ def test_a_missing_data_path_stops_training(cfg_file, tmp_path):
     assert [p for p in _outputs(tmp_path / "results") if not p.endswith("config.ranks.yaml")] == []
 
 
-@pytest.mark.xfail(strict=True, reason=PREFLIGHT)
 @pytest.mark.parametrize("backend,extra,named", [
     ("cpu", {}, "CPU core"),
     ("npu", {"npu_device_ids": [0, 1]}, "npu_device_ids"),
@@ -161,7 +156,6 @@ def test_more_ranks_than_devices_stops_before_any_rank_starts(backend, extra, na
     assert S.listing(tmp_path / "results") == []
 
 
-@pytest.mark.xfail(strict=True, reason=PREFLIGHT)
 def test_cpu_ranks_may_share_cores_with_a_warning(cfg_file, caplog, monkeypatch):
     """The demo-8p preset runs 8 ranks on 2 cores (README): more CPU ranks than cores is allowed,
     with a warning, and the ranks start."""
@@ -247,8 +241,6 @@ def test_a_damaged_train_shard_stops_training_naming_it(kind, digits_data, tmp_p
     assert not [p for p in outputs if "/ckpt/" in p or "block-" in p], outputs
 
 
-@pytest.mark.xfail(strict=True, reason="needs patches 3 and 4 from the report (labels checked against "
-                                       "num_classes from the manifest, by the launcher before any rank starts)")
 def test_labels_out_of_range_stop_training_and_evaluation(trained, cfg_file, tmp_path, caplog, monkeypatch):
     """The digits have labels 0..9; with num_classes 5, tf.one_hot would silently zero half the
     targets. Training refuses before any rank starts (the launcher checks), evaluation too."""

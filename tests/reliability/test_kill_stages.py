@@ -101,8 +101,6 @@ def test_a_killed_conversion_is_never_used_and_its_rerun_writes_the_same_shards(
     assert not [n for n in os.listdir(str(data)) if n.startswith(("train-", "validation-")) and not SHARD.match(n)]
 
 
-@pytest.mark.xfail(strict=True, reason="needs patch 3 from the report: evaluate reads whatever shards a "
-                                       "killed conversion left, without a manifest")
 def test_evaluation_refuses_the_shards_of_a_killed_conversion(trained, tmp_path):
     """A conversion killed after its first validation shard: without manifest.json the shard set is
     unproven, and an evaluation over it would count fewer images than the validation set has."""

@@ -2,8 +2,13 @@
 
 Each rank runs `resnext train-rank` with RANK_ID, RANK_SIZE, DEVICE_ID (and the backend's extra
 env: a TF ClusterSpec for CPU/GPU collectives, the rank table for NPU). Its stdout/stderr go to
-train/logs/rank-<r>.log; rank 0's log lines are echoed to the console. Python 3.7.
+train/logs/rank-<r>.log; rank 0's log lines are echoed to the console. Ranks die with the launcher
+(PR_SET_PDEATHSIG on Linux), and one launcher at a time trains a run (flock on train/.lock).
+Python 3.7.
 """
+import contextlib
+import ctypes
+import fcntl
 import json
 import logging
 import os
@@ -13,13 +18,22 @@ import subprocess
 import sys
 import time
 
+from resnext.config import write_resolved
+from resnext.train import preflight
+
 log = logging.getLogger(__name__)
 
 POLL_S = 0.5
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+LOCK_NAME = ".lock"
 
 
 class RankFailed(RuntimeError):
     """A rank exited non-zero or hung; the message names it and shows its log tail."""
+
+
+class RunLocked(RuntimeError):
+    """Another launcher holds this run's train/.lock; the message names its pid and block."""
 
 
 def free_ports(n):
@@ -47,10 +61,32 @@ def rank_env(cfg, rank, hosts, extra=None):
     env = dict(os.environ)
     env.update({"RANK_ID": str(rank), "RANK_SIZE": str(cfg.rank_size), "DEVICE_ID": str(rank),
                 "RESNEXT_CLUSTER": json.dumps(hosts), "PYTHONUNBUFFERED": "1"})
-    if cfg.backend == "gpu":
-        env["CUDA_VISIBLE_DEVICES"] = str(rank)
+    if cfg.backend == "gpu":  # rank r takes the r-th GPU the launcher may use (preflight counted them)
+        visible = preflight.visible_gpus()
+        env["CUDA_VISIBLE_DEVICES"] = visible[rank] if visible and rank < len(visible) else str(rank)
     env.update(extra or {})
     return env
+
+
+def _die_with_launcher():
+    """preexec_fn arming SIGKILL for the rank when the launcher dies (even by SIGKILL, when nothing
+    in the launcher runs), so no orphan trains on; None off Linux or without prctl.
+
+    Linux sends it when the *thread* that started the child exits: supervise() runs in one thread.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    launcher = os.getpid()
+
+    def arm():
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        if os.getppid() != launcher:  # the launcher died before the signal was armed
+            os.kill(os.getpid(), signal.SIGKILL)
+    return arm
 
 
 def log_tail(path, lines=20):
@@ -70,12 +106,13 @@ class _Ranks(object):
         self.procs, self.logs, self.files = [], [], []
         hosts = cluster_hosts(cfg)
         os.makedirs(log_dir, exist_ok=True)
+        arm = _die_with_launcher()
         for rank in range(cfg.rank_size):
             path = os.path.join(log_dir, "rank-%d.log" % rank)
             f = open(path, "ab")
             env = rank_env(cfg, rank, hosts, env_extra(rank) if env_extra else None)
             proc = subprocess.Popen(argv, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+                                    start_new_session=True, preexec_fn=arm)
             self.procs.append(proc)
             self.logs.append(path)
             self.files.append(f)
@@ -175,11 +212,54 @@ def backend_env(cfg):
     return launcher_env(cfg)
 
 
+def _holder(path):
+    """'pid N (block ending at step S)' from a lock file, as far as it was written."""
+    try:
+        with open(path) as f:
+            info = json.loads(f.read() or "{}")
+        return "pid %s (block ending at step %s)" % (info["pid"], info["until_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another launcher"
+
+
+@contextlib.contextmanager
+def run_lock(cfg, until_step):
+    """Hold <run>/train/.lock for the launcher's life; RunLocked if another launcher holds it.
+
+    flock belongs to the open file, so the kernel releases it when the holder dies, however it dies:
+    a stale lock file is never a held lock. The file is written in place, not renamed into place: a
+    new inode would let a second launcher lock it while the first still trains.
+    """
+    os.makedirs(cfg.train_dir, exist_ok=True)
+    path = os.path.join(cfg.train_dir, LOCK_NAME)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLocked("%s is training this run (it holds %s); wait for it to finish or stop it"
+                            % (_holder(path), path))
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "until_step": until_step}).encode("utf-8"))
+        yield path
+    finally:
+        os.close(fd)
+
+
 def train(cfg, config_path, until_step, env_extra=None):
-    """Launch every rank of one training block (`resnext train`)."""
-    argv = [sys.executable, "-m", "resnext.cli", "train-rank", "--config", config_path,
-            "--until-step", str(until_step)]
-    log_dir = os.path.join(cfg.train_dir, "logs")
-    log.info("launching %d rank(s) on backend %s, block ending at step %d; logs in %s",
-             cfg.rank_size, cfg.backend, until_step, log_dir)
-    supervise(cfg, argv, log_dir, env_extra if env_extra is not None else backend_env(cfg))
+    """Launch every rank of one training block (`resnext train`).
+
+    Checks the data and the devices before anything is written, then takes the run's lock. With
+    config_path None the ranks get a resolved copy of cfg, train/config.ranks.yaml.
+    """
+    preflight.check_launch(cfg)
+    with run_lock(cfg, until_step):
+        if config_path is None:
+            config_path = os.path.join(cfg.train_dir, "config.ranks.yaml")
+            write_resolved(cfg, config_path)
+        argv = [sys.executable, "-m", "resnext.cli", "train-rank", "--config", config_path,
+                "--until-step", str(until_step)]
+        log_dir = os.path.join(cfg.train_dir, "logs")
+        log.info("launching %d rank(s) on backend %s, block ending at step %d; logs in %s",
+                 cfg.rank_size, cfg.backend, until_step, log_dir)
+        supervise(cfg, argv, log_dir, env_extra if env_extra is not None else backend_env(cfg))

@@ -1,0 +1,140 @@
+"""Checks a stage makes before it starts anything: the data is a proven shard set whose labels fit
+num_classes, and (in the launcher) the ranks fit this host's devices.
+
+A data folder is proven by its manifest.json, which `resnext convert` writes last: without it the
+shards present may be what a killed conversion left. Labels come from the manifest's label map, so
+no shard is read. Device counts: GPU from CUDA_VISIBLE_DEVICES, else the driver's list; NPU from
+npu_device_ids (on an Ascend host only those present as /dev/davinci<id>); CPU ranks are processes
+and may share cores, up to CPU_RANKS_PER_CORE on each usable one.
+Runs in the Ascend container: Python 3.7 syntax, no TensorFlow.
+"""
+import logging
+import os
+import subprocess
+
+from resnext import atomic
+from resnext.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+CPU_RANKS_PER_CORE = 8  # the demo-8p preset runs 8 ranks on 2 cores; 64 on 2 hung until rank_timeout_s
+NVIDIA_GPUS = "/proc/driver/nvidia/gpus"
+ASCEND_MANAGER = "/dev/davinci_manager"
+
+
+def check_data(cfg):
+    """The manifest of cfg.data_dir, after checking it exists and its labels fit num_classes.
+
+    Raises ConfigError naming the folder (and what to run) or the manifest and the key to set.
+    """
+    path = os.path.join(cfg.data_dir, MANIFEST)
+    if not os.path.isfile(path):
+        missing = "" if os.path.isdir(cfg.data_dir) else " (the folder does not exist)"
+        raise ConfigError("data folder %s has no manifest.json; run `resnext convert` first, or set data_url "
+                          "to a converted folder%s" % (cfg.data_dir, missing))
+    try:
+        manifest = atomic.read_json(path)
+    except ValueError as exc:
+        raise ConfigError("%s is not valid JSON (%s); run `resnext convert` again" % (path, exc))
+    _check_labels(cfg, path, manifest.get("label_map") or {})
+    return manifest
+
+
+def _check_labels(cfg, path, label_map):
+    # tf.one_hot turns a label >= num_classes into an all-zero target: training would run, silently wrong
+    if not label_map:
+        return
+    top = max(label_map.values())
+    if top >= cfg.num_classes:
+        raise ConfigError("num_classes is %d but %s maps %d classes to labels up to %d (label_offset %s); "
+                          "set num_classes to at least %d"
+                          % (cfg.num_classes, path, len(label_map), top, cfg.label_offset, top + 1))
+
+
+def check_devices(cfg):
+    """Raise ConfigError when rank_size does not fit this host's devices; warn when CPU ranks share cores."""
+    check = {"cpu": _check_cpu, "gpu": _check_gpu, "npu": _check_npu}[cfg.backend]
+    check(cfg)
+
+
+def _too_many(cfg, has, most):
+    return ConfigError("rank_size is %d but this host has %s: set rank_size to at most %d"
+                       % (cfg.rank_size, has, most))
+
+
+def usable_cores():
+    """CPU cores this process may run on (its affinity mask, which containers and taskset narrow)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _check_cpu(cfg):
+    cores = usable_cores()
+    most = CPU_RANKS_PER_CORE * cores
+    if cfg.rank_size > most:
+        raise _too_many(cfg, "%d usable CPU core(s) (os.sched_getaffinity) and CPU ranks share a core at most "
+                             "%d at a time" % (cores, CPU_RANKS_PER_CORE), most)
+    if cfg.rank_size > cores:
+        log.warning("rank_size is %d on %d usable CPU core(s): the ranks share cores (slower than fewer ranks)",
+                    cfg.rank_size, cores)
+
+
+def visible_gpus(environ=None):
+    """CUDA_VISIBLE_DEVICES as a list of ids, or None when unset. CUDA stops at the first invalid
+    (negative) entry, so '-1' or '' hide every GPU."""
+    value = (os.environ if environ is None else environ).get("CUDA_VISIBLE_DEVICES")
+    if value is None:
+        return None
+    ids = []
+    for item in (v.strip() for v in value.split(",")):
+        if not item or item.startswith("-"):
+            break
+        ids.append(item)
+    return ids
+
+
+def driver_gpus():
+    """Number of GPUs the NVIDIA driver lists (/proc/driver/nvidia/gpus, else `nvidia-smi -L`); 0 without one."""
+    if os.path.isdir(NVIDIA_GPUS):
+        return len(os.listdir(NVIDIA_GPUS))
+    try:
+        out = subprocess.check_output(["nvidia-smi", "-L"], stderr=subprocess.DEVNULL, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in out.decode("utf-8", "replace").splitlines() if line.startswith("GPU "))
+
+
+def _check_gpu(cfg):
+    visible = visible_gpus()
+    if visible is not None:
+        count, where = len(visible), "in CUDA_VISIBLE_DEVICES"
+    else:
+        count, where = driver_gpus(), "in the NVIDIA driver's list (CUDA_VISIBLE_DEVICES is unset)"
+    if cfg.rank_size > count:
+        if count == 0:
+            raise ConfigError("backend is gpu but this host has no GPU %s: use backend cpu, or make a GPU "
+                              "visible" % where)
+        raise _too_many(cfg, "%d GPU(s) %s" % (count, where), count)
+
+
+def _check_npu(cfg):
+    # a given rank table or npu_servers place the ranks; the table is checked against rank_size
+    if cfg.rank_table_file or os.environ.get("RANK_TABLE_FILE") or cfg.npu_servers:
+        return
+    ids = list(cfg.npu_device_ids)
+    if os.path.exists(ASCEND_MANAGER):
+        present = [i for i in ids if os.path.exists("/dev/davinci%d" % i)]
+        if cfg.rank_size > len(present):
+            raise _too_many(cfg, "%d of npu_device_ids %s present as /dev/davinci<id> (%s)"
+                            % (len(present), ids, ", ".join("/dev/davinci%d" % i for i in present) or "none"),
+                            len(present))
+    if cfg.rank_size > len(ids):
+        raise _too_many(cfg, "%d NPU(s) in npu_device_ids %s" % (len(ids), ids), len(ids))
+
+
+def check_launch(cfg):
+    """Everything `resnext train` checks before any rank starts or any file is written."""
+    check_data(cfg)
+    check_devices(cfg)
