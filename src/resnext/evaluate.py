@@ -9,6 +9,7 @@ import os
 import time
 
 from resnext import atomic, checkpoints
+from resnext import progress as progress_mod
 from resnext.compat import tf
 from resnext.data import pipeline
 from resnext.model import build_logits
@@ -41,7 +42,8 @@ def _session_config(cfg):
     return inference_config(cfg)
 
 
-def _run_eval(cfg, prefix):
+def _run_eval(cfg, prefix, num_images):
+    """Metric sums over the validation set and the seconds it took; shows progress in images."""
     graph = tf.Graph()
     with graph.as_default():
         images, labels, mask = tf.data.make_one_shot_iterator(pipeline.eval_dataset(cfg)).get_next()
@@ -53,12 +55,15 @@ def _run_eval(cfg, prefix):
     with tf.Session(graph=graph, config=_session_config(cfg)) as sess:
         saver.restore(sess, prefix)
         t0 = time.time()
-        with pipeline.naming_damaged_files(pipeline.rank_files(cfg, "validation")):
+        with pipeline.naming_damaged_files(pipeline.rank_files(cfg, "validation")), \
+                progress_mod.Progress("evaluate", total=num_images, unit="images") as progress:
             while True:
                 try:
-                    totals = [a + float(b) for a, b in zip(totals, sess.run(sums_op))]
+                    sums = sess.run(sums_op)
                 except tf.errors.OutOfRangeError:
                     break
+                totals = [a + float(b) for a, b in zip(totals, sums)]
+                progress.update(int(sums[3]))  # masked count: padding is not an image
     return totals, time.time() - t0
 
 
@@ -70,10 +75,12 @@ def _checkpoint_time(prefix):
 def evaluate(cfg, prefix, out_path=None):
     """Evaluate checkpoint `prefix` ('.../model.ckpt-<step>'); write and return the result dict."""
     checkpoints.require(prefix)
-    preflight.check_data(cfg)  # without a manifest the shards may be a killed conversion's: too few images
+    # without a manifest the shards may be a killed conversion's: too few images
+    manifest = preflight.check_data(cfg)
     step = checkpoints.step_of(prefix)
     out_path = out_path or eval_path(cfg, step)
-    (top1, top5, xent, n), seconds = _run_eval(cfg, prefix)
+    expected = manifest.get("splits", {}).get("validation", {}).get("num_images")
+    (top1, top5, xent, n), seconds = _run_eval(cfg, prefix, expected)
     if n == 0:
         raise ValueError("validation set in %s is empty" % cfg.data_dir)
     result = {"step": step, "epoch": round(cfg.epoch_at(step), 4), "top1": top1 / n, "top5": top5 / n,
