@@ -34,12 +34,17 @@ def _stage_to_a_log_file(stage, cfg, prefix, folder):
     return text
 
 
-def test_export_logs_a_line_per_stage_when_its_output_is_a_log(tiny_cfg, tmp_path):
+def _progress_lines(stage, tiny_cfg, folder):
+    """Train the tiny model 4 steps, run `stage` on it into a log file: (cfg, prefix, log text, progress lines)."""
     cfg = tiny_cfg(eval_batch_size=16)
     loop.train_block(cfg, 4, get_backend(cfg))
     prefix = checkpoints.ckpt_path(cfg.train_dir, 4)
-    text = _stage_to_a_log_file("export", cfg, prefix, tmp_path)
-    lines = [line for line in text.splitlines() if " resnext.progress: " in line]
+    text = _stage_to_a_log_file(stage, cfg, prefix, folder)
+    return cfg, prefix, text, [line for line in text.splitlines() if " resnext.progress: " in line]
+
+
+def test_export_logs_a_line_per_stage_when_its_output_is_a_log(tiny_cfg, tmp_path):
+    cfg, prefix, text, lines = _progress_lines("export", tiny_cfg, tmp_path)
     assert lines, text[-3000:]
     stages = [STAGE.search(line) for line in lines[:-1]]
     assert all(stages) and DONE.search(lines[-1]), "\n".join(lines)
@@ -54,11 +59,7 @@ def test_export_logs_a_line_per_stage_when_its_output_is_a_log(tiny_cfg, tmp_pat
 
 def test_evaluate_logs_images_done_of_the_validation_set_when_its_output_is_a_log(tiny_cfg, tmp_path):
     """Progress counts real images (not the padding of the last batch) against the manifest's count."""
-    cfg = tiny_cfg(eval_batch_size=16)
-    loop.train_block(cfg, 4, get_backend(cfg))
-    prefix = checkpoints.ckpt_path(cfg.train_dir, 4)
-    text = _stage_to_a_log_file("evaluate", cfg, prefix, tmp_path)
-    lines = [line for line in text.splitlines() if " resnext.progress: " in line]
+    cfg, _, text, lines = _progress_lines("evaluate", tiny_cfg, tmp_path)
     with open(os.path.join(cfg.data_dir, "manifest.json")) as f:
         total = json.load(f)["splits"]["validation"]["num_images"]
     counts = [(int(m.group(1)), int(m.group(2))) for m in map(EVAL_LINE.search, lines[:-1]) if m]
