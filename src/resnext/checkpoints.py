@@ -44,9 +44,16 @@ def step_of(path):
     return int(match.group(1))
 
 
+# a checkpoint's own files; TensorFlow's `<file>.tempstate<N>` of a save in flight (or killed) are not
+_OWN_SUFFIX = re.compile(r"\.(index|meta|data-\d+-of-\d+)")
+
+
 def files_of(prefix):
-    """The files that make up checkpoint `prefix` (index first), sorted."""
-    return sorted(glob.glob(prefix + ".*"), key=lambda p: (not p.endswith(".index"), p))
+    """The files that make up checkpoint `prefix` (index first), sorted: index, data shards and meta
+    graph, without the temp files of a save."""
+    base = os.path.basename(prefix)
+    own = [p for p in glob.glob(prefix + ".*") if _OWN_SUFFIX.fullmatch(os.path.basename(p)[len(base):])]
+    return sorted(own, key=lambda p: (not p.endswith(".index"), p))
 
 
 def require(prefix):
@@ -58,11 +65,9 @@ def require(prefix):
 
 
 def sha256(prefix):
-    """One hash over the checkpoint's files (index + data shards), in a fixed order."""
+    """One hash over the checkpoint's own files (files_of: index + data shards), in a fixed order."""
     digest = hashlib.sha256()
     for path in files_of(prefix):
-        if path.endswith(".tmp") or ".tmp" in os.path.basename(path):
-            continue
         digest.update(os.path.basename(path).encode("utf-8"))
         with open(path, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):

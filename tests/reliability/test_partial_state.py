@@ -35,8 +35,6 @@ def test_a_checkpoint_without_its_index_does_not_count_and_is_trained_over(tiny_
     assert S.metrics_steps(cfg.train_dir) == [2, 4, 6, 8]
 
 
-@pytest.mark.xfail(strict=True, reason="needs patch 2 from the report (checkpoints.sha256 ignores TensorFlow's "
-                                       "*.tempstate<N> files)")
 def test_temp_files_of_a_killed_save_are_not_part_of_the_checkpoint_hash(tiny_cfg):
     cfg = tiny_cfg()
     loop.train_block(cfg, 4, get_backend(cfg, 0, 1))
