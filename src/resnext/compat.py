@@ -21,15 +21,34 @@ else:
 
 
 def enable_determinism(seed):
-    """Seed the graph and ask for deterministic kernels where this TF offers them."""
+    """Seed the default graph and ask for deterministic kernels where this TF offers them.
+
+    Returns True when this call turned TF op determinism on (it was off), so the caller can turn it
+    off again with `disable_determinism` once its session is done: it is process-wide, and other
+    graphs of the process (an evaluation) build random initializers without a seed, which TF
+    refuses while it is on.
+    """
     tf.set_random_seed(seed)
-    if IS_TF2:
-        try:
-            _tf.config.experimental.enable_op_determinism()  # tf2-only: not in TF 1.15
-        except AttributeError:
-            pass
-    else:
+    if not IS_TF2 or not hasattr(_tf.config.experimental, "enable_op_determinism"):
+        # TF 1.15 (and 2.x before 2.9) has no switch; the env var makes its GPU kernels deterministic
         os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+        return False
+    tf_config = _determinism_config()
+    if tf_config.is_op_determinism_enabled():  # tf2-only: TF >= 2.9
+        return False
+    tf_config.enable_op_determinism()  # tf2-only: TF >= 2.9
+    return True
+
+
+def disable_determinism():
+    """Turn TF op determinism off again (after `enable_determinism` returned True)."""
+    _determinism_config().disable_op_determinism()  # tf2-only: TF >= 2.9
+
+
+def _determinism_config():
+    # is_/disable_op_determinism are not exported, only enable_op_determinism is
+    from tensorflow.python.framework import config  # tf2-only: reached on TF >= 2.9 only
+    return config
 
 
 def bf16_rewrite_options(config_proto):

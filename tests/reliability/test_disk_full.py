@@ -71,8 +71,6 @@ def test_a_full_disk_during_a_checkpoint_save_keeps_the_previous_one(small_disk,
     assert checkpoints.sha256(checkpoints.ckpt_path(cfg.train_dir, 4)) == sha4
 
 
-@pytest.mark.xfail(strict=True, reason="needs patch 8 from the report (the save error says what is intact "
-                                       "and what to do, instead of TensorFlow's graph-execution report)")
 def test_the_checkpoint_save_error_says_what_is_intact_and_what_to_do(small_disk, digits_data):
     cfg, _, _, error = _fill_checkpoint_disk(digits_data, small_disk)
     message = str(error)

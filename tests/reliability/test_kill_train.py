@@ -19,9 +19,6 @@ from resnext.train import records
 
 import rel_support as S
 
-DETERMINISM = ("needs patch 1 from the report (op determinism in the rank process, non-zero crop seed): "
-               "without it two CPU runs with the same seed differ")
-
 
 def _train(path, step, **kw):
     return S.run_cli("train", "--config", path, "--until-step", step, **kw)
@@ -123,13 +120,11 @@ def test_the_rerun_resumes_from_the_last_complete_checkpoint(save_kill):
     assert final["eval"]["num_images"] == 40
 
 
-@pytest.mark.xfail(strict=True, reason=DETERMINISM)
 def test_two_fresh_runs_with_the_same_seed_write_the_same_first_checkpoint(reference, save_kill):
     """Block 1 of the killed run was not interrupted: it is a second run of the reference's block 1."""
     assert S.tensor_differences(save_kill["final"]["tensors"][4], reference["tensors"][4]) == {}
 
 
-@pytest.mark.xfail(strict=True, reason=DETERMINISM)
 def test_after_the_kill_and_rerun_the_results_equal_an_uninterrupted_run(reference, save_kill):
     final = save_kill["final"]
     assert final["steps"] == reference["steps"]
@@ -138,8 +133,6 @@ def test_after_the_kill_and_rerun_the_results_equal_an_uninterrupted_run(referen
     assert final["eval"] == reference["eval"]
 
 
-@pytest.mark.xfail(strict=True, reason="needs patches 1 and 2 from the report: determinism, and "
-                                       "checkpoints.sha256 ignoring TensorFlow's *.tempstate<N> leftovers")
 def test_the_recorded_checkpoint_hash_equals_the_uninterrupted_one(reference, save_kill):
     """The killed save left model.ckpt-8.data-*.tempstate<N>; the hash that eval JSON and audit record
     must cover the checkpoint's own files only."""
@@ -205,7 +198,6 @@ def test_a_run_killed_at_every_phase_completes(chain):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=DETERMINISM)
 def test_a_run_killed_at_every_phase_ends_like_an_uninterrupted_one(reference, chain):
     final = chain["final"]
     diffs = S.tensor_differences(final["tensors"][8], reference["tensors"][8])

@@ -197,8 +197,6 @@ def test_snakemake_needs_nothing_back_after_pruning(tmp_path):
     assert jobs.get("report") == 1 and "train_block" not in jobs and "evaluate_checkpoint" not in jobs, out[-2000:]
 
 
-@pytest.mark.xfail(strict=True, reason="needs patch 10 from the report (rank 0 applies retention after each "
-                                       "saved block)")
 def test_training_applies_retention_after_each_block(tiny_cfg):
     from resnext.backends import get_backend
     from resnext.evaluate import evaluate

@@ -158,8 +158,9 @@ def train_dataset(cfg, rank=0, rank_size=1, seed_offset=0):
     cfg.shuffle_buffer seeded with cfg.seed + seed_offset + rank (ranks differ, runs repeat; a block
     resumed at global step s passes seed_offset=s so it does not replay the first block's order),
     random crop/flip, batches with drop_remainder, on `input_threads` private threads if set. The
-    file and record order is reproducible; which random crop a given image gets can vary between
-    runs because the map runs in parallel. This rank's files are checked first (check_shards).
+    file and record order is reproducible. Which random crop an image gets repeats only under TF op
+    determinism (training turns it on, cfg.deterministic_ops), which runs the map serially; in
+    parallel it depends on thread scheduling. This rank's files are checked first (check_shards).
     """
     _check_rank(rank, rank_size)
     files = list_shards(cfg.data_dir, "train")

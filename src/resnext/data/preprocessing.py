@@ -108,7 +108,9 @@ def train_image(jpeg_bytes, cfg, seed=None):
     `seed` (int or None) derives distinct op seeds for the crop and the flip.
     Returns float32 [cfg.image_size, cfg.image_size, 3], normalised with cfg.image_mean/image_std.
     """
-    crop_seed, flip_seed = (None, None) if seed is None else (2 * seed, 2 * seed + 1)  # distinct op seeds
+    # distinct and never 0: sample_distorted_bounding_box takes seed 0 (with a 0 graph seed) for
+    # "unseeded", which TF op determinism refuses
+    crop_seed, flip_seed = (None, None) if seed is None else (2 * seed + 1, 2 * seed + 2)
     image = decode_and_random_crop(jpeg_bytes, cfg.image_size, (cfg.crop_area_min, 1.0),
                                    (cfg.crop_aspect_min, cfg.crop_aspect_max), seed=crop_seed)
     if cfg.random_flip:

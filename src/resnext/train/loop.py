@@ -1,15 +1,18 @@
 """One rank's training block: resume from the newest complete checkpoint, train to a step, save.
 
-Rank 0 alone writes checkpoints, metrics.jsonl and block-<b>.json; every rank logs. The console
-line every iterations_per_loop steps keeps the seed's format. Python 3.7, TF 1.15 API.
+Rank 0 alone writes checkpoints, metrics.jsonl and block-<b>.json, and applies checkpoint retention
+after the save; every rank logs. Training runs under TF op determinism (cfg.deterministic_ops), so
+the same seed gives the same weights on CPU. The console line every iterations_per_loop steps keeps
+the seed's format. Python 3.7, TF 1.15 API.
 """
+import contextlib
 import json
 import logging
 import math
 import os
 import time
 
-from resnext import atomic, checkpoints
+from resnext import atomic, checkpoints, compat, retention
 from resnext.compat import tf
 from resnext.config import ConfigError
 from resnext.data import pipeline
@@ -24,6 +27,10 @@ LOG_FORMAT = "step: %6i  epoch: %5.1f  FPS: %7.1f  loss: %6.3f  total_loss: %6.3
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf; the last good checkpoint is kept."""
+
+
+class CheckpointSaveFailed(OSError):
+    """Saver.save failed (disk full, ...); the message names the previous checkpoint, still intact."""
 
 
 def check_manifest(cfg):
@@ -47,8 +54,8 @@ def block_index(cfg, until_step):
 class _Session(object):
     """Graph, session and saver for one rank, restored to the newest complete checkpoint."""
 
-    def __init__(self, cfg, backend, start_step):
-        self.graph = tf.Graph()
+    def __init__(self, cfg, backend, start_step, graph):
+        self.graph = graph
         with self.graph.as_default(), backend.device_scope():
             tf.set_random_seed(cfg.seed)
             dataset = pipeline.train_dataset(cfg, backend.rank, backend.rank_size, seed_offset=start_step)
@@ -93,6 +100,26 @@ class _Session(object):
         # read after the run: fetched beside the train op it could be the value before the increment
         step = self.sess.run(self.ops.global_step)
         return float(loss), float(total), float(lr), int(step)
+
+
+@contextlib.contextmanager
+def _session(cfg, backend, start_step):
+    """A _Session, under TF op determinism when cfg.deterministic_ops; closed afterwards, and op
+    determinism (process-wide) off again if it was off before."""
+    graph = tf.Graph()
+    owned = False
+    if cfg.deterministic_ops:
+        with graph.as_default():
+            owned = compat.enable_determinism(cfg.seed)
+    try:
+        run = _Session(cfg, backend, start_step, graph)
+        try:
+            yield run
+        finally:
+            run.sess.close()
+    finally:
+        if owned:
+            compat.disable_determinism()
 
 
 def init_from_checkpoint_fn(cfg):
@@ -153,14 +180,62 @@ def train_block(cfg, until_step, backend):
         records.truncate_metrics(cfg, start)
     started = records.utc_now()
     t0 = time.time()
-    run = _Session(cfg, backend, start)
-    log.info("rank %d/%d: training block %d, steps %d -> %d", backend.rank, backend.rank_size,
-             block, start, until_step)
-    with pipeline.naming_damaged_files(pipeline.rank_files(cfg, "train", backend.rank, backend.rank_size)):
-        loops = _loop(cfg, run, backend, start, until_step, block)
-    if not backend.is_chief:
-        return None
-    prefix = checkpoints.ckpt_path(cfg.train_dir, until_step)
-    run.saver.save(run.sess, prefix, write_meta_graph=False)
+    with _session(cfg, backend, start) as run:
+        log.info("rank %d/%d: training block %d, steps %d -> %d", backend.rank, backend.rank_size,
+                 block, start, until_step)
+        with pipeline.naming_damaged_files(pipeline.rank_files(cfg, "train", backend.rank, backend.rank_size)):
+            loops = _loop(cfg, run, backend, start, until_step, block)
+        if not backend.is_chief:
+            return None
+        save_checkpoint(cfg, run, start, until_step)
+    record = records.write_block_record(cfg, block, start, until_step, loops, started, time.time() - t0, backend)
+    apply_retention(cfg)
+    return record
+
+
+def save_checkpoint(cfg, run, start, step):
+    """Rank 0 saves the block's checkpoint; a failed save raises CheckpointSaveFailed saying what
+    is intact and what to do, not TensorFlow's graph-execution report."""
+    prefix = checkpoints.ckpt_path(cfg.train_dir, step)
+    try:
+        run.saver.save(run.sess, prefix, write_meta_graph=False)
+    except (tf.errors.OpError, OSError) as exc:
+        raise CheckpointSaveFailed(save_failure_message(cfg, prefix, start, exc)) from exc
     log.info("saved %s", prefix)
-    return records.write_block_record(cfg, block, start, until_step, loops, started, time.time() - t0, backend)
+    return prefix
+
+
+def save_failure_message(cfg, prefix, start, exc):
+    """What failed (TensorFlow's first line only), that the previous checkpoint is intact, what to do."""
+    cause = _tf_cause(getattr(exc, "message", None) or str(exc))
+    folder = checkpoints.ckpt_dir(cfg.train_dir)
+    if start:
+        intact = "the previous checkpoint, step %d, is intact (%s)" % (start, checkpoints.ckpt_path(cfg.train_dir, start))
+    else:
+        intact = "there is no earlier checkpoint: the block starts again from step 0"
+    todo = "Free space in %s" % folder if "No space left" in cause else "Fix that (%s must be writable)" % folder
+    return ("could not write checkpoint %s: %s. Nothing of it counts (no %s.index was written); %s. "
+            "%s, then run this block again." % (prefix, cause, os.path.basename(prefix), intact, todo))
+
+
+# lines of TensorFlow's graph-execution report around the cause (TF 2.x; TF 1.15 puts the cause first)
+_TF_REPORT = ("Graph execution error", "Detected at node", "Node:", "Hint:", "[[")
+
+
+def _tf_cause(message):
+    """The line of a TensorFlow error message that says what went wrong (`<file>; No space left ...`)."""
+    lines = [line for line in message.splitlines() if line.strip()]
+    causes = [line for line in lines if not line[0].isspace() and not line.startswith(_TF_REPORT)]
+    return (causes or lines or [message])[0].strip()
+
+
+def apply_retention(cfg):
+    """keep_checkpoint_max after a saved block (resnext.retention). An error is only logged: failing
+    the job would make Snakemake delete the block's new checkpoint."""
+    try:
+        deleted = retention.prune(cfg)
+    except Exception as exc:  # noqa: BLE001 - any failure here must not fail the saved block
+        log.warning("checkpoint retention failed (the new checkpoint is saved; nothing else changed): %s. "
+                    "Run `resnext prune --config ...` once it is fixed", exc)
+        return None
+    return deleted
