@@ -22,8 +22,6 @@ import rel_support as S
 
 pytestmark = pytest.mark.slow
 
-DETERMINISM = ("needs patch 1 from the report (op determinism in the rank process, non-zero crop seed): "
-               "without it two CPU runs with the same seed differ")
 TINY_WORKFLOW = dict(S.TINY, num_train_images=1438, demo_val_fraction=0.2, results_dir="results", run_name="tiny",
                      source_dir="demo", train_shards=2, validation_shards=1, eval_batch_size=120)
 # what differs between two evaluations of equal checkpoints by design: when, how fast, the file time
@@ -122,7 +120,6 @@ def test_the_recovered_run_is_complete(killed, reference):
     assert jobs.get("train_block") == 1, jobs  # only block 2 again; block 1 was complete
 
 
-@pytest.mark.xfail(strict=True, reason=DETERMINISM)
 def test_the_recovered_run_equals_the_uninterrupted_one(killed, reference):
     got, want = evals(killed["work"]), evals(reference)
     assert {s: comparable(r) for s, r in got.items()} == {s: comparable(r) for s, r in want.items()}
@@ -150,7 +147,6 @@ def test_after_a_kill_during_the_report_the_plain_commands_recover(killed):
     assert (report / "report.md").exists() and incomplete_markers(work) == []
 
 
-@pytest.mark.xfail(strict=True, reason=DETERMINISM)
 def test_two_runs_with_the_same_seed_give_the_same_eval_json(reference, tmp_path):
     """A second uninterrupted run in another folder: same eval JSON but for evaluated_utc,
     images_per_sec and the checkpoint's file time; the checkpoint's sha256 too."""
@@ -211,8 +207,6 @@ def _read(path):
         return ""
 
 
-@pytest.mark.xfail(strict=True, reason="needs patch 10 from the report (rank 0 applies keep_checkpoint_max "
-                                       "after each saved block)")
 def test_checkpoints_pruned_during_training_are_never_planned_again(tmp_path):
     """keep_checkpoint_max 1, three blocks. Block 1 trained and evaluated, then block 2 trained: rank 0
     prunes checkpoint 4. `snakemake all` then plans block 3 and the missing results only (neither
