@@ -1,16 +1,19 @@
 """Resuming conversion: sidecars per finished shard, reuse checked by sha256, a SIGKILLed run finished."""
+import errno
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
+import pytest
 import yaml
 
 from resnext import atomic
 from resnext.config import load_config
-from resnext.data import convert, shardwriter
+from resnext.data import convert, shardwriter, tfrecord
 
 RESNEXT = os.path.join(os.path.dirname(sys.executable), "resnext")
 
@@ -119,3 +122,28 @@ def test_sidecars_are_written_after_their_shard_and_folded_away(converted, tmp_p
     assert result["num_records"] == len(task["items"]) == 8 and result["task_sha256"] == task["task_sha256"]
     again, reused = shardwriter.run_task(task, {})
     assert reused and again == result
+
+
+class _FailingFsyncOs(object):
+    """The os module as tfrecord sees it, with a disk that is full when a shard is fsynced."""
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    @staticmethod
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_writer_thread_error_reaches_the_caller_and_leaves_no_file(converted, tmp_path, monkeypatch):
+    cfg, _ = converted
+    _, tasks = convert.plan(cfg.replace(results_dir=str(tmp_path / "results")))
+    out = tmp_path / "out"
+    out.mkdir()
+    task = dict(tasks[0], path=str(out / tasks[0]["name"]))
+    monkeypatch.setattr(tfrecord, "os", _FailingFsyncOs())
+    with pytest.raises(OSError) as failure:
+        shardwriter.run_task(task, {"d0000000": 0, "d0000001": 1, "d0000002": 2})
+    assert failure.value.errno == errno.ENOSPC and failure.value.filename == task["path"]
+    assert os.listdir(str(out)) == []  # neither the shard, its temp file nor a sidecar
+    assert not [t for t in threading.enumerate() if t.name == "shard-writer"]

@@ -1,4 +1,7 @@
-"""Framing, checksums and Example bytes against TensorFlow's own reader and protobuf."""
+"""Framing, checksums and Example bytes against TensorFlow's own reader and protobuf; shard file writes."""
+import errno
+import fcntl
+import hashlib
 import os
 
 import pytest
@@ -60,6 +63,53 @@ def test_shards_read_back_through_tensorflow(tmp_path, monkeypatch, fast):
     assert list(tfrecord.iter_records(path, verify=True)) == records
     assert tfrecord.check_file(path, expected=4) == 4
     assert os.listdir(str(tmp_path)) == ["shard"]  # no temp file left
+
+
+class OsWith(object):
+    """The os module as tfrecord sees it, with some of its functions replaced."""
+
+    def __init__(self, **replaced):
+        self._replaced = replaced
+
+    def __getattr__(self, name):
+        return self._replaced.get(name) or getattr(os, name)
+
+
+def _refuse_o_direct_open(path, flags, *args):
+    if flags & os.O_DIRECT:
+        raise OSError(errno.EINVAL, "Invalid argument")
+    return os.open(path, flags, *args)
+
+
+def _refuse_o_direct_write(fd, data):
+    if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+        raise OSError(errno.EINVAL, "Invalid argument")
+    return os.write(fd, data)
+
+
+@pytest.mark.parametrize("refuse", [None, "open", "write"])
+def test_records_across_chunks_make_the_same_file_with_or_without_o_direct(tmp_path, monkeypatch, refuse):
+    monkeypatch.setattr(tfrecord, "CHUNK_BYTES", 2 * tfrecord.BLOCK)  # records straddle chunks
+    if refuse:
+        monkeypatch.setattr(tfrecord, "os", OsWith(**{refuse: globals()["_refuse_o_direct_" + refuse]}))
+    records = [os.urandom(n) for n in (0, 5, 8192 - 16, 8192, 20000, 3, 4096 * 5 + 7)]
+    path = str(tmp_path / "shard")
+    count, digest = tfrecord.write_records(path, records)
+    expected = b"".join(tfrecord.frame(r) for r in records)
+    assert open(path, "rb").read() == expected and digest == hashlib.sha256(expected).hexdigest()
+    assert count == len(records) and os.listdir(str(tmp_path)) == ["shard"]
+
+
+@pytest.mark.parametrize("call", ["write", "fsync"])
+def test_a_failed_shard_write_names_the_shard_and_leaves_no_temp_file(tmp_path, monkeypatch, call):
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(tfrecord, "os", OsWith(**{call: full}))
+    path = str(tmp_path / "shard")
+    with pytest.raises(OSError) as failure:
+        tfrecord.write_records(path, [b"x" * 10000] * 3)
+    assert failure.value.errno == errno.ENOSPC and failure.value.filename == path
+    assert os.listdir(str(tmp_path)) == []
 
 
 def test_check_file_names_the_file_for_every_kind_of_damage(tmp_path):

@@ -89,10 +89,10 @@ def run_tasks(tasks, label_map, workers, progress):
                   result["name"], result["num_records"], len(result["skipped"]), len(reused), len(tasks))
 
     if workers <= 1 or len(tasks) <= 1:
-        pipeline = shardwriter.ShardPipeline(label_map, progress.update, on_done)
-        for index, task in enumerate(tasks):
-            pipeline.run(index, task)
-        pipeline.finish()
+        with shardwriter.ShardPipeline(label_map, progress.update, on_done) as pipeline:
+            for index, task in enumerate(tasks):
+                pipeline.run(index, task)
+            pipeline.finish()
     else:
         workers_mod.run_parallel(tasks, label_map, workers, progress, on_done)
     return results, sum(reused)

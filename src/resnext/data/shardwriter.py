@@ -3,14 +3,16 @@
 A task is {"name", "split", "path", "items": [sources.Item], "task_sha256"}. `run_task` first looks
 for the shard's sidecar `<shard>.json`: when it names the same task_sha256 (same inputs, labels,
 boxes, format and re-encoder) and the shard's sha256 still matches, the shard is reused as it is.
-Otherwise every image is read and checked by one decode (resnext.data.images), its record framed in
-memory, the shard written atomically, and then its sidecar (atomically too): a sidecar never
-describes a shard that is not complete. `ShardPipeline` stores one shard on a thread while the
-next is built. No TensorFlow here: workers start fast. Host only.
+Otherwise every image is read and checked by one decode (resnext.data.images) and its record framed
+and hashed into chunk buffers, which a writer thread writes to the shard's temp file while the next
+images are checked (`ShardPipeline`); the file is then fsynced and renamed into place, and only
+then its sidecar written (atomically): a sidecar never describes a shard that is not complete.
+No TensorFlow here: workers start fast. Host only.
 """
 import hashlib
 import json
 import os
+import queue as queues
 import threading
 
 from resnext import atomic
@@ -18,7 +20,7 @@ from resnext.data import annotations, example, images, tfrecord
 
 FORMAT = 2  # bump when the record layout changes: every shard is then rewritten
 SIDECAR_SUFFIX = ".json"
-RECORD_OVERHEAD = 1024  # bytes a record adds to its image (features, framing); sizes the shard buffer
+BUFFERS = 4  # most chunk buffers per pipeline (tfrecord.CHUNK_BYTES each): one being filled, the rest queued
 
 
 def sidecar_path(shard_path):
@@ -49,6 +51,8 @@ def reusable(task):
 def _boxes(item, checked, problems):
     """Relative boxes of one image from its XML file or its ground-truth row; problems get a note."""
     width, height, boxes = checked.width, checked.height, item.boxes
+    if not (boxes or item.bbox_xml):
+        return []
     if item.bbox_xml:
         try:
             xml_w, xml_h, boxes = annotations.read_xml_boxes(item.bbox_xml)
@@ -122,7 +126,7 @@ def _note(lists, key, item, reason, **extra):
     lists[key].append(entry)
 
 
-def _add_image(builder, records, item, checker, label_map, lists):
+def _add_image(chunks, records, item, checker, label_map, lists):
     try:
         checked = checker.check(images.read_file(item.path))
     except images.BadImage as exc:
@@ -136,88 +140,139 @@ def _add_image(builder, records, item, checker, label_map, lists):
         _note(lists, "warnings", item, problem)
     lists["boxes"] += len(boxes)
     lists["with_boxes"] += bool(boxes)
-    builder.add_parts(*records.parts(item, checked, boxes, label_map))
+    chunks.add(*records.parts(item, checked, boxes, label_map))
 
 
-def build_shard(task, label_map, report, arena):
-    """Check every image of the task and frame its records into `arena` (CPU work, nothing written).
+def build_shard(task, label_map, report, chunks):
+    """Check every image of the task and frame its records into `chunks` (tfrecord.RecordChunks), then close it.
 
-    Returns (builder, sidecar without the shard entry).
+    Returns the shard's sidecar (the file is not stored yet).
     """
-    expected = sum(max(item.size, 0) + RECORD_OVERHEAD for item in task["items"])
-    builder = tfrecord.ShardBuilder(arena, reserve=expected)
     checker, records = images.Checker(), SlimRecords()
     lists = {"skipped": [], "reencoded": [], "warnings": [], "boxes": 0, "with_boxes": 0}
     for item in task["items"]:
-        _add_image(builder, records, item, checker, label_map, lists)
+        _add_image(chunks, records, item, checker, label_map, lists)
         report(1)
     lists.update(name=task["name"], split=task["split"], task_sha256=task["task_sha256"],
-                 num_files=len(task["items"]))
-    return builder, lists
+                 num_files=len(task["items"]), **chunks.close())
+    return lists
 
 
-def store_shard(task, builder, side):
-    """Write the shard atomically, then its sidecar (so a sidecar never outlives a half shard)."""
-    side = dict(side, **builder.write(task["path"]))
+def store_shard(task, shard, side):
+    """Commit the shard file (fsync, rename), then write its sidecar: a sidecar never outlives a half shard."""
+    shard.commit()
     atomic.write_json(sidecar_path(task["path"]), side)
     return side
 
 
 class ShardPipeline(object):
-    """Converts shards one after another; storing one (write + fsync: I/O wait) overlaps building the next.
+    """Converts shards one after another; a writer thread stores them while the next images are checked.
 
-    run(index, task) for each task, then finish(). on_done(index, sidecar, reused) is called in the
-    caller's thread once a shard is stored (or found complete and reused). At most one shard is being
-    stored at a time; two arenas alternate. An error while storing is raised by the next run/finish.
+    run(index, task) for each task, then finish(); close() in any case (`with` does it). Records are
+    framed (and hashed) into chunk buffers here; the writer thread writes each full buffer to the
+    shard's temp file and, at the shard's end, fsyncs and renames it and writes its sidecar.
+    on_done(index, sidecar, reused) is called in the caller's thread once a shard is stored (or at
+    once for a shard found complete and reused). A writer error is raised here by the next call.
     """
 
     def __init__(self, label_map, report, on_done):
         self._label_map, self._report, self._on_done = label_map, report, on_done
-        self._arenas = [tfrecord.Arena(), tfrecord.Arena()]
-        self._storing = None  # (thread, index, box for the sidecar or the exception)
+        self._free, self._jobs, self._stored = queues.Queue(), queues.Queue(), queues.Queue()
+        self._buffers, self._pending, self._error = 0, 0, None
+        self._writer = threading.Thread(target=self._write_loop, name="shard-writer", daemon=True)
+        self._writer.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
     def run(self, index, task):
+        self._collect(wait=False)
         side = reusable(task)
         if side is not None:
             self._report(len(task["items"]))
             self._on_done(index, side, True)
             return
-        self._arenas.reverse()  # the arena the store in flight does not use
-        builder, side = build_shard(task, self._label_map, self._report, self._arenas[0])
-        self._wait()
-        box = []
-        thread = threading.Thread(target=self._store, args=(task, builder, side, box), name="store-" + task["name"])
-        thread.start()
-        self._storing = (thread, index, box)
+        self._jobs.put(("open", task["path"]))
+        side = build_shard(task, self._label_map, self._report, tfrecord.RecordChunks(self._take, self._emit))
+        self._jobs.put(("commit", index, task, side))
+        self._pending += 1
 
-    @staticmethod
-    def _store(task, builder, side, box):
-        try:
-            box.append(store_shard(task, builder, side))
-        except BaseException as exc:  # handed to the caller's thread by _wait
-            box.append(exc)
+    def _take(self):
+        if self._error is not None:  # stop building a shard the writer has given up on
+            raise self._error
+        if self._buffers < BUFFERS and self._free.empty():  # a new one only when the writer lags behind
+            self._buffers += 1
+            return tfrecord.new_buffer()
+        return self._free.get()
 
-    def _wait(self):
-        if self._storing is None:
-            return
-        thread, index, box = self._storing
-        thread.join()
-        self._storing = None
-        if isinstance(box[0], BaseException):
-            raise box[0]
-        self._on_done(index, box[0], False)
+    def _emit(self, buffer, used):
+        self._jobs.put(("data", buffer, used))
+
+    def _collect(self, wait):
+        """on_done for every stored shard (all outstanding ones when `wait`); raises a writer error."""
+        while self._pending:
+            try:
+                index, result = self._stored.get(block=wait)
+            except queues.Empty:
+                return
+            self._pending -= 1
+            if isinstance(result, BaseException):
+                raise result
+            self._on_done(index, result, False)
 
     def finish(self):
-        """Wait for the last store; every shard run so far is then on disk with its sidecar."""
-        self._wait()
+        """Wait for the writer; every shard run so far is then on disk with its sidecar."""
+        self._collect(wait=True)
+        self.close()
+
+    def close(self):
+        """Stop the writer thread once it has done what is queued; a shard not committed is removed."""
+        if self._writer.is_alive():
+            self._jobs.put(None)
+            self._writer.join()
+
+    def _write_loop(self):
+        shard = None  # the tfrecord.ShardFile being written; the exception that ended it; or None
+        for job in iter(self._jobs.get, None):
+            if job[0] == "data":
+                if isinstance(shard, tfrecord.ShardFile):
+                    shard = self._attempt(_write_chunk, shard, job[1], job[2])
+                self._free.put(job[1])
+            elif job[0] == "open":
+                if isinstance(shard, tfrecord.ShardFile):
+                    shard.abort()  # a shard whose building failed in the caller's thread
+                shard = self._attempt(tfrecord.ShardFile, job[1])
+            else:
+                index, task, side = job[1:]
+                stored = self._attempt(store_shard, task, shard, side) if isinstance(shard, tfrecord.ShardFile) \
+                    else shard
+                self._stored.put((index, stored))
+                shard = None
+        if isinstance(shard, tfrecord.ShardFile):
+            shard.abort()
+
+    def _attempt(self, function, *args):
+        """function(*args), or the exception it raised (also kept for the caller's thread to raise)."""
+        try:
+            return function(*args)
+        except BaseException as exc:  # handed to the caller's thread by _take / _collect
+            self._error = exc
+            return exc
 
 
-def run_task(task, label_map, report=None, arena=None):
-    """(sidecar, reused) of one task, built and stored in this thread (no pipelining)."""
-    report = report or (lambda n: None)
-    side = reusable(task)
-    if side is not None:
-        report(len(task["items"]))
-        return side, True
-    builder, side = build_shard(task, label_map, report, arena or tfrecord.Arena())
-    return store_shard(task, builder, side), False
+def _write_chunk(shard, buffer, used):
+    shard.write(memoryview(buffer)[:used])
+    return shard
+
+
+def run_task(task, label_map, report=None):
+    """(sidecar, reused) of one task, converted by a pipeline of its own."""
+    done = []
+    with ShardPipeline(label_map, report or (lambda n: None), lambda i, side, reused: done.append((side, reused))) \
+            as pipeline:
+        pipeline.run(0, task)
+        pipeline.finish()
+    return done[0]

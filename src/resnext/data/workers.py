@@ -66,15 +66,15 @@ def _init(tasks, events, stop, parent):
 def _worker_loop(label_map):
     """Run tasks from the shared queue until a stop marker (or the parent's stop); returns how many."""
     events = _WORKER["events"]
-    pipeline = shardwriter.ShardPipeline(label_map, events.progress, events.done)
     count = 0
-    while not _WORKER["stop"].is_set():
-        job = _WORKER["tasks"].get()
-        if job is None:
-            break
-        pipeline.run(*job)
-        count += 1
-    pipeline.finish()
+    with shardwriter.ShardPipeline(label_map, events.progress, events.done) as pipeline:
+        while not _WORKER["stop"].is_set():
+            job = _WORKER["tasks"].get()
+            if job is None:
+                break
+            pipeline.run(*job)
+            count += 1
+        pipeline.finish()
     events.flush()
     return count
 
