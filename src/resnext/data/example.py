@@ -36,6 +36,9 @@ _ONE_BYTE = [bytes((i,)) for i in range(128)]
 def _varint(value):
     if 0 <= value < 128:
         return _ONE_BYTE[value]
+    if 0 < value < 1 << 21:  # every length inside a record of an image under 2 MB: no loop
+        low = value & 0x7F | 0x80
+        return bytes((low, value >> 7)) if value < 1 << 14 else bytes((low, value >> 7 & 0x7F | 0x80, value >> 14))
     value &= (1 << 64) - 1  # negative int64 -> two's complement, ten bytes
     out = bytearray()
     while value > 0x7F:

@@ -54,17 +54,31 @@ def read_file(path):
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise BadImage("not a regular file")
-        parts, size = [], info.st_size
-        while True:  # one read() for the usual file; more only if it grew meanwhile
-            part = os.read(fd, max(size, 1 << 16))
-            if not part:
-                return b"".join(parts) if len(parts) != 1 else parts[0]
-            parts.append(part)
-            size = 1 << 16
+        return _read_all(fd, info.st_size)
     except OSError as exc:
         raise BadImage("cannot read: %s" % (exc.strerror or exc))
     finally:
         os.close(fd)
+
+
+def _read_all(fd, size):
+    """Everything in the open file, which fstat said holds `size` bytes.
+
+    One read() for the usual file: asking for a byte more than fstat announced, a shorter answer that
+    adds up to `size` is the end of the file (no second read to be told so). Anything else (the
+    file grew or shrank meanwhile, a short read) is read on to an empty read.
+    """
+    parts, total = [], 0
+    while True:
+        want = max(size + 1 - total, 1 << 16)
+        part = os.read(fd, want)
+        if not part:
+            break
+        parts.append(part)
+        total += len(part)
+        if total == size and len(part) < want:
+            break
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class Checker(object):

@@ -69,8 +69,8 @@ def class_order(source, synsets_file):
 
 def _item(entry, synset, label_map, texts, xml):
     name, path, size, mtime = entry
-    stem = os.path.splitext(name)[0]
-    return Item(path, size, mtime, label_map[synset], synset, texts.get(synset, ""), xml.get(stem, ""), ())
+    bbox_xml = xml.get(os.path.splitext(name)[0], "") if xml else ""
+    return Item(path, size, mtime, label_map[synset], synset, texts.get(synset, ""), bbox_xml, ())
 
 
 def _class_folders(split_dir, label_map, texts, xml):
