@@ -143,9 +143,9 @@ def bytes_entry_prefix(name, length):
     value_head = _TAGS[1] + _varint(length)
     feature_head = _TAGS[_BYTES_LIST] + _varint(len(value_head) + length)
     feature = len(feature_head) + len(value_head) + length
-    key = _key(name)
-    entry = len(key) + len(_TAGS[2]) + len(_varint(feature)) + feature
-    prefix = b"".join((_TAGS[1], _varint(entry), key, _TAGS[2], _varint(feature), feature_head, value_head))
+    key, feature_size = _key(name), _varint(feature)
+    entry = len(key) + len(_TAGS[2]) + len(feature_size) + feature
+    prefix = b"".join((_TAGS[1], _varint(entry), key, _TAGS[2], feature_size, feature_head, value_head))
     return prefix, len(prefix) + length
 
 

@@ -80,9 +80,18 @@ class SlimRecords(object):
 
     def _entry(self, name, value):
         key = (name, value)
-        if key not in self._cache:
-            self._cache[key] = example.entry_bytes(name, value)
-        return self._cache[key]
+        blob = self._cache.get(key)
+        if blob is None:
+            blob = self._cache[key] = example.entry_bytes(name, value)
+        return blob
+
+    def _prefix(self, name, length):
+        """example.bytes_entry_prefix, cached: file names come in a few lengths."""
+        key = (name, length)
+        prefix = self._cache.get(key)
+        if prefix is None:
+            prefix = self._cache[key] = example.bytes_entry_prefix(name, length)[0]
+        return prefix
 
     def _class_blob(self, item):
         key = ("class", item.label, item.synset, item.text)
@@ -109,15 +118,15 @@ class SlimRecords(object):
 
     def parts(self, item, checked, boxes, label_map):
         """(chunks, size) of the record: [head, JPEG bytes, tail]."""
-        prefix, _ = example.bytes_entry_prefix("image/encoded", len(checked.data))
+        data = checked.data
         name = os.path.basename(item.path).encode("utf-8")
-        tail = b"".join((example.bytes_entry_prefix("image/filename", len(name))[0], name, self._format,
+        tail = b"".join((self._prefix("image/filename", len(name)), name, self._format,
                          self._entry("image/height", int(checked.height)), self._boxes_blob(item, boxes, label_map),
                          self._entry("image/width", int(checked.width))))
-        head = self._class_blob(item) + prefix
-        body = len(head) + len(checked.data) + len(tail)
+        head = self._class_blob(item) + example.bytes_entry_prefix("image/encoded", len(data))[0]
+        body = len(head) + len(data) + len(tail)
         outer = example.example_head(body)
-        return [outer + head, checked.data, tail], len(outer) + body
+        return [outer + head, data, tail], len(outer) + body
 
 
 def _note(lists, key, item, reason, **extra):

@@ -92,8 +92,8 @@ def frame_parts(chunks, length):
         crc = extend(crc, chunk)
     header, footer = length_bytes + _CRC.pack(_mask(extend(0, length_bytes))), _CRC.pack(_mask(crc))
     if len(chunks) > 1 and len(chunks[0]) < 4096 and len(chunks[-1]) < 4096:  # small ends absorb header, footer
-        return [header + chunks[0]] + list(chunks[1:-1]) + [chunks[-1] + footer]
-    return [header] + list(chunks) + [footer]
+        return [header + chunks[0], *chunks[1:-1], chunks[-1] + footer]
+    return [header, *chunks, footer]
 
 
 def frame(record):
@@ -122,14 +122,18 @@ class RecordChunks(object):
 
     def add(self, chunks, length):
         """Add one record given as chunks (bytes) of `length` bytes in all."""
+        update, buffer, used = self._digest.update, self._buffer, self._used
         for part in frame_parts(chunks, length):
-            self._digest.update(part)
-            end = self._used + len(part)
+            update(part)
+            end = used + len(part)
             if end <= CHUNK_BYTES:
-                self._buffer[self._used:end] = part
-                self._used = end
+                buffer[used:end] = part
+                used = end
             else:
+                self._used = used
                 self._spill(part)
+                buffer, used = self._buffer, self._used
+        self._used = used
         self._bytes += length + HEADER_BYTES + FOOTER_BYTES
         self._records += 1
 
