@@ -12,9 +12,13 @@ Writes --images ImageNet-like JPEGs (benchmarks/data_images.py) to a temp dir, t
                 listing, decode check, records, framing, sha256, atomic shard writes, manifest
 and reports medians and the median of the per-round ratios (goal: convert x1 >= 0.9x decode-only),
 by wall clock and by CPU time (process_time: this process and all its threads; steadier than wall
-clock on a shared machine, and it charges conversion for the work its store thread does).
-Then, once each for reference: Pillow decode-only, TensorFlow decode_jpeg (eager) decode-only, and
-convert with --workers worker processes (total and per worker; includes spawning the workers).
+clock on a shared machine, and it charges conversion for the work its writer thread does).
+Then the cost of conversion beyond the decode, by CPU time per image: convert x1 again, --repeats
+times, with the decode check stubbed out (a diagnostic: the decode's own run-to-run spread, ~5% on a
+shared machine, swamps differences of 10-20 us per image in the ratios above; this figure does not
+have it). Then, once each for reference: Pillow decode-only, TensorFlow decode_jpeg (eager)
+decode-only, and convert with --workers worker processes (total and per worker; includes spawning
+the workers).
 """
 import argparse
 import os
@@ -71,6 +75,17 @@ def decode_tensorflow(paths):
     return time.perf_counter() - start
 
 
+def overhead_per_image(source, out, num_train, shards, repeats):
+    """Median CPU us per image of convert x1 with the decode check stubbed out (everything else as is)."""
+    real = images.Checker._decode
+    images.Checker._decode = lambda self, data, height, width: None
+    try:
+        rounds = [convert_seconds(source, out, 1, num_train, shards) for _ in range(repeats)]
+    finally:
+        images.Checker._decode = real
+    return statistics.median(cpu / written for _, cpu, written in rounds) * 1e6
+
+
 def convert_seconds(source, out, workers, num_train, shards):
     """(wall s, CPU s of this process and its threads, images written) of one conversion."""
     shutil.rmtree(out, ignore_errors=True)
@@ -117,9 +132,10 @@ def run(args, root):
     shards = (max(1, num_train // args.shard_size), max(1, (len(paths) - num_train) // args.shard_size))
     print("shards: %d train + %d validation (~%d images each; ILSVRC-2012 at 1024/128 has ~1251/~391)"
           % (shards[0], shards[1], args.shard_size))
-    rows = []
+    rows, decode_cpu_us = [], []
     for r in range(args.repeats):
         decode_wall, decode_cpu = decode_only(paths)
+        decode_cpu_us.append(decode_cpu / len(paths) * 1e6)
         wall, cpu, written = convert_seconds(source, out, 1, num_train, shards)
         assert written == len(paths)
         n = float(len(paths))
@@ -131,6 +147,10 @@ def run(args, root):
     print("convert, 1 worker:                             median %.1f images/s" % med[1])
     print("convert / decode-only per worker, median of rounds: wall-clock %.3f, CPU time %.3f (goal >= 0.9)"
           % (med[2], med[3]))
+    if images.simplejpeg is not None:
+        extra = overhead_per_image(source, out, num_train, shards, args.repeats)
+        print("conversion beyond the decode (decode stubbed out): median %.0f us/image CPU; %.0f us would be "
+              "0.9x of decode-only's CPU time here" % (extra, statistics.median(decode_cpu_us) / 9.0))
     print("reference, once each: Pillow decode-only %.1f images/s, TensorFlow decode_jpeg (eager) %.1f images/s"
           % (len(paths) / decode_pillow(paths), len(paths) / decode_tensorflow(paths)))
     wall, _, written = convert_seconds(source, out, args.workers, num_train, shards)
