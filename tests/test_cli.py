@@ -39,3 +39,33 @@ def test_resolve_config_from_snakemake_json(tmp_path):
     assert cli.main(["resolve-config", "--json", json.dumps({"seed": 5}), "--out", str(out)]) == 0
     assert "seed: 5" in out.read_text()
     assert not [n for n in os.listdir(tmp_path) if ".tmp" in n]
+
+
+def test_a_diverged_training_is_one_error_line_and_exit_2(monkeypatch, caplog):
+    from resnext.train import loop
+
+    def diverge(args):
+        raise loop.TrainingDiverged("loss is nan at step 7; the last good checkpoint is model.ckpt-4")
+    monkeypatch.setattr(cli, "_parser", _parser_calling(diverge))
+    assert cli.main(["train-rank"]) == 2
+    assert "last good checkpoint is model.ckpt-4" in caplog.text
+
+
+def _parser_calling(func):
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(func=func)
+    parser.add_argument("stage")
+    return lambda: parser
+
+
+def test_refusing_a_missing_data_folder_does_not_import_tensorflow(tmp_path):
+    """The launcher's preflight refuses before any rank starts; TensorFlow's import would cost seconds."""
+    code = ("import sys; from resnext import cli; "
+            "rc = cli.main(['train', '--config', %r, '--set', 'data_url=%s', '--set', 'results_dir=%s', "
+            "'--until-step', '4']); print(rc, 'tensorflow' in sys.modules)"
+            % (DEMO_CONFIG, tmp_path / "nowhere", tmp_path / "results"))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.stdout.split() == ["2", "False"], run.stdout + run.stderr
+    assert "nowhere" in run.stderr and "resnext convert" in run.stderr
+    assert not (tmp_path / "results").exists()

@@ -238,16 +238,26 @@ def _parser():
     return parser
 
 
+def _user_errors():
+    """Exceptions that are the user's to fix: logged as one line, exit 2 (no traceback).
+
+    Evaluated when an exception is being handled, so a stage that never imported the training loop
+    (and TensorFlow with it) does not import it just to name TrainingDiverged.
+    """
+    from resnext.data.tfrecord import CorruptRecordError
+    from resnext.train.launch import RankFailed, RunLocked
+    errors = (ConfigError, FileNotFoundError, RankFailed, RunLocked, CorruptRecordError)
+    loop = sys.modules.get("resnext.train.loop")
+    return errors + ((loop.TrainingDiverged,) if loop is not None else ())
+
+
 def main(argv=None):
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from resnext.data.tfrecord import CorruptRecordError
-    from resnext.train.launch import RankFailed, RunLocked
-    from resnext.train.loop import TrainingDiverged
     try:
         args.func(args)
-    except (ConfigError, FileNotFoundError, RankFailed, RunLocked, CorruptRecordError, TrainingDiverged) as exc:
+    except _user_errors() as exc:
         log.error("%s", exc)
         return 2
     except KeyboardInterrupt:
