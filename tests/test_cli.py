@@ -41,14 +41,18 @@ def test_resolve_config_from_snakemake_json(tmp_path):
     assert not [n for n in os.listdir(tmp_path) if ".tmp" in n]
 
 
-def test_a_diverged_training_is_one_error_line_and_exit_2(monkeypatch, caplog):
+@pytest.mark.parametrize("error,message", [
+    ("TrainingDiverged", "loss is nan at step 7; the last good checkpoint is model.ckpt-4"),
+    ("CheckpointSaveFailed", "could not write checkpoint model.ckpt-8; the previous checkpoint, step 4, is intact"),
+])
+def test_a_training_failure_the_user_can_act_on_is_one_error_line_and_exit_2(error, message, monkeypatch, caplog):
     from resnext.train import loop
 
-    def diverge(args):
-        raise loop.TrainingDiverged("loss is nan at step 7; the last good checkpoint is model.ckpt-4")
-    monkeypatch.setattr(cli, "_parser", _parser_calling(diverge))
+    def fail(args):
+        raise getattr(loop, error)(message)
+    monkeypatch.setattr(cli, "_parser", _parser_calling(fail))
     assert cli.main(["train-rank"]) == 2
-    assert "last good checkpoint is model.ckpt-4" in caplog.text
+    assert message in caplog.text and "Traceback" not in caplog.text
 
 
 def _parser_calling(func):

@@ -80,9 +80,9 @@ def _cmd_train(args):
 def _cmd_train_rank(args):
     from resnext.backends import get_backend
     from resnext.train.loop import train_block
-    from resnext.train.preflight import check_data
+    from resnext.train.preflight import check_train_data
     cfg, _ = _config(args)
-    check_data(cfg)  # also when a rank is started without the launcher (which checks first)
+    check_train_data(cfg)  # before the backend joins its peers; also when started without the launcher
     rank, size = int(os.environ.get("RANK_ID", "0")), int(os.environ.get("RANK_SIZE", "1"))
     if size != cfg.rank_size:
         raise ConfigError("RANK_SIZE=%d in the environment but rank_size is %d" % (size, cfg.rank_size))
@@ -248,7 +248,7 @@ def _user_errors():
     from resnext.train.launch import RankFailed, RunLocked
     errors = (ConfigError, FileNotFoundError, RankFailed, RunLocked, CorruptRecordError)
     loop = sys.modules.get("resnext.train.loop")
-    return errors + ((loop.TrainingDiverged,) if loop is not None else ())
+    return errors + ((loop.TrainingDiverged, loop.CheckpointSaveFailed) if loop is not None else ())
 
 
 def main(argv=None):

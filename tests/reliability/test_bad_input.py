@@ -131,6 +131,15 @@ def test_a_missing_data_path_stops_training_before_any_rank_starts(cfg_file, tmp
     assert S.listing(tmp_path / "results") == []
 
 
+def test_a_train_count_other_than_the_manifest_stops_training_before_any_rank_starts(cfg_file, tmp_path, caplog,
+                                                                                     monkeypatch):
+    """The schedule (epochs, warm-up, blocks) is computed from num_train_images: a wrong count would
+    train a different recipe without a word."""
+    code, text = _main(["train", "--config", cfg_file(num_train_images=121), "--until-step", 4], caplog, monkeypatch)
+    assert code == 2 and "num_train_images is 121" in text and "set num_train_images: 120" in text, text
+    assert S.listing(tmp_path / "results") == []
+
+
 def test_a_missing_data_path_stops_training(cfg_file, tmp_path):
     """Today's path, through a real rank: non-zero, the rank's message, nothing but logs written."""
     proc = S.run_cli("train", "--config", cfg_file(data_url="/nonexistent/data"), "--until-step", 4, check=False)

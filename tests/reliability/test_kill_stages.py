@@ -10,7 +10,7 @@ from resnext import checkpoints
 from resnext.backends import get_backend
 from resnext.config import ConfigError
 from resnext.evaluate import evaluate
-from resnext.train import loop
+from resnext.train import loop, preflight
 
 import rel_support as S
 
@@ -83,7 +83,7 @@ def test_a_killed_conversion_is_never_used_and_its_rerun_writes_the_same_shards(
         assert S.kill_on_file(proc, data, predicate) is not None, log.read_text()[-2000:]
         assert not (data / "manifest.json").exists()
         with pytest.raises(ConfigError, match="manifest.json"):
-            loop.check_manifest(cfg)  # training refuses a dataset without its manifest
+            preflight.check_train_data(cfg)  # training refuses a dataset without its manifest
     half = sorted(n for n in os.listdir(str(data)) if SHARD.match(n))
     assert len(half) < 4, half
 

@@ -16,7 +16,7 @@ from resnext import atomic, checkpoints, compat, retention
 from resnext.compat import tf
 from resnext.config import ConfigError
 from resnext.data import pipeline
-from resnext.train import records
+from resnext.train import preflight, records
 from resnext.train.events import ScalarWriter, train_values
 from resnext.train.step import build_train_graph
 
@@ -31,17 +31,6 @@ class TrainingDiverged(RuntimeError):
 
 class CheckpointSaveFailed(OSError):
     """Saver.save failed (disk full, ...); the message names the previous checkpoint, still intact."""
-
-
-def check_manifest(cfg):
-    """Fail early when the data's train count disagrees with the schedule's num_train_images."""
-    path = os.path.join(cfg.data_dir, "manifest.json")
-    if not os.path.isfile(path):
-        raise ConfigError("data_url: %s has no manifest.json; run `resnext convert` first" % cfg.data_dir)
-    found = atomic.read_json(path)["splits"]["train"]["num_images"]
-    if found != cfg.num_train_images:
-        raise ConfigError("num_train_images is %d but %s lists %d train images; set num_train_images: %d"
-                          % (cfg.num_train_images, path, found, found))
 
 
 def block_index(cfg, until_step):
@@ -169,7 +158,7 @@ def _loop(cfg, run, backend, start, until, block):
 def train_block(cfg, until_step, backend):
     """Train this rank to `until_step` (a block boundary); rank 0 saves and writes block-<b>.json."""
     block = block_index(cfg, until_step)
-    check_manifest(cfg)
+    preflight.check_train_data(cfg)  # the launcher checked too; a rank may be started by hand
     start = checkpoints.latest_step(cfg.train_dir) or 0
     if start >= until_step:
         log.info("checkpoint at step %d already covers block %d (until %d)", start, block, until_step)

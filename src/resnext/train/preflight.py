@@ -134,7 +134,17 @@ def _check_npu(cfg):
         raise _too_many(cfg, "%d NPU(s) in npu_device_ids %s" % (len(ids), ids), len(ids))
 
 
+def check_train_data(cfg):
+    """check_data, and the train count the schedule assumes (num_train_images) matches the manifest's."""
+    manifest = check_data(cfg)
+    found = manifest.get("splits", {}).get("train", {}).get("num_images")
+    if found != cfg.num_train_images:
+        raise ConfigError("num_train_images is %d but %s lists %s train images; set num_train_images: %s"
+                          % (cfg.num_train_images, os.path.join(cfg.data_dir, MANIFEST), found, found))
+    return manifest
+
+
 def check_launch(cfg):
     """Everything `resnext train` checks before any rank starts or any file is written."""
-    check_data(cfg)
+    check_train_data(cfg)
     check_devices(cfg)
