@@ -43,8 +43,9 @@ def block_index(cfg, until_step):
 class _Session(object):
     """Graph, session and saver for one rank, restored to the newest complete checkpoint."""
 
-    def __init__(self, cfg, backend, start_step, graph):
-        self.graph = graph
+    def __init__(self, cfg, backend, start_step, graph=None):
+        # graph: given when op determinism had to be switched on inside it first (_session)
+        self.graph = graph if graph is not None else tf.Graph()
         with self.graph.as_default(), backend.device_scope():
             tf.set_random_seed(cfg.seed)
             dataset = pipeline.train_dataset(cfg, backend.rank, backend.rank_size, seed_offset=start_step)
