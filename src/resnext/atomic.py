@@ -8,11 +8,19 @@ import json
 import os
 
 
-def _tmp_name(path):
+def tmp_name(path):
+    """The temp file `path` is written as before the rename (never matched by a reader's pattern)."""
     return "%s.tmp-%d" % (path, os.getpid())
 
 
-def _name_the_file(exc, path, tmp):
+def make_parent(path):
+    """Create the folder `path` goes in, if missing."""
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        os.makedirs(folder, exist_ok=True)
+
+
+def name_the_file(exc, path, tmp):
     """Make a failed write's OSError name `path`.
 
     write() and fsync() raise errors without a file name ("[Errno 28] No space left on device"), and
@@ -22,7 +30,7 @@ def _name_the_file(exc, path, tmp):
         exc.filename = path
 
 
-def _remove_quietly(tmp):
+def remove_quietly(tmp):
     """Remove a temp file after a failed write; a failure here must not hide the write's error."""
     try:
         if os.path.exists(tmp):
@@ -36,10 +44,8 @@ def write_bytes(path, data):
 
     An OSError (a full disk, say) names `path` and leaves no temp file; an earlier `path` stays whole.
     """
-    folder = os.path.dirname(path) or "."
-    if not os.path.isdir(folder):
-        os.makedirs(folder, exist_ok=True)
-    tmp = _tmp_name(path)
+    make_parent(path)
+    tmp = tmp_name(path)
     try:
         with io.open(tmp, "wb") as f:
             f.write(data)
@@ -47,11 +53,11 @@ def write_bytes(path, data):
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        _remove_quietly(tmp)
-        _name_the_file(exc, path, tmp)
+        remove_quietly(tmp)
+        name_the_file(exc, path, tmp)
         raise
     except BaseException:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         raise
 
 
@@ -69,16 +75,14 @@ def append_line(path, line):
 
     An OSError names `path`.
     """
-    folder = os.path.dirname(path) or "."
-    if not os.path.isdir(folder):
-        os.makedirs(folder, exist_ok=True)
+    make_parent(path)
     try:
         with io.open(path, "a", encoding="utf-8") as f:
             f.write(line.rstrip("\n") + "\n")
             f.flush()
             os.fsync(f.fileno())
     except OSError as exc:
-        _name_the_file(exc, path, None)
+        name_the_file(exc, path, None)
         raise
 
 

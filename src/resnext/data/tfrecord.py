@@ -18,6 +18,8 @@ import mmap
 import os
 import struct
 
+from resnext import atomic
+
 try:  # host: the C implementation (requirements pin); the container may lack it
     import google_crc32c as _fast_crc
 except ImportError:  # pragma: no cover - depends on the environment
@@ -179,11 +181,9 @@ class ShardFile(object):
     """
 
     def __init__(self, path):
-        self.path, self._tmp = path, "%s.tmp-%d" % (path, os.getpid())
+        self.path, self._tmp = path, atomic.tmp_name(path)
         self._fd, self._direct = None, False
-        folder = os.path.dirname(path) or "."
-        if not os.path.isdir(folder):
-            os.makedirs(folder, exist_ok=True)
+        atomic.make_parent(path)
         self._fd, self._direct = self._guard(_open_direct, self._tmp)
 
     def _guard(self, function, *args):
@@ -191,8 +191,8 @@ class ShardFile(object):
             return function(*args)
         except BaseException as exc:
             self.abort()
-            if isinstance(exc, OSError) and exc.errno is not None and exc.filename in (None, self._tmp):
-                exc.filename = self.path
+            if isinstance(exc, OSError):
+                atomic.name_the_file(exc, self.path, self._tmp)
             raise
 
     def write(self, data):
@@ -240,10 +240,9 @@ class ShardFile(object):
         try:
             if fd is not None:
                 os.close(fd)
-            if os.path.exists(self._tmp):
-                os.remove(self._tmp)
         except OSError:
             pass
+        atomic.remove_quietly(self._tmp)
 
 
 def write_records(path, records):
