@@ -15,13 +15,9 @@ from resnext.data import pipeline
 from resnext.model import build_logits
 from resnext.train import preflight
 from resnext.train.events import ScalarWriter, eval_values
-from resnext.train.records import utc_now
+from resnext.train.records import eval_path, utc_now
 
 log = logging.getLogger(__name__)
-
-
-def eval_path(cfg, step):
-    return os.path.join(cfg.run_dir, "eval", "step-%d.json" % step)
 
 
 def _metric_sums(logits, labels, mask):

@@ -17,6 +17,7 @@ import os
 import re
 
 from resnext import atomic, checkpoints
+from resnext.train.records import eval_path
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +25,10 @@ _FILE_STEP = re.compile(r"^%s-(\d+)\." % re.escape(checkpoints.CKPT_PREFIX))
 TEMP_MARKERS = (".tempstate", ".tmp")
 
 
-def eval_result_path(cfg, step):
-    """eval/step-<step>.json of the run (the same path as resnext.evaluate.eval_path, without TF)."""
-    return os.path.join(cfg.run_dir, "eval", "step-%d.json" % step)
-
-
 def has_eval_result(cfg, step):
     """True when eval/step-<step>.json exists, parses, is for `step` and for the checkpoint now on
     disk (same sha256): a result of an earlier checkpoint at the same step does not count."""
-    path = eval_result_path(cfg, step)
+    path = eval_path(cfg, step)
     try:
         record = atomic.read_json(path)
     except (IOError, OSError, ValueError):
@@ -100,7 +96,7 @@ def plan(cfg):
         if has_eval_result(cfg, step):
             delete.append(step)
         else:
-            kept[step] = "no evaluation result yet (%s)" % eval_result_path(cfg, step)
+            kept[step] = "no evaluation result yet (%s)" % eval_path(cfg, step)
     return delete, kept
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import psutil
 import yaml
 
+from resnext.train import records
 from support.paths import TINY  # the tiny variant of tests/conftest.py (tests/ is on sys.path)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -254,16 +255,7 @@ def read_json(path):
 
 
 def metrics_rows(train_dir):
-    rows = []
-    path = os.path.join(str(train_dir), "metrics.jsonl")
-    if os.path.isfile(path):
-        with open(path) as f:
-            for line in f:
-                try:
-                    rows.append(json.loads(line))
-                except ValueError:
-                    pass
-    return rows
+    return records.read_jsonl(os.path.join(str(train_dir), "metrics.jsonl"))
 
 
 def metrics_steps(train_dir):

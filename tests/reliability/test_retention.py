@@ -9,6 +9,7 @@ import time
 import pytest
 
 from resnext import checkpoints, retention
+from resnext.train import records
 
 import rel_support as S
 
@@ -26,7 +27,7 @@ def _fake_checkpoint(train_dir, step, payload=None):
 
 def _fake_eval(cfg, step, sha=None):
     prefix = checkpoints.ckpt_path(cfg.train_dir, step)
-    path = retention.eval_result_path(cfg, step)
+    path = records.eval_path(cfg, step)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         json.dump({"step": step, "top1": 0.5, "checkpoint": {"path": prefix, "sha256": sha or checkpoints.sha256(prefix)}}, f)
@@ -85,7 +86,7 @@ def test_a_result_of_another_checkpoint_at_that_step_does_not_count(run):
     """eval/step-4.json left from an earlier attempt (other weights, other sha256): 4 is not evaluated."""
     cfg = run(1, evaluated=(8, 12))
     _fake_eval(cfg, 4, sha="0" * 64)
-    with open(retention.eval_result_path(cfg, 12), "w") as f:
+    with open(records.eval_path(cfg, 12), "w") as f:
         f.write('{"step": 12, "top1"')  # torn (a writer killed mid-file): not a result
     assert retention.prune(cfg) == [8]
     assert checkpoints.complete_steps(cfg.train_dir) == [4, 12, 16]

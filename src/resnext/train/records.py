@@ -26,10 +26,14 @@ def block_path(cfg, block):
     return os.path.join(cfg.train_dir, "block-%d.json" % block)
 
 
-def read_metrics(cfg):
-    """metrics.jsonl -> list of dicts (a torn last line, from a kill mid-write, is ignored)."""
+def eval_path(cfg, step):
+    """eval/step-<step>.json of the run: evaluation writes it, retention and the report read it."""
+    return os.path.join(cfg.run_dir, "eval", "step-%d.json" % step)
+
+
+def read_jsonl(path):
+    """A JSON-lines file -> list of dicts ([] when missing; a torn line, from a kill mid-write, is ignored)."""
     rows = []
-    path = metrics_path(cfg)
     if not os.path.isfile(path):
         return rows
     with io.open(path, encoding="utf-8") as f:
@@ -39,6 +43,11 @@ def read_metrics(cfg):
             except ValueError:
                 continue
     return rows
+
+
+def read_metrics(cfg):
+    """metrics.jsonl -> list of dicts (see read_jsonl)."""
+    return read_jsonl(metrics_path(cfg))
 
 
 def truncate_metrics(cfg, start_step):
