@@ -109,12 +109,17 @@ def with_threads(ds, threads):
     return ds.with_options(options)
 
 
+def _rank_slice(files, rank, rank_size):
+    """(the files one rank reads, by_file): its own files when every rank gets one, else all of them
+    (the rank then takes every rank_size-th record)."""
+    by_file = len(files) >= rank_size
+    return (files[rank::rank_size] if by_file else files), by_file
+
+
 def rank_files(cfg, split, rank=0, rank_size=1):
-    """The shard paths one rank reads: its own files for train when every rank gets one, else all."""
+    """The shard paths one rank reads: train as _train_records shards it; validation, all of them."""
     files = list_shards(cfg.data_dir, split)
-    if split == "train" and len(files) >= rank_size:
-        return files[rank::rank_size]
-    return files
+    return _rank_slice(files, rank, rank_size)[0] if split == "train" else files
 
 
 def parse_record(serialized):
@@ -133,11 +138,9 @@ def _check_rank(rank, rank_size):
 
 def _train_records(files, rank, rank_size, seed):
     """Endless record stream of this rank: by file when every rank gets a file, else by record."""
-    by_file = len(files) >= rank_size
-    ds = tf.data.Dataset.from_tensor_slices(files)
-    if by_file:
-        ds = ds.shard(rank_size, rank)
-    local_files = len(files[rank::rank_size]) if by_file else len(files)
+    local, by_file = _rank_slice(files, rank, rank_size)
+    local_files = len(local)
+    ds = tf.data.Dataset.from_tensor_slices(local)
     # by record, every rank must see the same file order before sharding: same seed on all ranks
     file_seed = seed + rank if by_file else seed
     ds = ds.shuffle(local_files, seed=file_seed, reshuffle_each_iteration=True).repeat()
@@ -164,7 +167,7 @@ def train_dataset(cfg, rank=0, rank_size=1, seed_offset=0):
     """
     _check_rank(rank, rank_size)
     files = list_shards(cfg.data_dir, "train")
-    check_shards(cfg.data_dir, "train", rank_files(cfg, "train", rank, rank_size))
+    check_shards(cfg.data_dir, "train", _rank_slice(files, rank, rank_size)[0])
     seed = cfg.seed + seed_offset + rank
     ds = _train_records(files, rank, rank_size, cfg.seed + seed_offset)
     ds = ds.shuffle(cfg.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
@@ -175,7 +178,7 @@ def train_dataset(cfg, rank=0, rank_size=1, seed_offset=0):
 
     ds = ds.map(_prepare, num_parallel_calls=AUTOTUNE)
     ds = ds.batch(cfg.batch_size, drop_remainder=True)
-    return with_threads(ds.prefetch(AUTOTUNE), getattr(cfg, "input_threads", 0))
+    return with_threads(ds.prefetch(AUTOTUNE), cfg.input_threads)
 
 
 def eval_steps(cfg, rank_size=1, num_records=None):
@@ -240,4 +243,4 @@ def eval_dataset(cfg, rank=0, rank_size=1):
     if filler > 0:
         ds = ds.concatenate(_empty_batches(filler, cfg.eval_batch_size, cfg.image_size))
     log.info("eval input rank %d/%d: %d of %d records in %d batches", rank, rank_size, local, total, steps)
-    return with_threads(ds.prefetch(AUTOTUNE), getattr(cfg, "input_threads", 0))
+    return with_threads(ds.prefetch(AUTOTUNE), cfg.input_threads)
