@@ -9,7 +9,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPTS = ["docker/host-tools.sh", "docker/cpu/build-base.sh", "docker/cpu/wheelhouse.sh",
-           "tests/container/stages.sh"]
+           "tests/container/stages.sh", "docker/ascend/run.sh", "docker/ascend/ascend-env.sh"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
