@@ -30,7 +30,6 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -138,12 +137,8 @@ def main():
     args = parser.parse_args()
     if args.pillow:
         images.simplejpeg = None
-    root = args.keep or tempfile.mkdtemp(prefix="data-convert-bench-")
-    try:
+    with data_images.work_dir(args.keep, "data-convert-bench-") as root:
         run(args, root)
-    finally:
-        if not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 def print_ratios(med, scaled):

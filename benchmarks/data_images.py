@@ -4,14 +4,28 @@ Each image is a smooth random colour field (bicubic upscale of a 6x8 random grid
 noise (sigma 20), 500x375 (every fourth one 375x500), saved by Pillow at quality 90: ~100 KB, close
 to ILSVRC-2012's mean file size (~110 KB) and typical size. Not a test helper.
 """
+import contextlib
 import io
 import os
+import shutil
+import tempfile
 import time
 
 import numpy as np
 from PIL import Image
 
 WIDTH, HEIGHT, QUALITY, NOISE = 500, 375, 90, 20.0
+
+
+@contextlib.contextmanager
+def work_dir(keep, prefix):
+    """The benchmark's folder: `keep` (left in place) or a temp dir removed afterwards."""
+    root = keep or tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield root
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def photo_jpeg(rng, portrait=False):

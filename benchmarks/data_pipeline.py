@@ -19,10 +19,8 @@ cost of the shard check.
 """
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -115,12 +113,8 @@ def main():
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     parser.add_argument("--keep", help="write the tree and shards here (default: a temp dir, removed)")
     args = parser.parse_args()
-    root = args.keep or tempfile.mkdtemp(prefix="data-pipeline-bench-")
-    try:
+    with data_images.work_dir(args.keep, "data-pipeline-bench-") as root:
         run(args, root)
-    finally:
-        if not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 def prepare(args, root):
