@@ -165,6 +165,17 @@ def test_more_ranks_than_devices_stops_before_any_rank_starts(backend, extra, na
     assert S.listing(tmp_path / "results") == []
 
 
+def test_native_grouped_conv_with_onednn_off_stops_before_any_rank_starts(cfg_file, tmp_path, caplog, monkeypatch):
+    """With oneDNN switched off TF's CPU kernels have no grouped-conv gradient: the first step would
+    fail inside every rank with an InvalidArgumentError that names neither the key nor the variable."""
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    code, text = _main(["train", "--config", cfg_file(), "--until-step", 4], caplog, monkeypatch)
+    assert code == 2 and "TF_ENABLE_ONEDNN_OPTS=0" in text and "grouped_conv: split" in text, text
+    assert S.listing(tmp_path / "results") == []
+    with pytest.raises(RanksLaunched):  # the split convolution trains on TF's own kernels
+        _main(["train", "--config", cfg_file(grouped_conv="split"), "--until-step", 4], caplog, monkeypatch)
+
+
 def test_cpu_ranks_may_share_cores_with_a_warning(cfg_file, caplog, monkeypatch):
     """The demo-8p preset runs 8 ranks on 2 cores (README): more CPU ranks than cores is allowed,
     with a warning, and the ranks start."""

@@ -71,6 +71,7 @@ def usable_cores():
 
 
 def _check_cpu(cfg):
+    _check_grouped_conv(cfg)
     cores = usable_cores()
     most = CPU_RANKS_PER_CORE * cores
     if cfg.rank_size > most:
@@ -79,6 +80,16 @@ def _check_cpu(cfg):
     if cfg.rank_size > cores:
         log.warning("rank_size is %d on %d usable CPU core(s): the ranks share cores (slower than fewer ranks)",
                     cfg.rank_size, cores)
+
+
+def _check_grouped_conv(cfg, environ=None):
+    """TF's own CPU kernels (oneDNN switched off) compute grouped convolutions but have no gradient
+    for them; resnext.compat switches oneDNN on unless the user set TF_ENABLE_ONEDNN_OPTS."""
+    value = (os.environ if environ is None else environ).get("TF_ENABLE_ONEDNN_OPTS", "1")
+    if cfg.grouped_conv == "native" and value.strip().lower() in ("0", "false"):
+        raise ConfigError("grouped_conv is native but TF_ENABLE_ONEDNN_OPTS=%s turns off the only TensorFlow "
+                          "CPU kernels with a grouped-convolution gradient: unset TF_ENABLE_ONEDNN_OPTS, or "
+                          "set grouped_conv: split" % value)
 
 
 def visible_gpus(environ=None):
