@@ -8,6 +8,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "src"))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# What resnext.compat sets before it imports TensorFlow (TF reads it once, at import): some test
+# modules import tensorflow before resnext.compat, and the first import decides for the process.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from resnext.config import load_config  # noqa: E402
 
