@@ -34,7 +34,9 @@ def _cmd_resolve_config(args):
 
 def _cmd_demo_data(args):
     from resnext.data.demo import write_demo_tree
+    from resnext.train import preflight
     cfg, _ = _config(args)
+    preflight.check_devices(cfg)
     out = args.out or cfg.source_path
     write_demo_tree(out, cfg.demo_image_size, cfg.demo_val_fraction, cfg.seed)
 
@@ -151,7 +153,9 @@ def _cmd_benchmark(args):
     from resnext import atomic
     from resnext.config import write_resolved
     from resnext.train import launch
+    from resnext.train import preflight
     cfg, _ = _config(args)
+    preflight.check_devices(cfg)
     out = args.out or os.path.join(cfg.run_dir, "benchmark", "%s-%s-%dx%d.json"
                                    % (args.mode, args.data, cfg.rank_size, cfg.batch_size))
     work = tempfile.mkdtemp(prefix="resnext-bench-")

@@ -176,6 +176,29 @@ def test_native_grouped_conv_with_onednn_off_stops_before_any_rank_starts(cfg_fi
         _main(["train", "--config", cfg_file(grouped_conv="split"), "--until-step", 4], caplog, monkeypatch)
 
 
+@pytest.mark.parametrize("stage", ["train", "benchmark"])
+def test_bf16_on_a_cpu_without_avx512_stops_before_any_rank_starts(stage, cfg_file, tmp_path, caplog, monkeypatch):
+    """On an AVX2-only CPU oneDNN has no bf16 kernels: the grouped-conv gradient falls back to TF's own
+    kernels, which have none, and every rank would fail at its first step."""
+    from resnext.train import preflight
+    monkeypatch.setattr(preflight, "cpu_flags", lambda: {"avx", "avx2", "fma"})
+    extra = ["--until-step", 4] if stage == "train" else ["--steps", 1]
+    code, text = _main([stage, "--config", cfg_file(precision_mode="bf16")] + extra, caplog, monkeypatch)
+    assert code == 2 and "precision_mode is bf16" in text and "avx512bw" in text and "fp32" in text, text
+    assert S.listing(tmp_path / "results") == []
+    monkeypatch.setattr(preflight, "cpu_flags", lambda: {"avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq"})
+    with pytest.raises(RanksLaunched):
+        _main([stage, "--config", cfg_file(precision_mode="bf16")] + extra, caplog, monkeypatch)
+
+
+def test_cpu_flags_come_from_proc_cpuinfo(tmp_path):
+    from resnext.train import preflight
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f\n\nprocessor\t: 1\nflags\t\t: fpu\n")
+    assert preflight.cpu_flags(str(info)) == {"fpu", "avx2", "avx512f"}
+    assert preflight.cpu_flags(str(tmp_path / "missing")) == set()
+
+
 def test_cpu_ranks_may_share_cores_with_a_warning(cfg_file, caplog, monkeypatch):
     """The demo-8p preset runs 8 ranks on 2 cores (README): more CPU ranks than cores is allowed,
     with a warning, and the ranks start."""

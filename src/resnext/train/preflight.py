@@ -21,6 +21,7 @@ MANIFEST = "manifest.json"
 CPU_RANKS_PER_CORE = 8  # the demo-8p preset runs 8 ranks on 2 cores; 64 on 2 hung until rank_timeout_s
 NVIDIA_GPUS = "/proc/driver/nvidia/gpus"
 ASCEND_MANAGER = "/dev/davinci_manager"
+BF16_CPU_FLAGS = frozenset(["avx512f", "avx512bw", "avx512vl", "avx512dq"])  # oneDNN's avx512_core
 
 
 def check_data(cfg):
@@ -72,6 +73,7 @@ def usable_cores():
 
 def _check_cpu(cfg):
     _check_grouped_conv(cfg)
+    _check_bf16(cfg, cpu_flags())
     cores = usable_cores()
     most = CPU_RANKS_PER_CORE * cores
     if cfg.rank_size > most:
@@ -90,6 +92,29 @@ def _check_grouped_conv(cfg, environ=None):
         raise ConfigError("grouped_conv is native but TF_ENABLE_ONEDNN_OPTS=%s turns off the only TensorFlow "
                           "CPU kernels with a grouped-convolution gradient: unset TF_ENABLE_ONEDNN_OPTS, or "
                           "set grouped_conv: split" % value)
+
+
+def cpu_flags(path="/proc/cpuinfo"):
+    """The first processor's feature flags in /proc/cpuinfo; an empty set where there is no such file."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _check_bf16(cfg, flags):
+    """oneDNN has bf16 kernels only from AVX-512 (BW, VL, DQ) up; on an AVX2 CPU the bf16 rewrite leaves
+    the grouped-conv gradient to TF's own kernels, which have none, and the first step fails."""
+    if cfg.precision_mode != "bf16" or not flags:
+        return
+    missing = sorted(BF16_CPU_FLAGS - flags)
+    if missing:
+        raise ConfigError("precision_mode is bf16 but this CPU lacks %s (/proc/cpuinfo): oneDNN's bf16 kernels "
+                          "need AVX-512; set precision_mode: fp32" % ", ".join(missing))
 
 
 def visible_gpus(environ=None):
