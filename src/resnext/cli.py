@@ -34,9 +34,7 @@ def _cmd_resolve_config(args):
 
 def _cmd_demo_data(args):
     from resnext.data.demo import write_demo_tree
-    from resnext.train import preflight
     cfg, _ = _config(args)
-    preflight.check_devices(cfg)
     out = args.out or cfg.source_path
     write_demo_tree(out, cfg.demo_image_size, cfg.demo_val_fraction, cfg.seed)
 

@@ -84,10 +84,10 @@ def _check_cpu(cfg):
                     cfg.rank_size, cores)
 
 
-def _check_grouped_conv(cfg, environ=None):
+def _check_grouped_conv(cfg):
     """TF's own CPU kernels (oneDNN switched off) compute grouped convolutions but have no gradient
     for them; resnext.compat switches oneDNN on unless the user set TF_ENABLE_ONEDNN_OPTS."""
-    value = (os.environ if environ is None else environ).get("TF_ENABLE_ONEDNN_OPTS", "1")
+    value = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1")
     if cfg.grouped_conv == "native" and value.strip().lower() in ("0", "false"):
         raise ConfigError("grouped_conv is native but TF_ENABLE_ONEDNN_OPTS=%s turns off the only TensorFlow "
                           "CPU kernels with a grouped-convolution gradient: unset TF_ENABLE_ONEDNN_OPTS, or "
