@@ -10,8 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep C++ INFO chatter out 
 # TF 2.x turns its oneDNN kernels on by default only on CPUs with AVX-512 VNNI/BF16 or AMX; without
 # them (an AVX2-only AMD EPYC, say) it runs its own CPU kernels, which have no gradient for grouped
 # convolutions -- ResNeXt's 3x3. Read before TF is imported; a user's explicit choice is kept.
-ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
-os.environ.setdefault(ONEDNN_ENV, "1")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import tensorflow as _tf  # noqa: E402
 

@@ -73,7 +73,7 @@ def usable_cores():
 
 def _check_cpu(cfg):
     _check_grouped_conv(cfg)
-    _check_bf16(cfg, cpu_flags())
+    _check_bf16(cfg)
     cores = usable_cores()
     most = CPU_RANKS_PER_CORE * cores
     if cfg.rank_size > most:
@@ -106,10 +106,13 @@ def cpu_flags(path="/proc/cpuinfo"):
     return set()
 
 
-def _check_bf16(cfg, flags):
+def _check_bf16(cfg):
     """oneDNN has bf16 kernels only from AVX-512 (BW, VL, DQ) up; on an AVX2 CPU the bf16 rewrite leaves
     the grouped-conv gradient to TF's own kernels, which have none, and the first step fails."""
-    if cfg.precision_mode != "bf16" or not flags:
+    if cfg.precision_mode != "bf16":
+        return
+    flags = cpu_flags()
+    if not flags:  # no /proc/cpuinfo: nothing to judge by
         return
     missing = sorted(BF16_CPU_FLAGS - flags)
     if missing:
