@@ -24,7 +24,7 @@ CONTAINERS_CONF ?= $(CURDIR)/docker/containers.conf
 export CONTAINERS_CONF
 
 .PHONY: demo test test-slow lint clean freeze chromium wheelhouse image-ascend container-tools wheelhouse-cpu \
-	base-cpu image-cpu test-container
+	base-cpu image-cpu test-container slurm-tools test-slurm
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,10 +42,21 @@ chromium:
 	@test -n "$(CHROMIUM)" || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q -m "not slow and not container" tests
+	$(BIN)/python -m pytest -q -m "not slow and not container and not slurm" tests
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow tests
+	$(BIN)/python -m pytest -q -m "slow and not slurm" tests
+
+# Debian's slurm-wlm + munge for the two-node cluster of tests/slurm (root; apt). Where they cannot be
+# installed the slurm tests skip, naming what is missing.
+slurm-tools:
+	@command -v slurmctld >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; } \
+		|| echo "slurm-wlm and munge could not be installed: the slurm tests will skip"
+
+# the tests marked slurm: a two-node SLURM cluster on this machine (tests/slurm/cluster.sh; root)
+test-slurm: $(STAMP) slurm-tools
+	$(BIN)/python -m pytest -q -m slurm tests/slurm
 
 # snakemake --lint, plus Python 3.7 syntax (vermin) and the TF 1.15 API (../shared/tools/check_tf115_api.py)
 # over every module that runs in the Ascend container (tests/test_container_compat.py lists them)
