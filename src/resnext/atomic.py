@@ -1,11 +1,15 @@
 """Atomic file writes: a reader sees the old file or the whole new one, never half of one.
 
-Every output of the package goes through here (temp file in the same folder, fsync, rename).
+Every output of the package goes through here (temp file in the same folder, fsync, rename), and
+every file written in place (a lock, a log, JSON lines, a temp file) is opened by `open_in_place`,
+which never writes through a symbolic link.
 Runs in the Ascend container: Python 3.7, no TensorFlow.
 """
+import errno
 import io
 import json
 import os
+import stat
 
 
 def tmp_name(path):
@@ -39,6 +43,77 @@ def remove_quietly(tmp):
         pass
 
 
+class UnsafeFile(OSError):
+    """A file we would write in place is a symbolic link, not a regular file, or has other names
+    (hard links): writing it would change a file elsewhere. The message names it and what to do."""
+
+    def __str__(self):
+        return self.strerror
+
+
+def _refuse(path, why, todo):
+    message = "refusing to write %s: it is %s; resnext never writes through it. %s"
+    return UnsafeFile(errno.ELOOP, message % (path, why, todo), path)
+
+
+def _checked(fd, path):
+    """Raise UnsafeFile unless the open file `fd` is a regular file with this one name."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise _refuse(path, "not a regular file (mode %o)" % stat.S_IFMT(info.st_mode),
+                      "Move it away and run again.")
+    if info.st_nlink > 1:
+        raise _refuse(path, "one of %d hard links to the same file (writing it would change "
+                      "the others too)" % info.st_nlink, "Give it a copy of its own (cp it, then "
+                      "mv the copy over it), or remove it, and run again.")
+
+
+def open_in_place(path, flags, mode=0o644):
+    """os.open(path, flags) for a file written in place; -> a file descriptor.
+
+    The last component of `path` is never followed: a symbolic link there (planted, or left by a
+    copy) raises UnsafeFile naming it, as do a FIFO, a device or a file with several hard links;
+    nothing is truncated or written before those checks (O_TRUNC is applied after them). Links in
+    the folders above are followed: a results_dir on another disk is a link users make.
+    """
+    truncate = bool(flags & os.O_TRUNC)
+    try:
+        fd = os.open(path, (flags & ~os.O_TRUNC) | os.O_NOFOLLOW | os.O_NONBLOCK, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and os.path.islink(path):
+            raise _refuse(path, "a symbolic link (to %s)" % os.readlink(path),
+                          "Remove the link (it is not ours) and run again.")
+        if exc.errno == errno.ENXIO and os.path.exists(path):  # a FIFO no process reads
+            raise _refuse(path, "not a regular file", "Move it away and run again.")
+        raise
+    try:
+        _checked(fd, path)
+        os.set_blocking(fd, True)
+        if truncate:
+            os.ftruncate(fd, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def check_in_place(path):
+    """Raise UnsafeFile if `path` exists but open_in_place would refuse it (checked without opening,
+    so a stage can refuse before it starts the process that writes the file)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        raise _refuse(path, "a symbolic link (to %s)" % os.readlink(path),
+                      "Remove the link (it is not ours) and run again.")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        _checked(fd, path)
+    finally:
+        os.close(fd)
+
+
 def write_bytes(path, data):
     """Write `data` (bytes) to `path` atomically, creating the folder if needed.
 
@@ -47,11 +122,13 @@ def write_bytes(path, data):
     make_parent(path)
     tmp = tmp_name(path)
     try:
-        with io.open(tmp, "wb") as f:
+        with io.open(open_in_place(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except UnsafeFile:
+        raise  # the temp name is a link or another file's name: not ours to remove
     except OSError as exc:
         remove_quietly(tmp)
         name_the_file(exc, path, tmp)
@@ -73,11 +150,12 @@ def write_json(path, obj):
 def append_line(path, line):
     """Append one line (e.g. a JSON-lines record) and fsync; a crash can lose at most that line.
 
-    An OSError names `path`.
+    An OSError names `path`; a symbolic link (or a hard-linked file) there raises UnsafeFile.
     """
     make_parent(path)
     try:
-        with io.open(path, "a", encoding="utf-8") as f:
+        fd = open_in_place(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        with io.open(fd, "a", encoding="utf-8") as f:
             f.write(line.rstrip("\n") + "\n")
             f.flush()
             os.fsync(f.fileno())

@@ -246,9 +246,10 @@ def _user_errors():
     Evaluated when an exception is being handled, so a stage that never imported the training loop
     (and TensorFlow with it) does not import it just to name TrainingDiverged.
     """
+    from resnext.atomic import UnsafeFile
     from resnext.data.tfrecord import CorruptRecordError
     from resnext.train.launch import RankFailed, RunLocked
-    errors = (ConfigError, FileNotFoundError, RankFailed, RunLocked, CorruptRecordError)
+    errors = (ConfigError, FileNotFoundError, RankFailed, RunLocked, CorruptRecordError, UnsafeFile)
     loop = sys.modules.get("resnext.train.loop")
     return errors + ((loop.TrainingDiverged, loop.CheckpointSaveFailed) if loop is not None else ())
 

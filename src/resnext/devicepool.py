@@ -15,6 +15,8 @@ import os
 import subprocess
 import time
 
+from resnext import atomic
+
 log = logging.getLogger(__name__)
 
 POLL_S = 0.5
@@ -43,7 +45,8 @@ def parse_ids(text):
 
 def _try_lock(pool_dir, device):
     """-> open file holding device's lock, or None if another process holds it."""
-    f = open(os.path.join(pool_dir, "device-%d.lock" % device), "a+")
+    path = os.path.join(pool_dir, "device-%d.lock" % device)
+    f = os.fdopen(atomic.open_in_place(path, os.O_RDWR | os.O_CREAT), "r+")  # never through a link
     try:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:

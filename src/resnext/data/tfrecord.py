@@ -163,11 +163,11 @@ def _open_direct(path):
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     if DIRECT_IO and hasattr(os, "O_DIRECT"):
         try:
-            return os.open(path, flags | os.O_DIRECT, 0o666), True
+            return atomic.open_in_place(path, flags | os.O_DIRECT, 0o666), True
         except OSError as exc:
             if exc.errno != errno.EINVAL:  # EINVAL: no O_DIRECT here (some tmpfs, FUSE); anything else is real
                 raise
-    return os.open(path, flags, 0o666), False
+    return atomic.open_in_place(path, flags, 0o666), False
 
 
 class ShardFile(object):
@@ -184,7 +184,15 @@ class ShardFile(object):
         self.path, self._tmp = path, atomic.tmp_name(path)
         self._fd, self._direct = None, False
         atomic.make_parent(path)
-        self._fd, self._direct = self._guard(_open_direct, self._tmp)
+        try:
+            self._fd, self._direct = _open_direct(self._tmp)
+        except atomic.UnsafeFile:
+            raise  # a link (or another file's name) at our temp name: not ours to remove
+        except BaseException as exc:
+            atomic.remove_quietly(self._tmp)
+            if isinstance(exc, OSError):
+                atomic.name_the_file(exc, self.path, self._tmp)
+            raise
 
     def _guard(self, function, *args):
         try:

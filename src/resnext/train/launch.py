@@ -18,14 +18,16 @@ import subprocess
 import sys
 import time
 
+from resnext import atomic
 from resnext.config import write_resolved
-from resnext.train import preflight
+from resnext.train import preflight, records
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.5
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 LOCK_NAME = ".lock"
+LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT  # rank logs grow across a block's reruns
 
 
 class RankFailed(RuntimeError):
@@ -107,15 +109,22 @@ class _Ranks(object):
         hosts = cluster_hosts(cfg)
         os.makedirs(log_dir, exist_ok=True)
         arm = _die_with_launcher()
-        for rank in range(cfg.rank_size):
-            path = os.path.join(log_dir, "rank-%d.log" % rank)
-            f = open(path, "ab")
+        self.logs = [os.path.join(log_dir, "rank-%d.log" % rank) for rank in range(cfg.rank_size)]
+        try:  # every log opened before any rank starts: a refused one (a planted link) starts none
+            for path in self.logs:
+                self.files.append(os.fdopen(atomic.open_in_place(path, LOG_FLAGS), "ab"))
+        except BaseException:
+            self.close_logs()
+            raise
+        for rank, f in enumerate(self.files):
             env = rank_env(cfg, rank, hosts, env_extra(rank) if env_extra else None)
             proc = subprocess.Popen(argv, env=env, stdout=f, stderr=subprocess.STDOUT,
                                     start_new_session=True, preexec_fn=arm)
             self.procs.append(proc)
-            self.logs.append(path)
-            self.files.append(f)
+
+    def close_logs(self):
+        for f in self.files:
+            f.close()
 
     def stop(self, sig=signal.SIGTERM, grace_s=10.0):
         for proc in self.procs:
@@ -128,8 +137,7 @@ class _Ranks(object):
             if proc.poll() is None:
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait()
-        for f in self.files:
-            f.close()
+        self.close_logs()
 
 
 def _signal_group(proc, sig):
@@ -195,8 +203,7 @@ def supervise(cfg, argv, log_dir, env_extra=None, console=None):
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)
-        for f in ranks.files:
-            f.close()
+        ranks.close_logs()
 
 
 def _raise_interrupt(signum, frame):
@@ -232,7 +239,7 @@ def run_lock(cfg, until_step):
     """
     os.makedirs(cfg.train_dir, exist_ok=True)
     path = os.path.join(cfg.train_dir, LOCK_NAME)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = atomic.open_in_place(path, os.O_RDWR | os.O_CREAT)  # never through a planted link
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -253,6 +260,7 @@ def train(cfg, config_path, until_step, env_extra=None):
     config_path None the ranks get a resolved copy of cfg, train/config.ranks.yaml.
     """
     preflight.check_launch(cfg)
+    atomic.check_in_place(records.metrics_path(cfg))  # rank 0 appends to it: refused before a rank
     with run_lock(cfg, until_step):
         if config_path is None:
             config_path = os.path.join(cfg.train_dir, "config.ranks.yaml")
