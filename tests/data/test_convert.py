@@ -161,12 +161,17 @@ def test_num_classes_too_small_fails_naming_the_key(tmp_path, tiny_tree, cfg_fac
 
 
 def test_workers_give_identical_shards_and_stale_files_go(converted, tmp_path):
+    """Stale files the converter can prove it wrote go: temp files (by name), and a shard of an
+    earlier plan whose sidecar names it. (Shard-named files it did not write are refused instead:
+    tests/reliability/test_converter_owns.py.)"""
     cfg, manifest = converted
     parallel = cfg.replace(results_dir=str(tmp_path), convert_workers=2)
     os.makedirs(parallel.data_dir)
-    for stale in ("train-00000-of-00009", "train-00001-of-00003.tmp-99", "train-00004-of-00009.json",
-                  "manifest.json.tmp-7"):
+    for stale in ("train-00004-of-00009", "train-00001-of-00003.tmp-99", "manifest.json.tmp-7",
+                  "train-00004-of-00009.json.tmp-3"):
         open(os.path.join(parallel.data_dir, stale), "wb").close()
+    atomic.write_json(os.path.join(parallel.data_dir, "train-00004-of-00009.json"),
+                      {"name": "train-00004-of-00009", "task_sha256": "0" * 64})
     assert convert.convert(parallel) == manifest
     assert sorted(os.listdir(parallel.data_dir)) == sorted(os.listdir(cfg.data_dir))
     assert convert.verify(parallel) == []

@@ -14,6 +14,7 @@ import yaml
 from resnext import atomic
 from resnext.config import load_config
 from resnext.data import convert, shardwriter, tfrecord
+from resnext.data import manifest as manifests
 
 RESNEXT = os.path.join(os.path.dirname(sys.executable), "resnext")
 
@@ -104,7 +105,12 @@ def test_stale_sidecar_of_other_inputs_is_not_trusted(converted, tmp_path):
     cfg, manifest = converted
     copy = cfg.replace(results_dir=str(tmp_path))
     convert.convert(copy)
+    # a killed run: every shard has its sidecar, no manifest
     os.remove(os.path.join(copy.data_dir, "manifest.json"))
+    for split in ("train", "validation"):
+        for shard in manifest["splits"][split]["shards"]:
+            atomic.write_json(os.path.join(copy.data_dir, shard["name"] + ".json"),
+                              manifests._sidecar_from(manifest, split, shard))
     side = os.path.join(copy.data_dir, "validation-00000-of-00002.json")
     entry = dict(manifest["splits"]["validation"]["shards"][0], split="validation", skipped=[], reencoded=[],
                  warnings=[], task_sha256="0" * 64)

@@ -10,7 +10,9 @@ image is decoded once to check it, clean colour JPEGs keep their bytes, the rest
 or skipped with a reason. Each finished shard leaves a `<shard>.json` sidecar; a rerun reuses
 every shard whose sidecar (or the earlier manifest) names the same inputs and whose sha256 still
 matches, and redoes the rest, so a killed conversion resumes to byte-identical shards.
-manifest.json is written last, folding the sidecars (which are then removed). Host only.
+manifest.json is written last, folding the sidecars (which are then removed). Only files the
+converter can prove it wrote are ever removed or replaced (resnext.data.owned); a folder holding
+others is refused before anything is written. Host only.
 """
 import logging
 import os
@@ -20,7 +22,7 @@ from resnext import atomic
 from resnext import progress as progress_mod
 from resnext.config import ConfigError
 from resnext.data import manifest as manifests
-from resnext.data import shardwriter, sources
+from resnext.data import owned, shardwriter, sources
 from resnext.data import workers as workers_mod
 
 log = logging.getLogger(__name__)
@@ -69,13 +71,31 @@ def plan(cfg):
     return listing, tasks
 
 
-def _clear_outputs(data_dir, keep):
-    """Remove shard-like files (shards, sidecars, temp files) and manifest temp files not in `keep`."""
-    for name in sorted(os.listdir(data_dir)):
-        stale_temp = name.startswith(MANIFEST + ".tmp-")
-        if stale_temp or (SHARD_RE.match(name.split(".")[0]) and name not in keep):
-            os.remove(os.path.join(data_dir, name))
-            log.info("removed stale %s", os.path.join(data_dir, name))
+def _clear_outputs(data_dir, tasks, found):
+    """Remove what the converter wrote and will not reuse: temp files, shards (with their sidecars)
+    of other plans or of changed inputs, sidecars without a shard; then the earlier manifest.
+
+    `found` is owned.survey's proof that every one of these is ours. A planned shard is kept when
+    its sidecar (carried over from the manifest, or left by a killed run) names the same inputs.
+    """
+    sidecars = dict(found.sidecars)
+    for task in tasks:
+        path = shardwriter.sidecar_path(task["path"])
+        if task["name"] not in sidecars and os.path.isfile(path):
+            sidecars[task["name"]] = atomic.read_json(path)  # carried over just now
+    keep = {t["name"] for t in tasks
+            if (sidecars.get(t["name"]) or {}).get("task_sha256") == t["task_sha256"]}
+    stale = list(found.temps)
+    stale += [n for n in found.shards if n not in keep]
+    stale += [n + shardwriter.SIDECAR_SUFFIX for n in sorted(sidecars) if n not in keep]
+    for name in stale:
+        path = os.path.join(data_dir, name)
+        if os.path.lexists(path):
+            os.remove(path)
+            log.info("removed stale %s", path)
+    if found.manifest is not None:
+        # last: until now it proved the shards it lists ours
+        os.remove(os.path.join(data_dir, MANIFEST))
 
 
 def run_tasks(tasks, label_map, workers, progress):
@@ -101,16 +121,19 @@ def run_tasks(tasks, label_map, workers, progress):
 def convert(cfg, progress_seconds=progress_mod.EVERY_SECONDS):
     """Convert cfg.source_path into shards in cfg.data_dir; write and return the manifest.
 
-    Raises ConfigError (naming num_classes) when a label would not fit the classifier, and
-    FileNotFoundError/ValueError naming the folder or file when the inputs are malformed; nothing
-    is written or removed in those cases. Progress (resnext.progress): a bar on a terminal, else a
-    log line every 10% of the images or `progress_seconds`, whichever comes first.
+    Raises ConfigError (naming num_classes) when a label would not fit the classifier,
+    owned.ForeignFiles naming the files when the folder holds shard-named files the converter did
+    not write (it never deletes or overwrites those), and FileNotFoundError/ValueError naming the
+    folder or file when the inputs are malformed; nothing is written or removed in those cases.
+    Progress (resnext.progress): a bar on a terminal, else a log line every 10% of the images or
+    `progress_seconds`, whichever comes first.
     """
     listing, tasks = plan(cfg)
     data_dir = cfg.data_dir
     os.makedirs(data_dir, exist_ok=True)
-    carried = manifests.to_sidecars(data_dir, tasks)
-    _clear_outputs(data_dir, {t["name"] for t in tasks} | {t["name"] + shardwriter.SIDECAR_SUFFIX for t in tasks})
+    found = owned.survey(data_dir)  # refuses, changing nothing, when a file named like ours is not
+    carried = manifests.to_sidecars(data_dir, tasks, found.manifest)
+    _clear_outputs(data_dir, tasks, found)
     total = sum(len(t["items"]) for t in tasks)
     log.info("converting %s -> %s: %d files in %d shards, %d workers%s", cfg.source_path, data_dir, total,
              len(tasks), cfg.convert_workers, " (%d shards carried over from manifest)" % carried if carried else "")

@@ -67,19 +67,15 @@ def build(cfg, listing, sidecars_by_split):
     return manifest
 
 
-def to_sidecars(data_dir, tasks):
-    """Turn the shards an earlier manifest lists into sidecars (so they can be reused), then remove it.
+def to_sidecars(data_dir, tasks, old):
+    """Turn the shards an earlier manifest (`old`, a dict or None) lists into sidecars, so they can
+    be reused; the caller removes the manifest once the folder is cleared (resnext.data.owned).
 
     Only shards of a planned task with the same task_sha256 are carried over; whether their bytes
     still match is checked by the worker, as for any sidecar. Returns the number carried over.
     """
-    path = os.path.join(data_dir, NAME)
-    if not os.path.isfile(path):
+    if not old:
         return 0
-    try:
-        old = atomic.read_json(path)
-    except ValueError:
-        old = {}
     planned = {t["name"]: t for t in tasks}
     carried = 0
     for split, entry in sorted((old.get("splits") or {}).items()):
@@ -90,7 +86,6 @@ def to_sidecars(data_dir, tasks):
                 continue
             atomic.write_json(side_path, _sidecar_from(old, split, shard))
             carried += 1
-    os.remove(path)
     return carried
 
 

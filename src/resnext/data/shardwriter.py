@@ -5,8 +5,9 @@ for the shard's sidecar `<shard>.json`: when it names the same task_sha256 (same
 boxes, format and re-encoder) and the shard's sha256 still matches, the shard is reused as it is.
 Otherwise every image is read and checked by one decode (resnext.data.images) and its record framed
 and hashed into chunk buffers, which a writer thread writes to the shard's temp file while the next
-images are checked (`ShardPipeline`); the file is then fsynced and renamed into place, and only
-then its sidecar written (atomically): a sidecar never describes a shard that is not complete.
+images are checked (`ShardPipeline`); its sidecar is then written (atomically) and the file fsynced
+and renamed into place (`store_shard`): the sidecar proves the shard ours (resnext.data.owned), and
+the sha256 it records proves the shard complete.
 No TensorFlow here: workers start fast. Host only.
 """
 import hashlib
@@ -168,9 +169,21 @@ def build_shard(task, label_map, report, chunks):
 
 
 def store_shard(task, shard, side):
-    """Commit the shard file (fsync, rename), then write its sidecar: a sidecar never outlives a half shard."""
-    shard.commit()
-    atomic.write_json(sidecar_path(task["path"]), side)
+    """Write the shard's sidecar, then commit the shard file (fsync, rename).
+
+    In this order every shard file the converter made is named by its sidecar at every moment, so a
+    kill never leaves one that resnext.data.owned cannot prove ours. A sidecar whose shard did not
+    land describes nothing: reuse checks the file's sha256, and a sidecar without its shard is
+    removed by the next conversion (here too when the commit fails and no shard is there).
+    """
+    side_path = sidecar_path(task["path"])
+    atomic.write_json(side_path, side)
+    try:
+        shard.commit()
+    except BaseException:
+        if not os.path.exists(task["path"]):
+            atomic.remove_quietly(side_path)
+        raise
     return side
 
 
@@ -179,7 +192,7 @@ class ShardPipeline(object):
 
     run(index, task) for each task, then finish(); close() in any case (`with` does it). Records are
     framed (and hashed) into chunk buffers here; the writer thread writes each full buffer to the
-    shard's temp file and, at the shard's end, fsyncs and renames it and writes its sidecar.
+    shard's temp file and, at the shard's end, writes its sidecar, then fsyncs and renames it.
     on_done(index, sidecar, reused) is called in the caller's thread once a shard is stored (or at
     once for a shard found complete and reused). A writer error is raised here by the next call.
     """
