@@ -82,23 +82,18 @@ def test_a_folder_of_someone_elses_shards_is_refused_and_left_alone(tmp_path, co
     assert not (tmp_path / "results").exists()  # nothing written anywhere else either
 
 
-def test_a_manifest_of_another_tool_is_not_removed(tmp_path, config, caplog):
+@pytest.mark.parametrize("name,text", [
+    ("manifest.json", '{"files": ["a", "b"], "made_by": "another tool"}\n'),
+    ("train-00000-of-00002.json", '{"labels": [1, 2, 3]}\n'),
+], ids=["manifest-of-another-tool", "json-named-like-a-sidecar"])
+def test_another_tools_json_named_like_ours_is_refused_and_kept(tmp_path, config, caplog, name, text):
     folder = tmp_path / "data"
     folder.mkdir()
-    (folder / "manifest.json").write_text('{"files": ["a", "b"], "made_by": "another tool"}\n')
-    (folder / "README").write_text("not shard-named: never looked at\n")
+    (folder / name).write_text(text)
+    (folder / "README").write_text("not named like ours: never looked at\n")
     before = _state(folder)
-    code, text = _convert(config(folder), caplog)
-    assert code == 2 and "manifest.json" in text and _state(folder) == before
-
-
-def test_a_json_named_like_a_sidecar_that_is_not_ours_is_refused(tmp_path, config, caplog):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    (folder / "train-00000-of-00002.json").write_text('{"labels": [1, 2, 3]}\n')
-    before = _state(folder)
-    code, text = _convert(config(folder), caplog)
-    assert code == 2 and "train-00000-of-00002.json" in text and _state(folder) == before
+    code, out = _convert(config(folder), caplog)
+    assert code == 2 and "1 file(s)" in out and ": %s." % name in out and _state(folder) == before
 
 
 def test_a_shard_dropped_into_a_converted_folder_is_refused(tmp_path, config, caplog):
