@@ -1,14 +1,16 @@
-"""One checkpoint -> eval/step-<step>.json: top-1, top-5 and loss over every validation image once.
+"""One checkpoint -> eval/step-<step>.json: top-1, top-5 and loss over every validation image once,
+and eval/step-<step>.predictions.npz: per image its top-5 classes and label probability (predictions.py).
 
 The validation set is read in order, the last batch padded and masked, so num_images equals the
 number of validation records (the seed dropped the remainder). Python 3.7, TF 1.15 API.
 """
 import datetime
+import hashlib
 import logging
 import os
 import time
 
-from resnext import atomic, checkpoints
+from resnext import atomic, checkpoints, predictions
 from resnext import progress as progress_mod
 from resnext.compat import tf
 from resnext.data import pipeline
@@ -20,11 +22,26 @@ from resnext.train.records import eval_path, utc_now
 log = logging.getLogger(__name__)
 
 
-def _metric_sums(logits, labels, mask):
+def _top_k(logits):
+    return min(5, int(logits.shape[-1]))
+
+
+def _per_image(logits, labels):
+    """Per-row ops of a batch [B]: top-k class ids int32 [B, k], label probability float32 [B],
+    top-1 / top-k hits bool [B] (in_top_k: the hits the sums count)."""
+    k = _top_k(logits)
+    logits = tf.cast(logits, tf.float32)
+    probabilities = tf.nn.softmax(logits)
+    return {"label": labels, "top5": tf.nn.top_k(logits, k).indices,
+            "label_probability": tf.reduce_sum(probabilities * tf.one_hot(labels, int(logits.shape[-1])), 1),
+            "top1_correct": tf.nn.in_top_k(logits, labels, 1),
+            "top5_correct": tf.nn.in_top_k(logits, labels, k)}
+
+
+def _metric_sums(rows, logits, labels, mask):
     """Per-batch sums: (correct top-1, correct top-5, cross-entropy, images), masked."""
-    k = min(5, int(logits.shape[-1]))
-    top1 = tf.cast(tf.nn.in_top_k(logits, labels, 1), tf.float32)
-    top5 = tf.cast(tf.nn.in_top_k(logits, labels, k), tf.float32)
+    top1 = tf.cast(rows["top1_correct"], tf.float32)
+    top5 = tf.cast(rows["top5_correct"], tf.float32)
     xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
     return [tf.reduce_sum(top1 * mask), tf.reduce_sum(top5 * mask), tf.reduce_sum(xent * mask),
             tf.reduce_sum(mask)]
@@ -39,15 +56,19 @@ def _session_config(cfg):
 
 
 def _run_eval(cfg, prefix, num_images):
-    """Metric sums over the validation set and the seconds it took; shows progress in images."""
+    """Metric sums over the validation set, the seconds it took and the per-image predictions
+    (predictions.Collector); shows progress in images."""
     graph = tf.Graph()
     with graph.as_default():
-        images, labels, mask = tf.data.make_one_shot_iterator(pipeline.eval_dataset(cfg)).get_next()
+        batch = tf.data.make_one_shot_iterator(pipeline.eval_dataset(cfg, with_names=True)).get_next()
+        images, labels, mask, names, sources = batch
         logits = build_logits(images, cfg.arch, cfg.num_classes, is_training=False,
                               bn_epsilon=cfg.bn_epsilon, grouped_conv=cfg.grouped_conv)
-        sums_op = _metric_sums(logits, labels, mask)
+        rows_op = _per_image(logits, labels)
+        sums_op = _metric_sums(rows_op, logits, labels, mask)
         saver = tf.train.Saver()
     totals = [0.0, 0.0, 0.0, 0.0]
+    collector = predictions.Collector()
     with tf.Session(graph=graph, config=_session_config(cfg)) as sess:
         saver.restore(sess, prefix)
         t0 = time.time()
@@ -55,17 +76,28 @@ def _run_eval(cfg, prefix, num_images):
                 progress_mod.Progress("evaluate", total=num_images, unit="images") as progress:
             while True:
                 try:
-                    sums = sess.run(sums_op)
+                    sums, rows, real, batch_names, batch_sources = sess.run(
+                        [sums_op, rows_op, mask, names, sources])
                 except tf.errors.OutOfRangeError:
                     break
                 totals = [a + float(b) for a, b in zip(totals, sums)]
+                collector.add(rows, real, batch_names, batch_sources)
                 progress.update(int(sums[3]))  # masked count: padding is not an image
-    return totals, time.time() - t0
+    return totals, time.time() - t0, collector.arrays(_top_k(logits))
 
 
 def _checkpoint_time(prefix):
     mtime = os.path.getmtime(prefix + ".index")
     return datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _write_predictions(out_path, rows):
+    """Write the predictions file beside `out_path`; -> its entry in the eval JSON (name relative
+    to the JSON's folder, so a moved copy of the run still finds it)."""
+    path = predictions.path_for(out_path)
+    data = predictions.write(path, rows)
+    return {"file": os.path.basename(path), "sha256": hashlib.sha256(data).hexdigest(),
+            "num_images": int(len(rows["label"]))}
 
 
 def evaluate(cfg, prefix, out_path=None):
@@ -76,15 +108,16 @@ def evaluate(cfg, prefix, out_path=None):
     step = checkpoints.step_of(prefix)
     out_path = out_path or eval_path(cfg, step)
     expected = manifest.get("splits", {}).get("validation", {}).get("num_images")
-    (top1, top5, xent, n), seconds = _run_eval(cfg, prefix, expected)
+    (top1, top5, xent, n), seconds, rows = _run_eval(cfg, prefix, expected)
     if n == 0:
         raise ValueError("validation set in %s is empty" % cfg.data_dir)
     result = {"step": step, "epoch": round(cfg.epoch_at(step), 4), "top1": top1 / n, "top5": top5 / n,
               "loss": xent / n, "num_images": int(n), "images_per_sec": n / seconds if seconds else None,
               "checkpoint": {"path": prefix, "sha256": checkpoints.sha256(prefix),
                              "time_utc": _checkpoint_time(prefix)},
+              "predictions": _write_predictions(out_path, rows),
               "config_sha256": cfg.sha256(), "arch": cfg.arch, "evaluated_utc": utc_now()}
-    atomic.write_json(out_path, result)
+    atomic.write_json(out_path, result)  # last: the JSON names the predictions file it vouches for
     # TensorBoard: one event file per checkpoint (the suffix keeps parallel evaluations apart)
     events = ScalarWriter(os.path.join(cfg.run_dir, "eval"), filename_suffix=".step-%d" % step)
     events.write(step, eval_values(result), prefix="eval/")

@@ -51,6 +51,8 @@ def test_all_writes_every_stage(workdir):
     run = workdir / "results" / "tiny"
     assert sorted(os.path.basename(p) for p in glob.glob(str(run / "eval" / "*.json"))) == ["step-4.json", "step-8.json"]
     assert json.load(open(run / "eval" / "step-8.json"))["num_images"] == 359
+    assert json.load(open(run / "eval" / "step-8.json"))["predictions"]["num_images"] == 359
+    assert (run / "eval" / "step-8.predictions.npz").stat().st_size > 0
     export = json.load(open(run / "export" / "export.json"))
     assert export["max_abs_diff_logits"] < 1e-4
     for name in ("report.md", "eval_table.txt", "audit.json", "report.html", "mllog.txt"):

@@ -3,7 +3,7 @@ import json
 
 from snakemake.exceptions import WorkflowError
 
-from resnext import checkpoints
+from resnext import checkpoints, predictions
 from resnext.config import load_config
 
 CFG = load_config([], values=config)  # fails here, naming the key, before any job runs
@@ -61,6 +61,11 @@ def previous_block(wildcards):
 
 def eval_json(step):
     return f"{RUN}/eval/step-{step}.json"
+
+
+def eval_predictions(step):
+    """eval/step-<step>.predictions.npz, which `resnext evaluate` writes beside the JSON."""
+    return predictions.path_for(eval_json(step))
 
 
 def all_evals():

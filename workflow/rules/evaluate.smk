@@ -1,11 +1,13 @@
-# One evaluation job per checkpoint. `evaluate` asks only for checkpoints already on disk.
+# One evaluation job per checkpoint: eval/step-<step>.json and its per-image predictions.
+# `evaluate` asks only for checkpoints already on disk.
 rule evaluate_checkpoint:
     input:
         config=RESOLVED,
         manifest=MANIFEST,
         index=lambda wc: ancient(ckpt_index(wc.step)),
     output:
-        eval_json("{step}"),
+        json=eval_json("{step}"),
+        predictions=eval_predictions("{step}"),
     wildcard_constraints:
         step=r"\d+",
     resources:
@@ -19,7 +21,7 @@ rule evaluate_checkpoint:
     log:
         f"{LOGS}/evaluate-{{step}}.log",
     shell:
-        "{params.prefix}resnext evaluate --config {input.config} --checkpoint {input.index} --out {output} > {log} 2>&1"
+        "{params.prefix}resnext evaluate --config {input.config} --checkpoint {input.index} --out {output.json:q} > {log} 2>&1"
 
 
 rule evaluate:

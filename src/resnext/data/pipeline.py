@@ -122,13 +122,18 @@ def rank_files(cfg, split, rank=0, rank_size=1):
     return _rank_slice(files, rank, rank_size)[0] if split == "train" else files
 
 
-def parse_record(serialized):
-    """One serialised tf.train.Example (TF-slim schema) -> (jpeg_bytes: string [], label: int32 [])."""
-    features = tf.parse_single_example(serialized, {
+def parse_record(serialized, with_name=False):
+    """One serialised tf.train.Example (TF-slim schema) -> (jpeg_bytes: string [], label: int32 []),
+    plus its image/filename (string [], '' when absent) with `with_name`."""
+    keys = {
         "image/encoded": tf.FixedLenFeature([], tf.string, default_value=""),
         "image/class/label": tf.FixedLenFeature([], tf.int64, default_value=-1),
-    })
-    return features["image/encoded"], tf.cast(features["image/class/label"], tf.int32)
+    }
+    if with_name:
+        keys["image/filename"] = tf.FixedLenFeature([], tf.string, default_value="")
+    features = tf.parse_single_example(serialized, keys)
+    parsed = (features["image/encoded"], tf.cast(features["image/class/label"], tf.int32))
+    return parsed + (features["image/filename"],) if with_name else parsed
 
 
 def _check_rank(rank, rank_size):
@@ -193,8 +198,9 @@ def eval_steps(cfg, rank_size=1, num_records=None):
 
 
 def _pad_batch(batch_size, image_size):
-    """Map fn: a (possibly short) batch -> exactly batch_size rows, padding rows zero with mask 0."""
-    def pad(images, labels):
+    """Map fn: a (possibly short) batch -> exactly batch_size rows, padding rows zero with mask 0.
+    Extra elements (the names of with_names) pass through unpadded."""
+    def pad(images, labels, *extra):
         missing = batch_size - tf.shape(labels)[0]
         images = tf.pad(images, [[0, missing], [0, 0], [0, 0], [0, 0]])
         mask = tf.pad(tf.ones_like(labels, dtype=tf.float32), [[0, missing]])
@@ -202,19 +208,21 @@ def _pad_batch(batch_size, image_size):
         images.set_shape([batch_size, image_size, image_size, 3])
         labels.set_shape([batch_size])
         mask.set_shape([batch_size])
-        return images, labels, mask
+        return (images, labels, mask) + extra
     return pad
 
 
-def _empty_batches(count, batch_size, image_size):
-    """`count` all-padding batches (zero images, label 0, mask 0), to even out the ranks' steps."""
+def _empty_batches(count, batch_size, image_size, names=0):
+    """`count` all-padding batches (zero images, label 0, mask 0), to even out the ranks' steps;
+    with `names` extra elements, each an empty string vector."""
     images = tf.zeros([batch_size, image_size, image_size, 3], tf.float32)
     labels = tf.zeros([batch_size], tf.int32)
     mask = tf.zeros([batch_size], tf.float32)
-    return tf.data.Dataset.from_tensors((images, labels, mask)).repeat(count)
+    extra = tuple(tf.fill([0], "") for _ in range(names))
+    return tf.data.Dataset.from_tensors((images, labels, mask) + extra).repeat(count)
 
 
-def eval_dataset(cfg, rank=0, rank_size=1):
+def eval_dataset(cfg, rank=0, rank_size=1, with_names=False):
     """One deterministic pass over every validation record, split by record index across ranks.
 
     Yields (images float32 [cfg.eval_batch_size, cfg.image_size, cfg.image_size, 3] normalised,
@@ -222,25 +230,31 @@ def eval_dataset(cfg, rank=0, rank_size=1):
     record and 0 for padding. Rank r takes records r, r + rank_size, ... in file order; every rank
     yields exactly eval_steps(cfg, rank_size) batches, so summed over all ranks the mask equals the
     number of validation records and collective ops across ranks stay in step. Every file is checked
-    first (check_shards).
+    first (check_shards). `with_names` adds two string vectors [real rows], unpadded: each record's
+    image/filename ('' when absent) and the path of the shard it came from (per-image predictions).
     """
     _check_rank(rank, rank_size)
     files = list_shards(cfg.data_dir, "validation")
     total = sum(check_shards(cfg.data_dir, "validation", files))
     steps = eval_steps(cfg, rank_size, total)
     local = len(range(rank, total, rank_size))
-    ds = tf.data.Dataset.from_tensor_slices(files).flat_map(tf.data.TFRecordDataset)
+    if with_names:  # each record with the path of its shard (the record id needs it)
+        ds = tf.data.Dataset.from_tensor_slices(files).flat_map(
+            lambda f: tf.data.TFRecordDataset(f).map(lambda record: (record, f)))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(files).flat_map(tf.data.TFRecordDataset)
     if rank_size > 1:
         ds = ds.shard(rank_size, rank)
 
-    def _prepare(serialized):
-        jpeg, label = parse_record(serialized)
-        return preprocessing.eval_image_from_config(jpeg, cfg), label
+    def _prepare(serialized, *shard):
+        parsed = parse_record(serialized, with_name=with_names)
+        return (preprocessing.eval_image_from_config(parsed[0], cfg),) + parsed[1:] + shard
 
     ds = ds.map(_prepare, num_parallel_calls=AUTOTUNE)
     ds = ds.batch(cfg.eval_batch_size).map(_pad_batch(cfg.eval_batch_size, cfg.image_size))
     filler = steps - (-(-local // cfg.eval_batch_size))
     if filler > 0:
-        ds = ds.concatenate(_empty_batches(filler, cfg.eval_batch_size, cfg.image_size))
+        ds = ds.concatenate(_empty_batches(filler, cfg.eval_batch_size, cfg.image_size,
+                                           2 if with_names else 0))
     log.info("eval input rank %d/%d: %d of %d records in %d batches", rank, rank_size, local, total, steps)
     return with_threads(ds.prefetch(AUTOTUNE), cfg.input_threads)
