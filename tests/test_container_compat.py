@@ -15,7 +15,7 @@ CHECKER = os.path.join(os.path.dirname(ROOT), "shared", "tools", "check_tf115_ap
 COMPAT_IMPORT = "from resnext.compat import tf\n"
 CONTAINER_FILES = (["config.py", "atomic.py", "checkpoints.py", "compat.py", "evaluate.py", "export.py",
                     "predictions.py",
-                    "cli.py", "benchmark.py", "ranktable.py", "devicepool.py",
+                    "cli.py", "benchmark.py", "ranktable.py", "devicepool.py", "restore.py",
                     "data/pipeline.py", "data/preprocessing.py", "data/tfrecord.py"]
                    + [os.path.relpath(p, SRC) for d in ("model", "train", "backends")
                       for p in glob.glob(os.path.join(SRC, d, "*.py"))])

@@ -12,6 +12,11 @@ CKPT_PREFIX = "model.ckpt"
 _STEP = re.compile(r"model\.ckpt-(\d+)\.index$")
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: of another model, or with files TensorFlow cannot read.
+    The message names the checkpoint (and the first mismatched variable) and what to do."""
+
+
 def ckpt_dir(train_dir):
     return os.path.join(train_dir, "ckpt")
 

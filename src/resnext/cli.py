@@ -247,9 +247,11 @@ def _user_errors():
     (and TensorFlow with it) does not import it just to name TrainingDiverged.
     """
     from resnext.atomic import UnsafeFile
+    from resnext.checkpoints import CheckpointError
     from resnext.data.tfrecord import CorruptRecordError
     from resnext.train.launch import RankFailed, RunLocked
-    errors = (ConfigError, FileNotFoundError, RankFailed, RunLocked, CorruptRecordError, UnsafeFile)
+    errors = (ConfigError, FileNotFoundError, RankFailed, RunLocked, CorruptRecordError, UnsafeFile,
+              CheckpointError)
     loop = sys.modules.get("resnext.train.loop")
     return errors + ((loop.TrainingDiverged, loop.CheckpointSaveFailed) if loop is not None else ())
 

@@ -10,7 +10,7 @@ import logging
 import os
 import time
 
-from resnext import atomic, checkpoints, predictions
+from resnext import atomic, checkpoints, predictions, restore
 from resnext import progress as progress_mod
 from resnext.compat import tf
 from resnext.data import pipeline
@@ -70,7 +70,7 @@ def _run_eval(cfg, prefix, num_images):
     totals = [0.0, 0.0, 0.0, 0.0]
     collector = predictions.Collector()
     with tf.Session(graph=graph, config=_session_config(cfg)) as sess:
-        saver.restore(sess, prefix)
+        restore.restore(sess, saver, prefix, cfg, restore.INFERENCE_TODO)
         t0 = time.time()
         with pipeline.naming_damaged_files(pipeline.rank_files(cfg, "validation")), \
                 progress_mod.Progress("evaluate", total=num_images, unit="images") as progress:

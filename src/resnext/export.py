@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from resnext import atomic, checkpoints
+from resnext import atomic, checkpoints, restore
 from resnext import progress as progress_mod
 from resnext.compat import tf
 from resnext.data import pipeline
@@ -62,7 +62,7 @@ def freeze(cfg, prefix, done=_quiet):
     images = _validation_images(cfg, cfg.eval_batch_size)
     done("read %d validation images" % len(images))
     with tf.Session(graph=graph) as sess:
-        tf.train.Saver().restore(sess, prefix)
+        restore.restore(sess, tf.train.Saver(), prefix, cfg, restore.INFERENCE_TODO)
         done("restored %s" % prefix)
         frozen = tf.graph_util.convert_variables_to_constants(sess, graph.as_graph_def(), OUTPUTS)
         done("froze the variables into constants")

@@ -6,7 +6,7 @@ has another shape (outside the excluded set) fails with its name. Python 3.7, TF
 """
 import logging
 
-from resnext import checkpoints
+from resnext import checkpoints, restore
 from resnext.compat import tf
 from resnext.config import ConfigError
 
@@ -26,7 +26,7 @@ def excluded(name, prefixes):
 def restore_plan(path, variables, exclude):
     """-> {checkpoint name: variable} to restore; ConfigError naming any missing/mis-shaped one."""
     checkpoints.require(path)
-    shapes = tf.train.NewCheckpointReader(path).get_variable_to_shape_map()
+    shapes = restore.checkpoint_shapes(path)
     plan, problems = {}, []
     for var in variables:
         name = var.op.name

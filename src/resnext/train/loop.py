@@ -12,7 +12,7 @@ import math
 import os
 import time
 
-from resnext import atomic, checkpoints, compat, retention
+from resnext import atomic, checkpoints, compat, restore, retention
 from resnext.compat import tf
 from resnext.config import ConfigError
 from resnext.data import pipeline
@@ -60,7 +60,8 @@ class _Session(object):
         self.sess = tf.Session(backend.session_target(), graph=self.graph, config=backend.session_config())
         self.sess.run(init)
         if start_step > 0:
-            self.saver.restore(self.sess, checkpoints.ckpt_path(cfg.train_dir, start_step))
+            restore.restore(self.sess, self.saver, checkpoints.ckpt_path(cfg.train_dir, start_step),
+                            cfg, restore.RESUME_TODO)
         elif self.restore_init is not None:
             self.restore_init(self.sess)
         if self.broadcast is not None:
@@ -197,7 +198,7 @@ def save_checkpoint(cfg, run, start, step):
 
 def save_failure_message(cfg, prefix, start, exc):
     """What failed (TensorFlow's first line only), that the previous checkpoint is intact, what to do."""
-    cause = _tf_cause(getattr(exc, "message", None) or str(exc))
+    cause = restore.tf_cause(getattr(exc, "message", None) or str(exc))
     folder = checkpoints.ckpt_dir(cfg.train_dir)
     if start:
         intact = "the previous checkpoint, step %d, is intact (%s)" % (start, checkpoints.ckpt_path(cfg.train_dir, start))
@@ -207,16 +208,6 @@ def save_failure_message(cfg, prefix, start, exc):
     return ("could not write checkpoint %s: %s. Nothing of it counts (no %s.index was written); %s. "
             "%s, then run this block again." % (prefix, cause, os.path.basename(prefix), intact, todo))
 
-
-# lines of TensorFlow's graph-execution report around the cause (TF 2.x; TF 1.15 puts the cause first)
-_TF_REPORT = ("Graph execution error", "Detected at node", "Node:", "Hint:", "[[")
-
-
-def _tf_cause(message):
-    """The line of a TensorFlow error message that says what went wrong (`<file>; No space left ...`)."""
-    lines = [line for line in message.splitlines() if line.strip()]
-    causes = [line for line in lines if not line[0].isspace() and not line.startswith(_TF_REPORT)]
-    return (causes or lines or [message])[0].strip()
 
 
 def apply_retention(cfg):
