@@ -100,7 +100,7 @@ def check_cost(cfg):
     times = []
     for _ in range(5):
         start = time.perf_counter()
-        counts = pipeline.check_shards(cfg.data_dir, "train", files)
+        counts = pipeline.check_shards(pipeline.dataset_of(cfg), "train", files)
         times.append(time.perf_counter() - start)
     return statistics.median(times), sum(counts)
 

@@ -16,7 +16,8 @@ COMPAT_IMPORT = "from resnext.compat import tf\n"
 CONTAINER_FILES = (["config.py", "atomic.py", "checkpoints.py", "compat.py", "evaluate.py", "export.py",
                     "predictions.py",
                     "cli.py", "benchmark.py", "ranktable.py", "devicepool.py", "restore.py",
-                    "data/pipeline.py", "data/preprocessing.py", "data/tfrecord.py"]
+                    "data/pipeline.py", "data/preprocessing.py", "data/tfrecord.py", "data/layouts.py",
+                    "data/choice.py"]
                    + [os.path.relpath(p, SRC) for d in ("model", "train", "backends")
                       for p in glob.glob(os.path.join(SRC, d, "*.py"))])
 

@@ -39,20 +39,39 @@ def _cmd_demo_data(args):
     write_demo_tree(out, cfg.demo_image_size, cfg.demo_val_fraction, cfg.seed)
 
 
+def _verify_data(cfg):
+    """`convert --verify` / `index --verify`: re-read every shard the manifest lists; exit 1 naming
+    each problem."""
+    from resnext.data import convert
+    problems = convert.verify(cfg)
+    for p in problems:
+        log.error("%s", p)
+    if problems:
+        raise SystemExit(1)
+    log.info("every shard in %s matches its manifest", cfg.data_dir)
+
+
 def _cmd_convert(args):
     from resnext.data import convert
     cfg, _ = _config(args)
     if args.verify:
-        problems = convert.verify(cfg)
-        for p in problems:
-            log.error("%s", p)
-        if problems:
-            raise SystemExit(1)
-        log.info("every shard in %s matches its manifest", cfg.data_dir)
+        _verify_data(cfg)
         return
     try:
         convert.convert(cfg)
     except ValueError as exc:  # a malformed label, ground-truth or box file: named in the message
+        raise ConfigError(str(exc))
+
+
+def _cmd_index(args):
+    from resnext.data import index
+    cfg, _ = _config(args)
+    if args.verify:
+        _verify_data(cfg)
+        return
+    try:
+        index.index(cfg)
+    except ValueError as exc:  # a refused record, no known layout: named in the message
         raise ConfigError(str(exc))
 
 
@@ -200,6 +219,8 @@ def _parser():
     cmd("demo-data", _cmd_demo_data, "write the embedded digits as a JPEG tree").add_argument("--out")
     cmd("convert", _cmd_convert, "JPEG tree -> TFRecord shards + manifest").add_argument(
         "--verify", action="store_true", help="re-read every shard and check counts and sha256")
+    p = cmd("index", _cmd_index, "TF-slim or TFDS shards (data_url) -> manifest in the run folder")
+    p.add_argument("--verify", action="store_true", help="re-read every shard, check it")
     cmd("summary", _cmd_summary, "print params and MACs of the configured architecture as JSON")
     cmd("schedule", _cmd_schedule, "print the lr at global steps as JSON").add_argument(
         "--at", required=True, help="comma-separated global steps")

@@ -3,7 +3,7 @@
 One row per validation image, in validation order (the shards in name order, records in file order):
 
     record_id          str [N]      '<shard file>:<record index in that shard>' (unique)
-    file_name          str [N]      the record's image/filename ('' when the shard has none)
+    file_name          str [N]      the record's file name (its layout's key; '' when it has none)
     label              int32 [N]    the label the model was scored against
     top5               int32 [N, k] class ids, most probable first (k = min(5, num_classes))
     label_probability  float32 [N]  softmax probability of the label

@@ -143,7 +143,7 @@ def test_a_train_count_other_than_the_manifest_stops_training_before_any_rank_st
 def test_a_missing_data_path_stops_training(cfg_file, tmp_path):
     """Today's path, through a real rank: non-zero, the rank's message, nothing but logs written."""
     proc = S.run_cli("train", "--config", cfg_file(data_url="/nonexistent/data"), "--until-step", 4, check=False)
-    assert proc.returncode == 2 and "/nonexistent/data has no manifest.json; run `resnext convert` first" in proc.stdout
+    assert proc.returncode == 2 and "/nonexistent/data does not exist: set data_url" in proc.stdout
     assert [p for p in _outputs(tmp_path / "results") if not p.endswith("config.ranks.yaml")] == []
 
 

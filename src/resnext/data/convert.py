@@ -22,7 +22,7 @@ from resnext import atomic
 from resnext import progress as progress_mod
 from resnext.config import ConfigError
 from resnext.data import manifest as manifests
-from resnext.data import owned, shardwriter, sources
+from resnext.data import choice, owned, shardwriter, sources
 from resnext.data import workers as workers_mod
 
 log = logging.getLogger(__name__)
@@ -164,5 +164,6 @@ def _log_summary(cfg, manifest, reused, num_shards):
 
 
 def verify(cfg):
-    """Re-read every shard of cfg.data_dir/manifest.json; a list of problems (empty = all good)."""
-    return manifests.verify(cfg.data_dir)
+    """Re-read every shard the run's manifest lists (converted or indexed); a list of problems."""
+    plan = choice.decide(cfg)
+    return manifests.verify(plan.shard_dir, plan.manifest_path)

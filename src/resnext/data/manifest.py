@@ -12,7 +12,7 @@ import os
 import re
 
 from resnext import atomic
-from resnext.data import images, shardwriter, sources, tfrecord
+from resnext.data import images, layouts, shardwriter, sources, tfrecord
 
 log = logging.getLogger(__name__)
 
@@ -117,30 +117,35 @@ def _check_counts(split, entry, counts):
     total = sum(s["num_records"] for s in entry["shards"])
     if total != entry["num_images"]:
         problems.append("%s: shards hold %d records, num_images says %d" % (split, total, entry["num_images"]))
-    if counts and counts["files"] != counts["written"] + counts["skipped"]:
+    if counts and "files" in counts and counts["files"] != counts["written"] + counts["skipped"]:
         problems.append("%s: %d files but %d written + %d skipped" % (split, counts["files"], counts["written"],
                                                                      counts["skipped"]))
-    if counts and counts["written"] != total:
-        problems.append("%s: %d written, the shards hold %d" % (split, counts["written"], total))
+    written = counts.get("written", counts.get("records")) if counts else None
+    if written is not None and written != total:
+        problems.append("%s: %d written, the shards hold %d" % (split, written, total))
     return problems
 
 
-def verify(data_dir):
-    """Re-read every shard listed in data_dir/manifest.json; a list of problems (empty = all good).
+def verify(data_dir, path=None):
+    """Re-read from data_dir every shard the manifest at `path` lists (default data_dir's own).
 
-    Checks each shard exists, its sha256 and framing/record count match, the counts add up, and no
-    unlisted shard file sits in the folder (the pipeline would read it).
+    A list of problems (empty = all good): each shard exists, its sha256 and framing/record count
+    match, the counts add up, and no unlisted shard file of the manifest's layout sits in the
+    folder (the pipeline would refuse it).
     """
-    path = os.path.join(data_dir, NAME)
+    path = path or os.path.join(data_dir, NAME)
     if not os.path.isfile(path):
         return ["%s: missing" % path]
     manifest = atomic.read_json(path)
+    layout = layouts.by_name(manifest.get("layout"))
     problems, listed = [], set()
     for split, entry in sorted(manifest["splits"].items()):
         for shard in entry["shards"]:
             listed.add(shard["name"])
             problems.extend(_check_shard(data_dir, shard))
         problems.extend(_check_counts(split, entry, (manifest.get("counts") or {}).get(split)))
-    extra = sorted(n for n in os.listdir(data_dir) if SHARD_RE.match(n) and n not in listed)
+    names = os.listdir(data_dir)
+    extra = sorted(n for split in SPLITS for n in layouts.shard_names(names, layout, split)
+                   if n not in listed)
     problems.extend("%s: shard not listed in the manifest" % os.path.join(data_dir, n) for n in extra)
     return problems

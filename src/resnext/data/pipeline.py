@@ -1,73 +1,92 @@
 """tf.data input per rank: an endless shuffled training stream and an exact, padded evaluation pass.
 
-Both read the TF-slim shards written by `resnext.data.convert` (train-NNNNN-of-NNNNN,
-validation-NNNNN-of-NNNNN in cfg.data_dir) and yield batches with fully static shapes, for use in
-graph mode (`tf.data.make_one_shot_iterator(ds)` / `make_initializable_iterator` in a Session).
+Both read the shards of cfg.data_dir in the layout its manifest names (resnext.data.layouts:
+TF-slim shards that `resnext convert` wrote or `resnext index` adopted, or adopted TFDS
+imagenet2012 shards), through that layout's feature keys, and yield batches with fully static
+shapes, for graph mode (`tf.data.make_one_shot_iterator(ds)` / `make_initializable_iterator`).
 
 Damaged data fails loudly, naming the file. TensorFlow's reader takes a file cut short for a clean
 end of file, so before building a dataset every shard this rank reads is walked record header by
-record header (`check_shards`: 12 bytes per record) and compared with manifest.json's counts when
+record header (`check_shards`: 12 bytes per record) and compared with the manifest's counts when
 there is one. A record whose *data* is damaged still surfaces inside tf.data as a DataLossError
 without a file name: run the session loop inside `naming_damaged_files(files)` to turn it into a
 CorruptRecordError naming the file.
 Runs in the Ascend container: Python 3.7 syntax, TF 1.15 API through `resnext.compat.tf`.
 """
+import collections
 import contextlib
 import logging
 import os
-import re
 
 from resnext import atomic
 from resnext.compat import tf
-from resnext.data import preprocessing
+from resnext.data import choice, layouts, preprocessing
 from resnext.data import tfrecord
 
 log = logging.getLogger(__name__)
 
 AUTOTUNE = tf.data.experimental.AUTOTUNE
 INTERLEAVE_CYCLE = 10  # files read at once per rank (the seed's cycle_length)
-PATTERNS = {"train": r"^train-\d+-of-\d+$", "validation": r"^validation-\d+-of-\d+$"}
-MANIFEST = "manifest.json"
+
+Dataset = collections.namedtuple("Dataset", "shard_dir layout manifest manifest_path")
+Dataset.__doc__ = "The shard folder, its layouts.Layout, the manifest (dict or None), its path."
 
 
-def list_shards(data_dir, split):
-    """Sorted paths of the complete `<split>-NNNNN-of-NNNNN` files in data_dir (temp files excluded).
+def dataset_of(cfg):
+    """The Dataset a run reads: the shards of cfg.data_dir in the layout its manifest names.
+
+    Without a manifest (shards being tested by hand) the layout is TF-slim's.
+    """
+    path = choice.manifest_path(cfg)
+    manifest = atomic.read_json(path) if os.path.isfile(path) else None
+    layout = layouts.by_name((manifest or {}).get("layout"))
+    return Dataset(cfg.data_dir, layout, manifest, path)
+
+
+def list_shards(data_dir, split, layout=layouts.DEFAULT):
+    """Sorted paths of the complete `split` shards of `layout` in data_dir (temp files excluded).
 
     Raises FileNotFoundError naming the folder when it is missing, ValueError naming folder and
-    pattern when no file matches.
+    file pattern when no file matches.
     """
     if not os.path.isdir(data_dir):
         raise FileNotFoundError("data folder %s does not exist (run `resnext convert` or set data_url)" % data_dir)
-    pattern = re.compile(PATTERNS[split])
-    names = sorted(n for n in os.listdir(data_dir) if pattern.match(n))
+    names = layouts.shard_names(os.listdir(data_dir), layout, split)
     if not names:
-        raise ValueError("no %s shards in %s: no file matches %s-NNNNN-of-NNNNN" % (split, data_dir, split))
+        raise ValueError("no %s shards in %s: no file matches %s"
+                         % (split, data_dir, layout.example.format(split=split)))
     return [os.path.join(data_dir, n) for n in names]
 
 
-def _manifest_shards(data_dir, split):
-    """{shard name: num_records} of `split` in data_dir/manifest.json, or None without a manifest."""
-    path = os.path.join(data_dir, MANIFEST)
-    if not os.path.isfile(path):
+def _manifest_shards(manifest, split):
+    """{shard name: num_records} of `split` in the manifest (a dict), or None without one."""
+    if manifest is None:
         return None
-    entry = (atomic.read_json(path).get("splits") or {}).get(split) or {}
+    entry = (manifest.get("splits") or {}).get(split) or {}
     return {s["name"]: s["num_records"] for s in entry.get("shards") or []}
 
 
-def check_shards(data_dir, split, files):
+def check_shards(data, split, files):
     """Prove every file whole before tf.data reads it; returns [record count] in `files` order.
 
-    Raises tfrecord.CorruptRecordError naming the file when its framing is cut short or damaged, or
-    its record count differs from the manifest's; FileNotFoundError naming the shards the manifest
-    lists for `split` that are gone.
+    data: the Dataset (dataset_of). Raises tfrecord.CorruptRecordError naming the file when its
+    framing is cut short or damaged, or its record count differs from the manifest's;
+    FileNotFoundError naming the shards the manifest lists for `split` that are gone, or a shard
+    the manifest does not list (its records are in no count).
     """
-    listed = _manifest_shards(data_dir, split)
+    listed = _manifest_shards(data.manifest, split)
     if listed is not None:
-        present = set(os.listdir(data_dir))
+        present = set(os.listdir(data.shard_dir))
         gone = sorted(n for n in listed if n not in present)
         if gone:
             raise FileNotFoundError("%s lists %d %s shard(s) missing from %s: %s"
-                                    % (MANIFEST, len(gone), split, data_dir, ", ".join(gone[:5])))
+                                    % (data.manifest_path, len(gone), split, data.shard_dir,
+                                       ", ".join(gone[:5])))
+        extra = sorted(os.path.basename(f) for f in files if os.path.basename(f) not in listed)
+        if extra:
+            raise FileNotFoundError("%s: shard(s) %s are not in %s (added after it was written?): "
+                                    "remove them, or write the manifest again"
+                                    % (data.shard_dir, ", ".join(extra[:5]), data.manifest_path))
     return [tfrecord.check_file(f, (listed or {}).get(os.path.basename(f))) for f in files]
 
 
@@ -118,22 +137,22 @@ def _rank_slice(files, rank, rank_size):
 
 def rank_files(cfg, split, rank=0, rank_size=1):
     """The shard paths one rank reads: train as _train_records shards it; validation, all of them."""
-    files = list_shards(cfg.data_dir, split)
+    files = list_shards(cfg.data_dir, split, dataset_of(cfg).layout)
     return _rank_slice(files, rank, rank_size)[0] if split == "train" else files
 
 
-def parse_record(serialized, with_name=False):
-    """One serialised tf.train.Example (TF-slim schema) -> (jpeg_bytes: string [], label: int32 []),
-    plus its image/filename (string [], '' when absent) with `with_name`."""
+def parse_record(serialized, layout=layouts.DEFAULT, with_name=False):
+    """One serialised tf.train.Example -> (jpeg_bytes: string [], label: int32 []), read by the
+    layout's keys, plus its file name (string [], '' when absent) with `with_name`."""
     keys = {
-        "image/encoded": tf.FixedLenFeature([], tf.string, default_value=""),
-        "image/class/label": tf.FixedLenFeature([], tf.int64, default_value=-1),
+        layout.image: tf.FixedLenFeature([], tf.string, default_value=""),
+        layout.label: tf.FixedLenFeature([], tf.int64, default_value=-1),
     }
     if with_name:
-        keys["image/filename"] = tf.FixedLenFeature([], tf.string, default_value="")
+        keys[layout.filename] = tf.FixedLenFeature([], tf.string, default_value="")
     features = tf.parse_single_example(serialized, keys)
-    parsed = (features["image/encoded"], tf.cast(features["image/class/label"], tf.int32))
-    return parsed + (features["image/filename"],) if with_name else parsed
+    parsed = (features[layout.image], tf.cast(features[layout.label], tf.int32))
+    return parsed + (features[layout.filename],) if with_name else parsed
 
 
 def _check_rank(rank, rank_size):
@@ -171,14 +190,15 @@ def train_dataset(cfg, rank=0, rank_size=1, seed_offset=0):
     parallel it depends on thread scheduling. This rank's files are checked first (check_shards).
     """
     _check_rank(rank, rank_size)
-    files = list_shards(cfg.data_dir, "train")
-    check_shards(cfg.data_dir, "train", _rank_slice(files, rank, rank_size)[0])
+    data = dataset_of(cfg)
+    files = list_shards(data.shard_dir, "train", data.layout)
+    check_shards(data, "train", _rank_slice(files, rank, rank_size)[0])
     seed = cfg.seed + seed_offset + rank
     ds = _train_records(files, rank, rank_size, cfg.seed + seed_offset)
     ds = ds.shuffle(cfg.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
     def _prepare(serialized):
-        jpeg, label = parse_record(serialized)
+        jpeg, label = parse_record(serialized, data.layout)
         return preprocessing.train_image(jpeg, cfg, seed=seed), label
 
     ds = ds.map(_prepare, num_parallel_calls=AUTOTUNE)
@@ -192,7 +212,9 @@ def eval_steps(cfg, rank_size=1, num_records=None):
     N = num_records, or the records counted in the validation shards of cfg.data_dir.
     """
     if num_records is None:
-        num_records = sum(tfrecord.count_records(f) for f in list_shards(cfg.data_dir, "validation"))
+        layout = dataset_of(cfg).layout
+        files = list_shards(cfg.data_dir, "validation", layout)
+        num_records = sum(tfrecord.count_records(f) for f in files)
     per_rank = -(-num_records // rank_size)
     return max(1, -(-per_rank // cfg.eval_batch_size))
 
@@ -231,11 +253,12 @@ def eval_dataset(cfg, rank=0, rank_size=1, with_names=False):
     yields exactly eval_steps(cfg, rank_size) batches, so summed over all ranks the mask equals the
     number of validation records and collective ops across ranks stay in step. Every file is checked
     first (check_shards). `with_names` adds two string vectors [real rows], unpadded: each record's
-    image/filename ('' when absent) and the path of the shard it came from (per-image predictions).
+    file name (the layout's key, '' when absent) and the path of the shard it came from (per-image predictions).
     """
     _check_rank(rank, rank_size)
-    files = list_shards(cfg.data_dir, "validation")
-    total = sum(check_shards(cfg.data_dir, "validation", files))
+    data = dataset_of(cfg)
+    files = list_shards(data.shard_dir, "validation", data.layout)
+    total = sum(check_shards(data, "validation", files))
     steps = eval_steps(cfg, rank_size, total)
     local = len(range(rank, total, rank_size))
     if with_names:  # each record with the path of its shard (the record id needs it)
@@ -247,7 +270,7 @@ def eval_dataset(cfg, rank=0, rank_size=1, with_names=False):
         ds = ds.shard(rank_size, rank)
 
     def _prepare(serialized, *shard):
-        parsed = parse_record(serialized, with_name=with_names)
+        parsed = parse_record(serialized, data.layout, with_name=with_names)
         return (preprocessing.eval_image_from_config(parsed[0], cfg),) + parsed[1:] + shard
 
     ds = ds.map(_prepare, num_parallel_calls=AUTOTUNE)

@@ -73,6 +73,16 @@ def _crc32c_bytes(crc, data):
     return crc32c_python(data, crc)
 
 
+def unpack_length(header8):
+    """The record length held in the first 8 bytes of a frame header."""
+    return _LENGTH.unpack(header8)[0]
+
+
+def unpack_crc(crc4):
+    """The uint32 of a frame's 4-byte masked checksum field."""
+    return _CRC.unpack(crc4)[0]
+
+
 def _mask(crc):
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 

@@ -13,6 +13,7 @@ import subprocess
 
 import resnext
 
+from resnext.data import choice
 from resnext.report import benchmarks, fmt, tables
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,21 @@ def times(blocks, evals):
     }
 
 
-def dataset(results):
+def data_origin(man, how):
+    """One sentence on where the run's data came from, from its manifest and choice.decide's mode."""
+    if man.get("adopted"):
+        producer = man.get("producer") or {}
+        made_by = " ".join(str(producer[k]) for k in ("name", "version") if producer.get(k))
+        return ("indexed: existing %s shards in %s, read as they are (never written); producer %s; "
+                "labels %s" % (man.get("layout_title") or man.get("layout"), man.get("shard_dir"),
+                               made_by or "unknown", man.get("label_convention")))
+    if how == "converted":
+        return "an earlier resnext convert of %s, used as it is (data_url)" % man.get("source")
+    return "converted from the JPEG tree %s by resnext convert" % man.get("source")
+
+
+def dataset(results, how=None):
+    """The audit's dataset record; `how` is the run's data mode (resnext.data.choice.MODES)."""
     man = results.manifest
     if man is None:
         return None
@@ -92,7 +107,8 @@ def dataset(results):
               for name, split in sorted((man.get("splits") or {}).items())}
     return {"manifest_sha256": results.manifest_sha256, "source": man.get("source"), "seed": man.get("seed"),
             "label_offset": man.get("label_offset"), "num_labels": len(man.get("label_map") or {}),
-            "splits": splits, "skipped": man.get("skipped") or []}
+            "splits": splits, "skipped": man.get("skipped") or [], "how": how,
+            "layout": man.get("layout") or "tfslim", "origin": data_origin(man, how)}
 
 
 def seeds(cfg, results):
@@ -122,7 +138,7 @@ def build_audit(ctx):
         "environment": environment(results.blocks, results.problems),
         "seeds": seeds(cfg, results),
         "times": times(results.blocks, results.evals),
-        "dataset": dataset(results),
+        "dataset": dataset(results, choice.decide(cfg).mode),
         "training": {"blocks": [_block_record(s) for s in ctx.throughput],
                      "overall_throughput": _rounded(ctx.overall) if ctx.overall else None,
                      "time_to_target": _rounded(ctx.time_to_target) if ctx.time_to_target else None},

@@ -15,6 +15,7 @@ import os
 import re
 
 from resnext import atomic
+from resnext.data import choice
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def collect(cfg):
     metrics, skipped = load_metrics(metrics_path)
     if metrics is None:
         missing["metrics.jsonl"] = metrics_path
-    manifest_path = os.path.join(cfg.data_dir, "manifest.json")
+    manifest_path = choice.manifest_path(cfg)
     manifest = _optional_json(manifest_path, missing, "manifest.json")
     export = _optional_json(os.path.join(run_dir, "export", "export.json"), missing, "export.json")
     results = Results(

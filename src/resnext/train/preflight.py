@@ -1,11 +1,12 @@
 """Checks a stage makes before it starts anything: the data is a proven shard set whose labels fit
 num_classes, and (in the launcher) the ranks fit this host's devices.
 
-A data folder is proven by its manifest.json, which `resnext convert` writes last: without it the
-shards present may be what a killed conversion left. Labels come from the manifest's label map, so
-no shard is read. Device counts: GPU from CUDA_VISIBLE_DEVICES, else the driver's list; NPU from
-npu_device_ids (on an Ascend host only those present as /dev/davinci<id>); CPU ranks are processes
-and may share cores, up to CPU_RANKS_PER_CORE on each usable one.
+A data folder is proven by its manifest.json, which `resnext convert` (or `resnext index`, for
+shards adopted as they are) writes last: without it the shards present may be what a killed
+conversion left. Labels come from the manifest's label map and label range, so no shard is read.
+Device counts: GPU from CUDA_VISIBLE_DEVICES, else the driver's list; NPU from npu_device_ids (on
+an Ascend host only those present as /dev/davinci<id>); CPU ranks are processes and may share
+cores, up to CPU_RANKS_PER_CORE on each usable one.
 Runs in the Ascend container: Python 3.7 syntax, no TensorFlow.
 """
 import logging
@@ -14,10 +15,10 @@ import subprocess
 
 from resnext import atomic
 from resnext.config import ConfigError
+from resnext.data import choice
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "manifest.json"
 CPU_RANKS_PER_CORE = 8  # the demo-8p preset runs 8 ranks on 2 cores; 64 on 2 hung until rank_timeout_s
 NVIDIA_GPUS = "/proc/driver/nvidia/gpus"
 ASCEND_MANAGER = "/dev/davinci_manager"
@@ -25,32 +26,45 @@ BF16_CPU_FLAGS = frozenset(["avx512f", "avx512bw", "avx512vl", "avx512dq"])  # o
 
 
 def check_data(cfg):
-    """The manifest of cfg.data_dir, after checking it exists and its labels fit num_classes.
+    """The run's manifest (resnext.data.choice), once it exists and its labels fit num_classes.
 
     Raises ConfigError naming the folder (and what to run) or the manifest and the key to set.
     """
-    path = os.path.join(cfg.data_dir, MANIFEST)
+    plan = choice.decide(cfg)
+    path = plan.manifest_path
+    writer = "resnext index" if plan.mode == "index" else "resnext convert"
     if not os.path.isfile(path):
-        missing = "" if os.path.isdir(cfg.data_dir) else " (the folder does not exist)"
-        raise ConfigError("data folder %s has no manifest.json; run `resnext convert` first, or set data_url "
-                          "to a converted folder%s" % (cfg.data_dir, missing))
+        if plan.mode == "index" and not os.path.isdir(plan.shard_dir):
+            raise ConfigError("data folder %s does not exist: set data_url to a folder of TF-slim "
+                              "or TFDS shards or of `resnext convert` output, or leave it empty to "
+                              "convert source_dir" % plan.shard_dir)
+        if plan.mode == "index":
+            raise ConfigError("data folder %s has not been indexed (no %s); run `resnext index` "
+                              "first" % (plan.shard_dir, path))
+        missing = "" if os.path.isdir(plan.shard_dir) else " (the folder does not exist)"
+        raise ConfigError("data folder %s has no manifest.json; run `resnext convert` first%s"
+                          % (plan.shard_dir, missing))
     try:
         manifest = atomic.read_json(path)
     except ValueError as exc:
-        raise ConfigError("%s is not valid JSON (%s); run `resnext convert` again" % (path, exc))
-    _check_labels(cfg, path, manifest.get("label_map") or {})
+        raise ConfigError("%s is not valid JSON (%s); run `%s` again" % (path, exc, writer))
+    _check_labels(cfg, path, manifest)
     return manifest
 
 
-def _check_labels(cfg, path, label_map):
+def _check_labels(cfg, path, manifest):
     # tf.one_hot turns a label >= num_classes into an all-zero target: training would run, silently wrong
-    if not label_map:
+    label_map = manifest.get("label_map") or {}
+    tops = list(label_map.values()) + [(manifest.get("labels") or {}).get("max")]
+    tops = [t for t in tops if isinstance(t, int)]
+    if not tops:
         return
-    top = max(label_map.values())
+    top = max(tops)
     if top >= cfg.num_classes:
-        raise ConfigError("num_classes is %d but %s maps %d classes to labels up to %d (label_offset %s); "
-                          "set num_classes to at least %d"
-                          % (cfg.num_classes, path, len(label_map), top, cfg.label_offset, top + 1))
+        found = manifest.get("num_classes_found") or len(label_map)
+        raise ConfigError("num_classes is %d but %s has labels up to %d (%d classes, label_offset "
+                          "%s); set num_classes to at least %d"
+                          % (cfg.num_classes, path, top, found, cfg.label_offset, top + 1))
 
 
 def check_devices(cfg):
@@ -179,7 +193,7 @@ def check_train_data(cfg):
     found = manifest.get("splits", {}).get("train", {}).get("num_images")
     if found != cfg.num_train_images:
         raise ConfigError("num_train_images is %d but %s lists %s train images; set num_train_images: %s"
-                          % (cfg.num_train_images, os.path.join(cfg.data_dir, MANIFEST), found, found))
+                          % (cfg.num_train_images, choice.manifest_path(cfg), found, found))
     return manifest
 
 
