@@ -117,6 +117,13 @@ def test_index_then_train_and_evaluate_leaves_every_shard_as_it_was(tmp_path, fo
     loop.train_block(cfg, 2, get_backend(cfg))
     result = evaluate(cfg, checkpoints.ckpt_path(cfg.train_dir, 2))
     assert result["num_images"] == len(written["validation"]) and 0 <= result["top1"] <= 1
+    import numpy as np
+
+    with np.load(os.path.join(cfg.run_dir, "eval", "step-2.predictions.npz")) as saved:
+        names = sorted(str(n) for n in saved["file_name"])
+    key = {"tfslim": "image/filename", "tfds": "file_name"}[layout]  # the layout's own key
+    expected = [e.features.feature[key].bytes_list.value[0].decode() for e in written["validation"]]
+    assert names == sorted(expected)
     from resnext.report import build_report
 
     written_report = build_report(cfg)
@@ -279,7 +286,7 @@ def test_the_scan_hashes_and_checks_records_across_chunk_boundaries(tmp_path, mo
     path = str(tmp_path / "x")
     records = [os.urandom(n) for n in (0, 1, 5000, 70000, 3, 9000)]
     tfrecord.write_records(path, records)
-    monkeypatch.setattr(shardscan, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(shardscan, "BATCH_BYTES", 4096)
     seen = []
     scan = shardscan.ShardScan(path, seen.append)
     assert [r for _, _, r in scan] == records
