@@ -51,28 +51,27 @@ def _verify_data(cfg):
     log.info("every shard in %s matches its manifest", cfg.data_dir)
 
 
-def _cmd_convert(args):
-    from resnext.data import convert
+def _data_stage(args, run):
+    """convert / index: `run(cfg)`, or --verify; a ValueError (a malformed label, ground-truth or box
+    file, a refused record, no known shard layout) names its file in the message: exit 2."""
     cfg, _ = _config(args)
     if args.verify:
         _verify_data(cfg)
         return
     try:
-        convert.convert(cfg)
-    except ValueError as exc:  # a malformed label, ground-truth or box file: named in the message
+        run(cfg)
+    except ValueError as exc:
         raise ConfigError(str(exc))
+
+
+def _cmd_convert(args):
+    from resnext.data import convert
+    _data_stage(args, convert.convert)
 
 
 def _cmd_index(args):
     from resnext.data import index
-    cfg, _ = _config(args)
-    if args.verify:
-        _verify_data(cfg)
-        return
-    try:
-        index.index(cfg)
-    except ValueError as exc:  # a refused record, no known layout: named in the message
-        raise ConfigError(str(exc))
+    _data_stage(args, index.index)
 
 
 def _cmd_summary(args):

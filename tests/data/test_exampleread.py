@@ -10,6 +10,7 @@ import struct
 import pytest
 
 from resnext.compat import tf
+from resnext.data import example
 from resnext.data import exampleread as er
 
 
@@ -39,14 +40,7 @@ def _protobuf(data):
     return out
 
 
-def _varint(n):
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+_varint = example._varint  # the writer's (its bytes equal protobuf's: tests/data/test_tfrecord.py)
 
 
 def _field(number, payload):
