@@ -52,8 +52,8 @@ def _verify_data(cfg):
 
 
 def _data_stage(args, run):
-    """convert / index: `run(cfg)`, or --verify; a ValueError (a malformed label, ground-truth or box
-    file, a refused record, no known shard layout) names its file in the message: exit 2."""
+    """convert / index: `run(cfg)`, or --verify. A ValueError (a malformed label, ground-truth or
+    box file, a refused record, no known shard layout) names its file: one line, exit 2."""
     cfg, _ = _config(args)
     if args.verify:
         _verify_data(cfg)
