@@ -14,7 +14,7 @@ SRC = os.path.join(ROOT, "src", "resnext")
 CHECKER = os.path.join(os.path.dirname(ROOT), "shared", "tools", "check_tf115_api.py")
 COMPAT_IMPORT = "from resnext.compat import tf\n"
 CONTAINER_FILES = (["config.py", "atomic.py", "checkpoints.py", "compat.py", "evaluate.py", "export.py",
-                    "predictions.py",
+                    "predictions.py", "intervals.py",
                     "cli.py", "benchmark.py", "ranktable.py", "devicepool.py", "restore.py",
                     "data/pipeline.py", "data/preprocessing.py", "data/tfrecord.py", "data/layouts.py",
                     "data/choice.py"]

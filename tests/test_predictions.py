@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from resnext import checkpoints, predictions
+from resnext import checkpoints, intervals, predictions
 from resnext.backends import get_backend
 from resnext.compat import tf
 from resnext.data import pipeline
@@ -46,6 +46,8 @@ def test_every_validation_image_has_a_row_consistent_with_the_sums(evaluated):
     assert rows["top5"].shape == (n, 5) and rows["top5"].dtype == np.int32
     assert np.isclose(rows["top1_correct"].mean(), result["top1"])
     assert np.isclose(rows["top5_correct"].mean(), result["top5"])
+    assert result["top1_ci95"] == intervals.wilson(int(rows["top1_correct"].sum()), n)
+    assert result["top5_ci95"] == intervals.wilson(int(rows["top5_correct"].sum()), n)
     assert ((rows["label_probability"] >= 0) & (rows["label_probability"] <= 1)).all()
     # the top-1 class is the first of the top 5; a hit in it is a top-1 hit
     assert (rows["top1_correct"] == (rows["top5"][:, 0] == rows["label"])).all()

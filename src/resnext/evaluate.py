@@ -10,7 +10,7 @@ import logging
 import os
 import time
 
-from resnext import atomic, checkpoints, predictions, restore
+from resnext import atomic, checkpoints, intervals, predictions, restore
 from resnext import progress as progress_mod
 from resnext.compat import tf
 from resnext.data import pipeline
@@ -112,7 +112,9 @@ def evaluate(cfg, prefix, out_path=None):
     if n == 0:
         raise ValueError("validation set in %s is empty" % cfg.data_dir)
     result = {"step": step, "epoch": round(cfg.epoch_at(step), 4), "top1": top1 / n, "top5": top5 / n,
-              "loss": xent / n, "num_images": int(n), "images_per_sec": n / seconds if seconds else None,
+              "top1_ci95": intervals.wilson(int(round(top1)), int(n)),
+              "top5_ci95": intervals.wilson(int(round(top5)), int(n)), "loss": xent / n,
+              "num_images": int(n), "images_per_sec": n / seconds if seconds else None,
               "checkpoint": {"path": prefix, "sha256": checkpoints.sha256(prefix),
                              "time_utc": _checkpoint_time(prefix)},
               "predictions": _write_predictions(out_path, rows),

@@ -33,16 +33,25 @@ def test_writes_every_output(demo_report):
 def test_eval_table_rows_sorted_in_percent(demo_report):
     cfg, written = demo_report
     lines = _read(written["eval_table"]).splitlines()
-    assert lines[0] == EVAL_TABLE_HEADER == "step   epoch top1   top5 loss checkpoint_time(UTC)"
+    assert lines[0] == EVAL_TABLE_HEADER == "step   epoch top1   top5 loss checkpoint_time(UTC) top1_95ci top5_95ci"
     steps = cfg.block_steps[:2]
     times = [json.loads(_read(os.path.join(cfg.run_dir, "eval", "step-%d.json" % s)))["checkpoint"]["time_utc"]
              for s in steps]
     assert times[0].endswith("Z") and "T" in times[0]
-    assert lines[1] == "%d 2.4 61.611 84.63 2.55 %s" % (steps[0], times[0].replace("T", " ")[:-1])
-    assert lines[2] == "%d 4.9 97.000 99.80 1.55 %s" % (steps[1], times[1].replace("T", " ")[:-1])
+    # the seed's columns, then the Wilson intervals of 177/287 (61.611%) and 243/287 (84.63%), by scipy
+    assert lines[1] == "%d 2.4 61.611 84.63 2.55 %s %s %s" % (
+        steps[0], times[0].replace("T", " ")[:-1], _wilson_text(177, 287, 3), _wilson_text(243, 287, 2))
+    assert lines[2].startswith("%d 4.9 97.000 99.80 1.55 %s [" % (steps[1], times[1].replace("T", " ")[:-1]))
     for line in lines[1:]:
-        assert re.fullmatch(r"\d+ \d+\.\d \d+\.\d{3} \d+\.\d{2} \d+\.\d{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line)
+        assert re.fullmatch(r"\d+ \d+\.\d \d+\.\d{3} \d+\.\d{2} \d+\.\d{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+                            r" \[\d+\.\d{3},\d+\.\d{3}\] \[\d+\.\d{2},\d+\.\d{2}\]", line)
     assert len(lines) == 3
+
+
+def _wilson_text(k, n, decimals):
+    from scipy.stats import binomtest
+    ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
+    return "[%.*f,%.*f]" % (decimals, 100 * ci.low, decimals, 100 * ci.high)
 
 
 def test_report_md_has_verdict_manifest_and_sections(demo_report):
@@ -112,9 +121,12 @@ def test_mllog_lines_are_mllog_json(demo_report):
 
 
 def test_reference_recipe_passes_and_fails(tmp_path):
-    cfg = write_tree(tmp_path / "ok", "reference", top1=(0.70, 0.7805), top5=(0.90, 0.9401))
+    # 78.2% of 50,000: interval [77.836, 78.560] inside 78.197 ± 0.5; vs the paper (77.8 ± 0.5) it
+    # straddles 78.3, which does not count in the overall
+    cfg = write_tree(tmp_path / "ok", "reference", top1=(0.70, 0.7820), top5=(0.90, 0.9414))
     audit = json.loads(_read(build_report(cfg)["audit"]))
-    assert [i["status"] for i in audit["verdict"]["items"]] == ["PASS"] * 4
+    assert [i["status"] for i in audit["verdict"]["items"]] == ["PASS", "PASS", "INCONCLUSIVE", "PASS"]
+    assert [i["counted"] for i in audit["verdict"]["items"]] == [True, True, False, True]
     assert audit["verdict"]["overall"] == "PASS" and audit["mllog"]["valid"] is True
     assert audit["training"]["time_to_target"]["step"] == 601000
     low = write_tree(tmp_path / "low", "reference", top1=(0.70, 0.760), top5=(0.90, 0.9401))
@@ -124,7 +136,25 @@ def test_reference_recipe_passes_and_fails(tmp_path):
                      "throughput per device": "PASS"}
     md = _read(written["report.md"])
     assert "- **Overall**: FAIL" in md and "not reached (target top-1 77.697%)" in md
+    assert ("95% interval [75.624, 76.372] % lies wholly below the equivalence range [77.697, 78.697] %"
+            in md)
     assert '"key": "run_stop"' in _read(written["mllog"]) and '"status": "aborted"' in _read(written["mllog"])
+
+
+def test_an_interval_across_a_bound_is_inconclusive_with_the_numbers(tmp_path):
+    # 78.05% of 50,000: [77.685, 78.411] straddles 77.697 = 78.197 - 0.5
+    cfg = write_tree(tmp_path / "mid", "reference", top1=(0.70, 0.7805), top5=(0.90, 0.9414))
+    written = build_report(cfg)
+    audit = json.loads(_read(written["audit"]))
+    top1 = audit["verdict"]["items"][0]
+    assert top1["status"] == "INCONCLUSIVE" and audit["verdict"]["overall"] == "INCONCLUSIVE"
+    assert top1["reason"].startswith("95% interval [77.685, 78.411] % straddles the bound 77.697 %")
+    assert [round(v, 3) for v in top1["interval"]] == [77.685, 78.411] and top1["range"] == [77.697, 78.697]
+    md = _read(written["report.md"])
+    assert "- **Overall**: INCONCLUSIVE" in md and "| 78.050 % [77.685, 78.411] |" in md
+    assert "Rule. Accuracy items are an equivalence test" in md and "two one-sided tests" in md
+    assert "no run could pass both" in md and "INCONCLUSIVE" in audit["verdict"]["rule"]
+    assert '<span class="INCONCLUSIVE">INCONCLUSIVE</span>' in _read(written["report.html"])
 
 
 def test_missing_eval_folder_names_the_folder(tmp_path):

@@ -13,8 +13,9 @@ import subprocess
 
 import resnext
 
+from resnext import intervals
 from resnext.data import choice
-from resnext.report import benchmarks, fmt, tables
+from resnext.report import benchmarks, fmt, tables, verdict
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ def seeds(cfg, results):
 def eval_record(rec):
     ckpt = rec.get("checkpoint") or {}
     return {"step": rec["step"], "epoch": rec["epoch"], "top1": rec["top1"], "top5": rec["top5"],
+            "top1_ci95": intervals.rate_interval(rec, "top1"), "top5_ci95": intervals.rate_interval(rec, "top5"),
             "loss": rec["loss"], "num_images": rec.get("num_images"), "images_per_sec": rec.get("images_per_sec"),
             "checkpoint_path": ckpt.get("path"), "checkpoint_sha256": ckpt.get("sha256"),
             "checkpoint_time_utc": ckpt.get("time_utc"), "evaluated_utc": rec.get("evaluated_utc")}
@@ -142,11 +144,15 @@ def build_audit(ctx):
         "training": {"blocks": [_block_record(s) for s in ctx.throughput],
                      "overall_throughput": _rounded(ctx.overall) if ctx.overall else None,
                      "time_to_target": _rounded(ctx.time_to_target) if ctx.time_to_target else None},
-        "final": {"step": final["step"], "epoch": final["epoch"], "top1": final["top1"], "top5": final["top5"]},
+        "final": {"step": final["step"], "epoch": final["epoch"], "top1": final["top1"], "top5": final["top5"],
+                  "top1_ci95": intervals.rate_interval(final, "top1"),
+                  "top5_ci95": intervals.rate_interval(final, "top5")},
         "evaluations": [eval_record(r) for r in results.evals],
         "export": _export_record(results.export, ctx.export_check),
         "benchmarks": [_rounded(benchmarks.audit_record(b, ctx.reference, cfg.sha256())) for b in results.benchmarks],
         "verdict": {"overall": ctx.overall_status, "items": [i.as_dict() for i in ctx.items],
+                    "rule": " ".join((verdict.ACCURACY_RULE, verdict.THROUGHPUT_RULE, verdict.OVERALL_RULE,
+                                      verdict.paper_note(ctx.reference))),
                     "reference_file": ctx.reference_path, "reference_sha256": ctx.reference_sha256},
         "mllog": ctx.compliance,
         "missing_inputs": dict(sorted(results.missing.items())),

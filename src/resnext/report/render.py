@@ -86,10 +86,10 @@ pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.88em; 
 ul.facts { list-style: none; padding-left: 0; } ul.facts b { display: inline-block; min-width: 16em; }
 figure { margin: 1em 0; } figcaption { font-size: 0.9em; color: #555; }
 .PASS { color: #0a7d27; font-weight: bold; } .FAIL { color: #b00020; font-weight: bold; }
-.NOT { color: #8a5a00; font-weight: bold; }
+.NOT { color: #8a5a00; font-weight: bold; } .INCONCLUSIVE { color: #5a4a9a; font-weight: bold; }
 """.strip()
 
-_STATUS_WORDS = ("NOT COMPARABLE", "PASS", "FAIL")
+_STATUS_WORDS = ("NOT COMPARABLE", "PASS", "FAIL", "INCONCLUSIVE")
 
 
 def _esc(text):

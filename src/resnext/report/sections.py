@@ -7,7 +7,7 @@ config therefore differ only there (tests/report/test_stability.py).
 """
 from __future__ import annotations
 
-from resnext.report import benchmarks, fmt, tables
+from resnext.report import benchmarks, fmt, tables, verdict
 from resnext.report.render import Facts, Heading, Image, Para, Pre, Table
 from resnext.report.sections_audit import audit_section, dataset_section, export_section, mllog_section
 
@@ -41,22 +41,25 @@ def summary_section(ctx):
         ("Epochs (configured)", fmt.plain(cfg.num_epochs)),
         ("Steps", "%d configured (%d per epoch), %s trained" % (cfg.train_steps, cfg.steps_per_epoch,
                                                                  fmt.plain(trained) if trained else fmt.MISSING)),
-        ("Final evaluation", "step %d, epoch %s: top-1 %s%%, top-5 %s%% on %s images" % (
-            final["step"], fmt.num(final["epoch"], 2), fmt.pct(final["top1"]), fmt.pct(final["top5"], 2),
-            final.get("num_images"))),
+        ("Final evaluation", "step %d, epoch %s: top-1 %s%% %s, top-5 %s%% %s on %s images "
+         "(95%% Wilson intervals)" % (
+            final["step"], fmt.num(final["epoch"], 2), fmt.pct(final["top1"]),
+            tables.interval_text(final, "top1"), fmt.pct(final["top5"], 2),
+            tables.interval_text(final, "top5"), final.get("num_images"))),
         ("Config sha256", cfg.sha256()),
     ])]
 
 
 def verdict_section(ctx):
     ref = ctx.reference
-    rows = [[i.name, _measured(i), "%s %s" % (fmt.num(i.reference, _decimals(i)), i.unit),
-             fmt.NA if i.threshold is None else ">= %s %s" % (fmt.num(i.threshold, _decimals(i)), i.unit),
-             i.status, i.reason]
+    rows = [[i.name + ("" if i.counted else " (not counted)"), _measured(i),
+             "%s %s" % (fmt.num(i.reference, _decimals(i)), i.unit), _limits(i), i.status, i.reason]
             for i in ctx.items]
     paper = ref["paper"]
     return [Heading(2, "Verdict"), Facts([("Overall", ctx.overall_status)]),
-            Table(["item", "measured", "reference", "pass threshold", "status", "reason"], rows),
+            Table(["item", "measured (95% interval)", "reference", "PASS when", "status", "reason"], rows),
+            Para("Rule. " + " ".join((verdict.ACCURACY_RULE, verdict.THROUGHPUT_RULE,
+                                      verdict.OVERALL_RULE, verdict.paper_note(ref)))),
             Facts([("Reference file", "%s (sha256 %s)" % (ctx.reference_path, ctx.reference_sha256)),
                    ("Seed result", ref["accuracy"].get("source", "").strip()),
                    ("Paper", "%s: top-1 %s%%, %s M params, %s GMAC" % (
@@ -71,14 +74,28 @@ def _decimals(item):
     return 3 if item.unit == "%" else 1
 
 
+def _limits(item):
+    """What the item must show to PASS: the interval inside the range, or at least the threshold."""
+    if item.range is not None:
+        return "interval inside [%s, %s] %s" % (fmt.num(item.range[0], 3), fmt.num(item.range[1], 3),
+                                                item.unit)
+    if item.threshold is None:
+        return fmt.NA
+    return ">= %s %s" % (fmt.num(item.threshold, _decimals(item)), item.unit)
+
+
 def _measured(item):
     if item.measured is None:
         return fmt.NA
-    return "%s %s" % (fmt.num(item.measured, _decimals(item)), item.unit)
+    text = "%s %s" % (fmt.num(item.measured, _decimals(item)), item.unit)
+    if item.interval is not None:
+        text += " [%s, %s]" % (fmt.num(item.interval[0], 3), fmt.num(item.interval[1], 3))
+    return text
 
 
 def accuracy_section(ctx):
-    headers = ["epoch", "step", "top-1 %", "top-5 %", "loss", "images", "eval images/s"]
+    headers = ["epoch", "step", "top-1 %", "top-1 95% interval", "top-5 %", "top-5 95% interval", "loss",
+               "images", "eval images/s"]
     return [Heading(2, "Accuracy per epoch"), Table(headers, tables.accuracy_rows(ctx.results.evals)),
             Image("accuracy.png", "Top-1 and top-5 validation accuracy vs epoch")]
 
@@ -114,7 +131,7 @@ def _target_text(ctx):
     text = "top-1 %s%% >= %s%% first at step %d (epoch %s), after %s of training" % (
         fmt.pct(hit["top1"]), fmt.num(target, 3), hit["step"], fmt.num(hit["epoch"], 2),
         fmt.duration(hit["training_time_s"]))
-    if ctx.items[0].status == "NOT COMPARABLE":
+    if ctx.items[0].status == verdict.NOT_COMPARABLE:
         text += " (run not comparable with the reference)"
     return text
 

@@ -9,18 +9,29 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from resnext import intervals
 from resnext.report import fmt
 
-EVAL_TABLE_HEADER = "step   epoch top1   top5 loss checkpoint_time(UTC)"
+# the seed's columns, then the 95% Wilson intervals (percent) of top-1 and top-5
+EVAL_TABLE_HEADER = "step   epoch top1   top5 loss checkpoint_time(UTC) top1_95ci top5_95ci"
+
+
+def interval_text(rec, key, decimals=3):
+    """'[77.434, 78.162]' (percent): the 95% interval of rate `key` of eval record `rec`, or n/a."""
+    interval = intervals.rate_interval(rec, key)
+    if interval is None:
+        return fmt.NA
+    return "[%s, %s]" % (fmt.pct(interval[0], decimals), fmt.pct(interval[1], decimals))
 
 
 def eval_table_text(evals):
     """The seed's evaluation table: one row per checkpoint, sorted by step, percent accuracies."""
     lines = [EVAL_TABLE_HEADER]
     for rec in sorted(evals, key=lambda r: r["step"]):
-        lines.append("%d %s %s %s %s %s" % (
+        lines.append("%d %s %s %s %s %s %s %s" % (
             rec["step"], fmt.num(rec["epoch"], 1), fmt.pct(rec["top1"], 3), fmt.pct(rec["top5"], 2),
-            fmt.num(rec["loss"], 2), fmt.utc_text((rec.get("checkpoint") or {}).get("time_utc"))))
+            fmt.num(rec["loss"], 2), fmt.utc_text((rec.get("checkpoint") or {}).get("time_utc")),
+            interval_text(rec, "top1").replace(" ", ""), interval_text(rec, "top5", 2).replace(" ", "")))
     return "\n".join(lines) + "\n"
 
 
@@ -123,7 +134,8 @@ def accuracy_rows(evals):
     """Rows for the accuracy-per-epoch table (strings)."""
     rows = []
     for rec in sorted(evals, key=lambda r: r["step"]):
-        rows.append([fmt.num(rec["epoch"], 2), str(rec["step"]), fmt.pct(rec["top1"], 3), fmt.pct(rec["top5"], 2),
+        rows.append([fmt.num(rec["epoch"], 2), str(rec["step"]), fmt.pct(rec["top1"], 3),
+                     interval_text(rec, "top1"), fmt.pct(rec["top5"], 2), interval_text(rec, "top5", 2),
                      fmt.num(rec["loss"], 3), str(rec.get("num_images", fmt.NA)),
                      fmt.num(rec.get("images_per_sec"), 1)])
     return rows
