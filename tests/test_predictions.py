@@ -70,7 +70,7 @@ def test_the_eval_json_holds_the_files_sha256(evaluated):
     path = os.path.join(cfg.run_dir, "eval", "step-4.predictions.npz")
     with open(path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    assert result["predictions"] == {"file": "step-4.predictions.npz", "sha256": digest, "num_images": 40}
+    assert result["predictions"] == {"sha256": digest, "num_images": 40}
     with open(os.path.join(cfg.run_dir, "eval", "step-4.json")) as f:
         assert json.load(f)["predictions"]["sha256"] == digest
 

@@ -92,12 +92,11 @@ def _checkpoint_time(prefix):
 
 
 def _write_predictions(out_path, rows):
-    """Write the predictions file beside `out_path`; -> its entry in the eval JSON (name relative
-    to the JSON's folder, so a moved copy of the run still finds it)."""
-    path = predictions.path_for(out_path)
-    data = predictions.write(path, rows)
-    return {"file": os.path.basename(path), "sha256": hashlib.sha256(data).hexdigest(),
-            "num_images": int(len(rows["label"]))}
+    """Write the predictions file beside `out_path` (predictions.path_for); -> its entry in the eval
+    JSON. The entry holds no path: where the file is follows from where the JSON is, so a result
+    written elsewhere or a moved copy of the run carries the same entry."""
+    data = predictions.write(predictions.path_for(out_path), rows)
+    return {"sha256": hashlib.sha256(data).hexdigest(), "num_images": int(len(rows["label"]))}
 
 
 def evaluate(cfg, prefix, out_path=None):

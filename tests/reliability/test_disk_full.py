@@ -122,7 +122,10 @@ def test_a_full_disk_error_names_the_file(small_disk, digits_data, tmp_path):
     _fill(small_disk, 0)
     with pytest.raises(OSError) as failure:
         evaluate(cfg, checkpoints.ckpt_path(cfg.train_dir, 4), str(out))
-    assert failure.value.errno == errno.ENOSPC and str(out) in str(failure.value), failure.value
+    # the first file written (the per-image predictions beside the result) is the one named
+    written = str(small_disk / "eval" / "step-4.predictions.npz")
+    assert failure.value.errno == errno.ENOSPC and written in str(failure.value), failure.value
+    assert not out.exists()
 
 
 class _FullDiskOs(object):
@@ -146,11 +149,15 @@ def test_a_failed_result_write_keeps_the_previous_result(tiny_cfg, monkeypatch):
     prefix = checkpoints.ckpt_path(cfg.train_dir, 4)
     first = evaluate(cfg, prefix)
     path = os.path.join(cfg.run_dir, "eval", "step-4.json")
-    before = open(path, "rb").read()
+    rows = os.path.join(cfg.run_dir, "eval", "step-4.predictions.npz")
+    before, rows_before = open(path, "rb").read(), open(rows, "rb").read()
     monkeypatch.setattr(atomic, "os", _FullDiskOs(os))
     with pytest.raises(OSError, match="No space left on device"):
         evaluate(cfg, prefix)
     monkeypatch.undo()
     assert open(path, "rb").read() == before and S.read_json(path)["top1"] == first["top1"]
-    # no temp file left behind; besides the result only the TensorBoard event file of the first run
-    assert [n for n in os.listdir(os.path.dirname(path)) if not n.startswith("events.out.tfevents")] == ["step-4.json"]
+    assert open(rows, "rb").read() == rows_before
+    # no temp file left behind; besides the result and its predictions only the TensorBoard event
+    # file of the first run
+    assert sorted(n for n in os.listdir(os.path.dirname(path)) if not n.startswith("events.out.tfevents")) == [
+        "step-4.json", "step-4.predictions.npz"]
