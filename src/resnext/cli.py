@@ -268,10 +268,11 @@ def _user_errors():
     """
     from resnext.atomic import UnsafeFile
     from resnext.checkpoints import CheckpointError
+    from resnext.data.identity import DataChanged
     from resnext.data.tfrecord import CorruptRecordError
     from resnext.train.launch import RankFailed, RunLocked
     errors = (ConfigError, FileNotFoundError, RankFailed, RunLocked, CorruptRecordError, UnsafeFile,
-              CheckpointError)
+              CheckpointError, DataChanged)
     loop = sys.modules.get("resnext.train.loop")
     return errors + ((loop.TrainingDiverged, loop.CheckpointSaveFailed) if loop is not None else ())
 

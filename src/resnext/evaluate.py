@@ -13,7 +13,7 @@ import time
 from resnext import atomic, checkpoints, intervals, predictions, restore
 from resnext import progress as progress_mod
 from resnext.compat import tf
-from resnext.data import pipeline
+from resnext.data import identity, pipeline
 from resnext.model import build_logits
 from resnext.train import preflight
 from resnext.train.events import ScalarWriter, eval_values
@@ -104,6 +104,8 @@ def evaluate(cfg, prefix, out_path=None):
     checkpoints.require(prefix)
     # without a manifest the shards may be a killed conversion's: too few images
     manifest = preflight.check_data(cfg)
+    # the manifest names the dataset in the report: prove these are its validation shards
+    verified = identity.verify(cfg, manifest, "validation", full=True)
     step = checkpoints.step_of(prefix)
     out_path = out_path or eval_path(cfg, step)
     expected = manifest.get("splits", {}).get("validation", {}).get("num_images")
@@ -117,6 +119,7 @@ def evaluate(cfg, prefix, out_path=None):
               "checkpoint": {"path": prefix, "sha256": checkpoints.sha256(prefix),
                              "time_utc": _checkpoint_time(prefix)},
               "predictions": _write_predictions(out_path, rows),
+              "data_verified": verified,
               "config_sha256": cfg.sha256(), "arch": cfg.arch, "evaluated_utc": utc_now()}
     atomic.write_json(out_path, result)  # last: the JSON names the predictions file it vouches for
     # TensorBoard: one event file per checkpoint (the suffix keeps parallel evaluations apart)

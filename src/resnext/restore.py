@@ -22,7 +22,7 @@ INFERENCE_TODO = ("Evaluate or export it with the config it was trained with (co
 RESUME_TODO = ("This run's checkpoints were trained with another arch or num_classes: set them as "
                "they were, or give the new model its own run_name")
 
-# lines of TensorFlow's graph-execution report around the cause (TF 2.x; TF 1.15 puts the cause first)
+# lines of TensorFlow's graph-execution report around the cause (TF 2.x; TF 1.15 puts it first)
 _TF_REPORT = ("Graph execution error", "Detected at node", "Node:", "Hint:", "[[")
 
 

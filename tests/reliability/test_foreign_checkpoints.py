@@ -141,7 +141,8 @@ def test_a_truncated_checkpoint_file_is_named_in_one_line(stage, part, foreign, 
                                                           tmp_path, caplog, monkeypatch):
     """The `.data` file cut in half (a copy interrupted, a full disk): TensorFlow's restore fails
     with 'Read less bytes than requested' inside its graph-execution report. Now: exit 2, one line
-    naming the checkpoint, its files with their sizes, and what to do; the files stay as they are."""
+    naming the checkpoint, its files with their sizes, and what to do; the files stay as they
+    are."""
     monkeypatch.chdir(tmp_path)
     victim = _copy_checkpoint(foreign["own"], tmp_path / "given")
     cut = victim + (".data-00000-of-00001" if part == "data" else ".index")

@@ -112,6 +112,32 @@ def dataset(results, how=None):
             "layout": man.get("layout") or "tfslim", "origin": data_origin(man, how)}
 
 
+def _checks(records, stamps):
+    """{check: how many} ('sha256', 'size') of identity.verify records, and the latest of `stamps`."""
+    kinds = {}
+    for rec in records:
+        kinds[str(rec.get("check"))] = kinds.get(str(rec.get("check")), 0) + 1
+    stamps = [s for s in stamps if fmt.parse_utc(s)]
+    return dict(sorted(kinds.items())), (max(stamps, key=fmt.parse_utc) if stamps else None)
+
+
+def data_verification(results):
+    """What was checked of the shards against the manifest, and when: the validation shards by
+    each evaluation (its `data_verified`), the train shards at each block start (data-checks.jsonl)."""
+    steps = [(e.get("step"), e.get("data_verified")) for e in results.evals]
+    done = [v for _, v in steps if isinstance(v, dict)]
+    # an evaluation checks its shards when it starts: its evaluated_utc says when
+    by_check, last = _checks(done, [e.get("evaluated_utc") for e in results.evals
+                                    if isinstance(e.get("data_verified"), dict)])
+    train_checks, train_last = _checks(results.data_checks,
+                                       [r.get("verified_utc") for r in results.data_checks])
+    return {"validation": {"evaluations": len(steps), "checked": len(done), "by_check": by_check,
+                           "unchecked_steps": [s for s, v in steps if not isinstance(v, dict)],
+                           "last_verified_utc": last},
+            "train": {"block_starts": len(results.data_checks), "by_check": train_checks,
+                      "last_verified_utc": train_last}}
+
+
 def seeds(cfg, results):
     return {"config": cfg.seed, "blocks": _distinct(b.get("seed") for b in results.blocks),
             "manifest": (results.manifest or {}).get("seed")}
@@ -141,6 +167,7 @@ def build_audit(ctx):
         "seeds": seeds(cfg, results),
         "times": times(results.blocks, results.evals),
         "dataset": dataset(results, choice.decide(cfg).mode),
+        "data_verification": data_verification(results),
         "training": {"blocks": [_block_record(s) for s in ctx.throughput],
                      "overall_throughput": _rounded(ctx.overall) if ctx.overall else None,
                      "time_to_target": _rounded(ctx.time_to_target) if ctx.time_to_target else None},

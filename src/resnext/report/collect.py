@@ -16,6 +16,7 @@ import re
 
 from resnext import atomic
 from resnext.data import choice
+from resnext.train import records
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Results:
     resolved_config_sha256: str | None
     missing: dict
     problems: list
+    data_checks: list = dataclasses.field(default_factory=list)  # train/data-checks.jsonl
 
 
 def sha256_file(path):
@@ -165,6 +167,7 @@ def collect(cfg):
         missing["train/block-*.json"] = os.path.join(cfg.train_dir, "block-<b>.json")
     metrics_path = os.path.join(cfg.train_dir, "metrics.jsonl")
     metrics, skipped = load_metrics(metrics_path)
+    data_checks = [r for r in records.read_jsonl(records.data_checks_path(cfg)) if isinstance(r, dict)]
     if metrics is None:
         missing["metrics.jsonl"] = metrics_path
     manifest_path = choice.manifest_path(cfg)
@@ -174,7 +177,8 @@ def collect(cfg):
         run_dir=run_dir, evals=evals, blocks=blocks, metrics=metrics, metrics_skipped_lines=skipped,
         manifest=manifest, manifest_sha256=sha256_file(manifest_path) if manifest is not None else None,
         export=export, benchmarks=load_benchmarks(run_dir),
-        resolved_config_sha256=_resolved_config_sha(cfg, missing, problems), missing=missing, problems=problems)
+        resolved_config_sha256=_resolved_config_sha(cfg, missing, problems), missing=missing, problems=problems,
+        data_checks=data_checks)
     _check_config_hashes(cfg, results)
     for problem in results.problems:
         log.warning("results consistency: %s", problem)

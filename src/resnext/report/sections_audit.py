@@ -42,11 +42,29 @@ def dataset_section(ctx):
                            ("Seed", fmt.plain(data["seed"])), ("Label offset", fmt.plain(data["label_offset"])),
                            ("Labels in label map", str(data["num_labels"]))]),
               Table(["split", "images", "shards", "records in shards"], rows)]
+    blocks.append(Facts(_verification_facts(ctx.audit["data_verification"], ctx.cfg)))
     skipped = data["skipped"]
     if not skipped:
         return blocks + [Para("Skipped files: none.")]
     return blocks + [Para("Skipped files: %d." % len(skipped)),
                      Table(["path", "reason"], [[s.get("path"), s.get("reason")] for s in skipped])]
+
+
+def _verification_facts(checked, cfg):
+    """What was checked of the shards against the manifest, and when (audit data_verification)."""
+    val, train = checked["validation"], checked["train"]
+    val_text = "sha256 at %d of %d evaluations (last %s)" % (
+        val["by_check"].get("sha256", 0), val["evaluations"], fmt.utc_text(val["last_verified_utc"]))
+    if val["unchecked_steps"]:
+        val_text += "; NOT checked at step(s) %s" % ", ".join(map(str, val["unchecked_steps"]))
+    if not train["block_starts"]:
+        train_text = "no record (train/data-checks.jsonl is missing)"
+    else:
+        train_text = "at %d block start(s): sha256 %d, size only %d (last %s; verify_train_sha256 %s)" % (
+            train["block_starts"], train["by_check"].get("sha256", 0), train["by_check"].get("size", 0),
+            fmt.utc_text(train["last_verified_utc"]), str(cfg.verify_train_sha256).lower())
+    return [("Validation shards checked against the manifest", val_text),
+            ("Train shards checked against the manifest", train_text)]
 
 
 def mllog_section(ctx):

@@ -259,9 +259,12 @@ def train(cfg, config_path, until_step, env_extra=None):
     Checks the data and the devices before anything is written, then takes the run's lock. With
     config_path None the ranks get a resolved copy of cfg, train/config.ranks.yaml.
     """
-    preflight.check_launch(cfg)
+    verified = preflight.check_launch(cfg)
     atomic.check_in_place(records.metrics_path(cfg))  # rank 0 appends to it: refused before a rank
     with run_lock(cfg, until_step):
+        atomic.append_line(records.data_checks_path(cfg),
+                           json.dumps(dict(verified, until_step=until_step,
+                                           verified_utc=records.utc_now()), sort_keys=True))
         if config_path is None:
             config_path = os.path.join(cfg.train_dir, "config.ranks.yaml")
             write_resolved(cfg, config_path)

@@ -15,7 +15,7 @@ import subprocess
 
 from resnext import atomic
 from resnext.config import ConfigError
-from resnext.data import choice
+from resnext.data import choice, identity
 
 log = logging.getLogger(__name__)
 
@@ -187,17 +187,30 @@ def _check_npu(cfg):
         raise _too_many(cfg, "%d NPU(s) in npu_device_ids %s" % (len(ids), ids), len(ids))
 
 
-def check_train_data(cfg):
-    """check_data, and the train count the schedule assumes (num_train_images) matches the manifest's."""
+def _train_data(cfg):
+    """(manifest, size check record): check_train_data's work, and what it verified."""
     manifest = check_data(cfg)
     found = manifest.get("splits", {}).get("train", {}).get("num_images")
     if found != cfg.num_train_images:
         raise ConfigError("num_train_images is %d but %s lists %s train images; set num_train_images: %s"
                           % (cfg.num_train_images, choice.manifest_path(cfg), found, found))
-    return manifest
+    return manifest, identity.verify(cfg, manifest, "train", full=False)
+
+
+def check_train_data(cfg):
+    """check_data, the train count the schedule assumes (num_train_images) matches the manifest's,
+    and every train shard has the size the manifest says (identity.DataChanged names one that has not)."""
+    return _train_data(cfg)[0]
 
 
 def check_launch(cfg):
-    """Everything `resnext train` checks before any rank starts or any file is written."""
-    check_train_data(cfg)
+    """Everything `resnext train` checks before any rank starts or any file is written.
+
+    -> what was verified of the train shards (identity.verify's record): their sizes, and their
+    sha256 too with verify_train_sha256 (after the device check, which is instant).
+    """
+    manifest, verified = _train_data(cfg)
     check_devices(cfg)
+    if cfg.verify_train_sha256:
+        verified = identity.verify(cfg, manifest, "train", full=True)
+    return verified

@@ -22,6 +22,11 @@ def metrics_path(cfg):
     return os.path.join(cfg.train_dir, "metrics.jsonl")
 
 
+def data_checks_path(cfg):
+    """train/data-checks.jsonl: one line per block start, what the launcher verified of the shards."""
+    return os.path.join(cfg.train_dir, "data-checks.jsonl")
+
+
 def block_path(cfg, block):
     return os.path.join(cfg.train_dir, "block-%d.json" % block)
 
