@@ -113,7 +113,7 @@ def dataset(results, how=None):
 
 
 def _checks(records, stamps):
-    """{check: how many} ('sha256', 'size') of identity.verify records, and the latest of `stamps`."""
+    """({check: how many} ('sha256', 'size') of identity.verify records, latest of `stamps`)."""
     kinds = {}
     for rec in records:
         kinds[str(rec.get("check"))] = kinds.get(str(rec.get("check")), 0) + 1
@@ -123,7 +123,8 @@ def _checks(records, stamps):
 
 def data_verification(results):
     """What was checked of the shards against the manifest, and when: the validation shards by
-    each evaluation (its `data_verified`), the train shards at each block start (data-checks.jsonl)."""
+    each evaluation (its `data_verified`), the train shards at each block start
+    (train/data-checks.jsonl)."""
     steps = [(e.get("step"), e.get("data_verified")) for e in results.evals]
     done = [v for _, v in steps if isinstance(v, dict)]
     # an evaluation checks its shards when it starts: its evaluated_utc says when

@@ -167,7 +167,8 @@ def collect(cfg):
         missing["train/block-*.json"] = os.path.join(cfg.train_dir, "block-<b>.json")
     metrics_path = os.path.join(cfg.train_dir, "metrics.jsonl")
     metrics, skipped = load_metrics(metrics_path)
-    data_checks = [r for r in records.read_jsonl(records.data_checks_path(cfg)) if isinstance(r, dict)]
+    data_checks = [r for r in records.read_jsonl(records.data_checks_path(cfg))
+                   if isinstance(r, dict)]
     if metrics is None:
         missing["metrics.jsonl"] = metrics_path
     manifest_path = choice.manifest_path(cfg)
@@ -177,8 +178,8 @@ def collect(cfg):
         run_dir=run_dir, evals=evals, blocks=blocks, metrics=metrics, metrics_skipped_lines=skipped,
         manifest=manifest, manifest_sha256=sha256_file(manifest_path) if manifest is not None else None,
         export=export, benchmarks=load_benchmarks(run_dir),
-        resolved_config_sha256=_resolved_config_sha(cfg, missing, problems), missing=missing, problems=problems,
-        data_checks=data_checks)
+        resolved_config_sha256=_resolved_config_sha(cfg, missing, problems), missing=missing,
+        problems=problems, data_checks=data_checks)
     _check_config_hashes(cfg, results)
     for problem in results.problems:
         log.warning("results consistency: %s", problem)

@@ -54,15 +54,18 @@ def _verification_facts(checked, cfg):
     """What was checked of the shards against the manifest, and when (audit data_verification)."""
     val, train = checked["validation"], checked["train"]
     val_text = "sha256 at %d of %d evaluations (last %s)" % (
-        val["by_check"].get("sha256", 0), val["evaluations"], fmt.utc_text(val["last_verified_utc"]))
+        val["by_check"].get("sha256", 0), val["evaluations"],
+        fmt.utc_text(val["last_verified_utc"]))
     if val["unchecked_steps"]:
         val_text += "; NOT checked at step(s) %s" % ", ".join(map(str, val["unchecked_steps"]))
     if not train["block_starts"]:
         train_text = "no record (train/data-checks.jsonl is missing)"
     else:
-        train_text = "at %d block start(s): sha256 %d, size only %d (last %s; verify_train_sha256 %s)" % (
-            train["block_starts"], train["by_check"].get("sha256", 0), train["by_check"].get("size", 0),
-            fmt.utc_text(train["last_verified_utc"]), str(cfg.verify_train_sha256).lower())
+        train_text = ("at %d block start(s): sha256 %d, size only %d (last %s; "
+                      "verify_train_sha256 %s)") % (
+            train["block_starts"], train["by_check"].get("sha256", 0),
+            train["by_check"].get("size", 0), fmt.utc_text(train["last_verified_utc"]),
+            str(cfg.verify_train_sha256).lower())
     return [("Validation shards checked against the manifest", val_text),
             ("Train shards checked against the manifest", train_text)]
 

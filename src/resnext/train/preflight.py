@@ -199,7 +199,8 @@ def _train_data(cfg):
 
 def check_train_data(cfg):
     """check_data, the train count the schedule assumes (num_train_images) matches the manifest's,
-    and every train shard has the size the manifest says (identity.DataChanged names one that has not)."""
+    and every train shard has the size the manifest says (identity.DataChanged names one that
+    has not)."""
     return _train_data(cfg)[0]
 
 

@@ -23,7 +23,7 @@ def metrics_path(cfg):
 
 
 def data_checks_path(cfg):
-    """train/data-checks.jsonl: one line per block start, what the launcher verified of the shards."""
+    """train/data-checks.jsonl: a line per block start, what the launcher verified of the shards."""
     return os.path.join(cfg.train_dir, "data-checks.jsonl")
 
 
