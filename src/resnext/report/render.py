@@ -2,12 +2,21 @@
 
 Both renderings come from the same blocks, so they carry the same content. HTML embeds the
 figures as base64 PNG data URIs, has inline CSS and references no external URL.
+
+Every text in a block is plain text, never markup: file and class names, a manifest's `source`,
+config strings and paths reach it as they are, so both renderers escape everything they are given.
+In Markdown a value cannot start a block (every line break becomes a space, a leading list or
+heading marker is escaped), open emphasis, code, a link, an image or a table cell (a backslash
+before each of the backslash, the backtick and `* _ [ ] # | ~`), or carry HTML (`& < >` become
+entities). Control characters and lone surrogates (a non-UTF-8 name decoded with surrogateescape)
+become U+FFFD in both, so either file encodes as UTF-8.
 """
 from __future__ import annotations
 
 import base64
 import dataclasses
 import html
+import re
 
 
 @dataclasses.dataclass
@@ -46,26 +55,74 @@ class Image:
 
 # ---------------------------------------------------------------- Markdown
 
-def _md_cell(text):
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+# every character that ends a line somewhere: CommonMark (\n, \r), str.splitlines, text viewers
+_LINE_BREAKS = re.compile("[\n\r\t\v\f\x1c-\x1e\x85\u2028\u2029]")
+# other C0/C1 controls (a terminal escape, NUL) and lone surrogates: shown as U+FFFD
+_UNPRINTABLE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff]")
+_MD_ESCAPES = {c: "\\" + c for c in "\\`*_[]#|~"}
+_MD_ESCAPES.update({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_MD_SPECIAL = re.compile("[%s]" % re.escape("".join(_MD_ESCAPES)))
+# what starts a list, a thematic break or a setext heading at the start of a line
+_MD_BLOCK_START = re.compile(r"^([-+=]|\d+(?=[.)]))")
+
+
+def _printable(text):
+    """str(text) with controls and lone surrogates as U+FFFD (line breaks and tabs kept)."""
+    return _UNPRINTABLE.sub("\ufffd", str(text))
+
+
+def _md_escape(match):
+    """The escape of one special character, or the character where CommonMark reads it as text:
+    `_` inside a word (image_size) never opens or closes emphasis; `[` and a `]` followed by
+    neither `(`, `[` nor `:` make no link, image or link definition, so '[75.6, 76.4]' stays."""
+    char, text, at = match.group(), match.string, match.start()
+    after = text[at + 1:at + 2]
+    if char == "_" and at and text[at - 1].isalnum() and after.isalnum():
+        return char
+    if char == "[" or (char == "]" and after not in ("(", "[", ":")):
+        return char
+    return _MD_ESCAPES[char]
+
+
+def _md(text, brackets=False):
+    """Plain text -> Markdown that shows exactly it, on one line, with no markup of its own.
+
+    brackets: escape every `[` and `]` (text inside our own brackets: an image's caption)."""
+    escape = (lambda m: _MD_ESCAPES[m.group()] if m.group() in "[]" else _md_escape(m)) \
+        if brackets else _md_escape
+    return _MD_SPECIAL.sub(escape, _LINE_BREAKS.sub(" ", _printable(text)))
+
+
+def _md_line(text):
+    """_md, for text at the start of a line: it cannot start a list, a break or a heading."""
+    escaped = _md(text).lstrip(" ")  # four leading spaces would start a code block
+    return _MD_BLOCK_START.sub(lambda m: m.group() + "\\" if m.group().isdigit()
+                               else "\\" + m.group(), escaped)
+
+
+def _md_pre(text):
+    """A fenced code block showing text as is: its fence is longer than any backtick run in it."""
+    body = _printable(text).rstrip("\n")
+    fence = "`" * max([3] + [len(run) + 1 for run in re.findall("`{3,}", body)])
+    return "%s\n%s\n%s" % (fence, body, fence)
 
 
 def _md_block(block):
     if isinstance(block, Heading):
-        return "%s %s" % ("#" * block.level, block.text)
+        return "%s %s" % ("#" * block.level, _md(block.text))
     if isinstance(block, Para):
-        return block.text
+        return _md_line(block.text)
     if isinstance(block, Facts):
-        return "\n".join("- **%s**: %s" % (k, v) for k, v in block.items)
+        return "\n".join("- **%s**: %s" % (_md(k), _md(v)) for k, v in block.items)
     if isinstance(block, Table):
-        lines = ["| " + " | ".join(_md_cell(h) for h in block.headers) + " |",
+        lines = ["| " + " | ".join(_md(h) for h in block.headers) + " |",
                  "|" + "|".join("---" for _ in block.headers) + "|"]
-        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
+        lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in block.rows]
         return "\n".join(lines)
     if isinstance(block, Pre):
-        return "```\n%s\n```" % block.text.rstrip("\n")
-    if isinstance(block, Image):
-        return "![%s](%s)" % (block.caption, block.name)
+        return _md_pre(block.text)
+    if isinstance(block, Image):  # the name is ours (a PNG written beside the report)
+        return "![%s](%s)" % (_md(block.caption, brackets=True), block.name)
     raise TypeError("unknown report block %r" % (block,))
 
 
@@ -93,7 +150,7 @@ _STATUS_WORDS = ("NOT COMPARABLE", "PASS", "FAIL", "INCONCLUSIVE")
 
 
 def _esc(text):
-    return html.escape(str(text), quote=True)
+    return html.escape(_printable(text), quote=True)
 
 
 def _cell(text):
