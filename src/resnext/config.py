@@ -39,6 +39,20 @@ class ConfigError(ValueError):
     """A configuration that cannot be run; the message names the key or file."""
 
 
+# What a key can change (its schema `affects`), in pipeline order; OPERATIONS alone: nothing is
+# recomputed.
+STAGES = ("data", "training", "evaluation", "export", "report")
+OPERATIONS = "operations"
+TRAIN_DATA = "train_data"  # accept_changes may name it: other train shards than those trained on
+
+
+def keys_affecting(stage):
+    """Sorted keys whose schema `affects` lists `stage` (one of STAGES)."""
+    if stage not in STAGES:
+        raise ValueError("stage %r is not one of %s" % (stage, ", ".join(STAGES)))
+    return tuple(sorted(k for k, v in AFFECTS.items() if stage in v))
+
+
 def load_schema():
     with io.open(SCHEMA_PATH, encoding="utf-8") as f:
         return yaml.safe_load(f)
@@ -121,22 +135,43 @@ class _Derived(object):
     def to_yaml(self):
         return yaml.safe_dump(self.to_dict(), sort_keys=True, default_flow_style=False)
 
-    def sha256(self):
-        """Hash of the canonical JSON form of every key: the identity of a run's recipe."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+    def settings(self, stage):
+        """{key: value} of the keys that affect `stage` (keys_affecting): what its results
+        depend on."""
+        return {k: _thaw(getattr(self, k)) for k in keys_affecting(stage)}
+
+    def sha256(self, stage=None):
+        """Hash of the canonical JSON form of every key (the identity of the whole config), or of
+        the keys that affect `stage` (what a stage's result depends on: see settings)."""
+        values = self.to_dict() if stage is None else self.settings(stage)
+        text = json.dumps(values, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def replace(self, **changes):
         return _validated(dict(self.to_dict(), **changes), "replace()")
 
 
-def _make_config_class():
-    props = load_schema()["properties"]
+def _make_config_class(props):
     fields = [(name, _field_type(spec)) for name, spec in props.items()]
     return dataclasses.make_dataclass("Config", fields, bases=(_Derived,), frozen=True)
 
 
-Config = _make_config_class()
+def _affects(props):
+    """{key: its schema `affects` as a tuple}; raises ConfigError on a key without a valid one."""
+    found = {}
+    for name, spec in props.items():
+        value = tuple(spec.get("affects") or ())
+        known = set(value) <= set(STAGES + (OPERATIONS,))
+        if not value or not known or (OPERATIONS in value and len(value) > 1):
+            raise ConfigError("%s: key %r needs `affects`: a list of %s, or [%s] alone"
+                              % (SCHEMA_PATH, name, ", ".join(STAGES), OPERATIONS))
+        found[name] = value
+    return found
+
+
+_PROPS = load_schema()["properties"]
+AFFECTS = _affects(_PROPS)
+Config = _make_config_class(_PROPS)
 Config.__module__ = __name__
 Config.__doc__ = "Frozen run configuration; fields are the schema's keys (see load_schema())."
 
@@ -161,8 +196,20 @@ def _check_cross_keys(values, origin):
                         "allow_fp32_to_fp16, must_keep_origin_dtype or fp32" % values["precision_mode"])
     if values["backend"] == "npu" and values["loss_scale"] == "dynamic":
         problems.append("loss_scale 'dynamic' is not supported on backend npu yet; use a static scale (the seed's 1024)")
+    problems.extend(_accept_problems(values["accept_changes"]))
     if problems:
         raise ConfigError("%s: %s" % (origin, "; ".join(problems)))
+
+
+def _accept_problems(names):
+    training = keys_affecting("training")
+    wrong = [n for n in names if n not in training and n != TRAIN_DATA]
+    if not wrong:
+        return []
+    return ["accept_changes names %s, which %s no training key: it may name only keys whose "
+            "`affects` lists training in %s, and %s"
+            % (", ".join(repr(n) for n in wrong), "is" if len(wrong) == 1 else "are", SCHEMA_PATH,
+               TRAIN_DATA)]
 
 
 def _unknown_keys(values, known):

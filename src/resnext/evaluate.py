@@ -120,7 +120,8 @@ def evaluate(cfg, prefix, out_path=None):
                              "time_utc": _checkpoint_time(prefix)},
               "predictions": _write_predictions(out_path, rows),
               "data_verified": verified,
-              "config_sha256": cfg.sha256(), "arch": cfg.arch, "evaluated_utc": utc_now()}
+              "config_sha256": cfg.sha256(), "settings_sha256": cfg.sha256("evaluation"),
+              "arch": cfg.arch, "evaluated_utc": utc_now()}
     atomic.write_json(out_path, result)  # last: the JSON names the predictions file it vouches for
     # TensorBoard: one event file per checkpoint (the suffix keeps parallel evaluations apart)
     events = ScalarWriter(os.path.join(cfg.run_dir, "eval"), filename_suffix=".step-%d" % step)

@@ -109,7 +109,8 @@ def _record(cfg, prefix, pb_path, data, images, reference, check):
               "checkpoint": {"path": prefix, "sha256": checkpoints.sha256(prefix)},
               "input": {"name": "input", "shape": [None, cfg.image_size, cfg.image_size, 3],
                         "dtype": "float32"},
-              "outputs": OUTPUTS, "num_images_checked": int(len(images)), "config_sha256": cfg.sha256()}
+              "outputs": OUTPUTS, "num_images_checked": int(len(images)),
+              "config_sha256": cfg.sha256(), "settings_sha256": cfg.sha256("export")}
     for name in OUTPUTS:
         record["max_abs_diff_%s" % name] = float(np.max(np.abs(check[name] - reference[name])))
     return record

@@ -139,6 +139,17 @@ def data_verification(results):
                       "last_verified_utc": train_last}}
 
 
+def training_recipe(recipe):
+    """What train/recipe.json says: from which step the recipe was recorded, and every change of a
+    training key since (an extension or an accepted change, at the step training went on from)."""
+    if recipe is None:
+        return None
+    return {"file": "train/recipe.json", "keys_sha256": recipe.get("keys_sha256"),
+            "recorded_from_step": recipe.get("recorded_from_step"),
+            "train_data": recipe.get("train_data"), "versions": recipe.get("versions"),
+            "changes": recipe.get("changes")}
+
+
 def seeds(cfg, results):
     return {"config": cfg.seed, "blocks": _distinct(b.get("seed") for b in results.blocks),
             "manifest": (results.manifest or {}).get("seed")}
@@ -169,6 +180,7 @@ def build_audit(ctx):
         "times": times(results.blocks, results.evals),
         "dataset": dataset(results, choice.decide(cfg).mode),
         "data_verification": data_verification(results),
+        "training_recipe": training_recipe(results.recipe),
         "training": {"blocks": [_block_record(s) for s in ctx.throughput],
                      "overall_throughput": _rounded(ctx.overall) if ctx.overall else None,
                      "time_to_target": _rounded(ctx.time_to_target) if ctx.time_to_target else None},

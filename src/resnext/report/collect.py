@@ -2,7 +2,9 @@
 
 Only the evaluation results are mandatory; every other input may be missing, in which case
 its field is None and its path is listed in `Results.missing`. Checks that the files belong
-together (same config hash, file name matching content) are collected in `Results.problems`.
+together (each carries the sha256 of the config keys it depends on: a block the recipe version it
+was trained with, an evaluation or export the current evaluation / export keys; file name matching
+content) are collected in `Results.problems`.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import re
 
 from resnext import atomic
 from resnext.data import choice
+from resnext.train import recipe as recipes
 from resnext.train import records
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ class Results:
     missing: dict
     problems: list
     data_checks: list = dataclasses.field(default_factory=list)  # train/data-checks.jsonl
+    recipe: dict | None = None
 
 
 def sha256_file(path):
@@ -146,16 +150,39 @@ def _resolved_config_sha(cfg, missing, problems):
     return sha
 
 
-def _check_config_hashes(cfg, results):
-    expected = cfg.sha256()
-    named = [("eval/step-%s.json" % r.get("step"), r) for r in results.evals]
-    named += [("train/block-%s.json" % r.get("block"), r) for r in results.blocks]
+def _expected_digest(cfg, recipe, kind, record):
+    """(field, sha256) a result record must carry: the digest of the keys it depends on (for a
+    block, the recipe version in force for it), or the whole config's for records written before
+    those fields existed."""
+    field = {"block": "recipe_sha256"}.get(kind, "settings_sha256")
+    if field not in record:
+        return "config_sha256", cfg.sha256()
+    if kind == "block":
+        version = recipes.version_at(recipe, record.get("end_step") or 0) if recipe else None
+        return field, version["keys_sha256"] if version else cfg.sha256("training")
+    return field, cfg.sha256(kind)
+
+
+def _recipe(cfg, problems):
+    """train/recipe.json (resnext.train.recipe), None when absent or damaged (a problem then)."""
+    from resnext.config import ConfigError  # noqa: PLC0415 - as in _resolved_config_sha
+    try:
+        return recipes.read(cfg)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _check_config_hashes(cfg, results, recipe):
+    named = [("eval/step-%s.json" % r.get("step"), "evaluation", r) for r in results.evals]
+    named += [("train/block-%s.json" % r.get("block"), "block", r) for r in results.blocks]
     if results.export is not None:
-        named.append(("export/export.json", results.export))
-    for name, record in named:
-        if record.get("config_sha256") != expected:
-            results.problems.append("%s: config_sha256 %s differs from the run config's %s"
-                                    % (name, record.get("config_sha256"), expected))
+        named.append(("export/export.json", "export", results.export))
+    for name, kind, record in named:
+        field, expected = _expected_digest(cfg, recipe, kind, record)
+        if record.get(field) != expected:
+            results.problems.append("%s: %s %s differs from the run config's %s"
+                                    % (name, field, record.get(field), expected))
 
 
 def collect(cfg):
@@ -179,8 +206,8 @@ def collect(cfg):
         manifest=manifest, manifest_sha256=sha256_file(manifest_path) if manifest is not None else None,
         export=export, benchmarks=load_benchmarks(run_dir),
         resolved_config_sha256=_resolved_config_sha(cfg, missing, problems), missing=missing,
-        problems=problems, data_checks=data_checks)
-    _check_config_hashes(cfg, results)
+        problems=problems, data_checks=data_checks, recipe=_recipe(cfg, problems))
+    _check_config_hashes(cfg, results, results.recipe)
     for problem in results.problems:
         log.warning("results consistency: %s", problem)
     return results

@@ -107,7 +107,26 @@ def audit_section(ctx):
     blocks = [Heading(2, "Audit record"), Para("Machine-readable form: audit.json."), Facts(facts)]
     blocks += _problems_blocks(audit)
     config_rows = [[k, fmt.plain(v)] for k, v in sorted(audit["config"].items())]
-    return blocks + [Heading(3, "Configuration"), Table(["key", "value"], config_rows)]
+    blocks += [Heading(3, "Configuration"), Table(["key", "value"], config_rows)]
+    return blocks + _recipe_blocks(audit["training_recipe"])
+
+
+def _recipe_blocks(recipe):
+    """Every change of a training key during the run (train/recipe.json)."""
+    head = Heading(3, "Training recipe")
+    if recipe is None:
+        return [head, Para("train/recipe.json: %s." % fmt.MISSING)]
+    start = recipe.get("recorded_from_step") or 0
+    since = "recorded from step %s (earlier steps: unrecorded)" % start if start else \
+        "recorded from step 0"
+    if not recipe.get("changes"):
+        return [head, Para("train/recipe.json: %s; no training key changed during the run."
+                           % since)]
+    fields = ("key", "old", "new", "how", "utc")
+    rows = [[str(c.get("step"))] + [fmt.plain(c.get(k)) for k in fields] for c in recipe["changes"]]
+    return [head, Para("train/recipe.json: %s. These training keys changed during the run; each "
+                       "value holds from the step shown on:" % since),
+            Table(["from step", "key", "old", "new", "how", "recorded (UTC)"], rows)]
 
 
 def _time_facts(times):
@@ -122,7 +141,9 @@ def _problems_blocks(audit):
     problems = audit["consistency_problems"]
     blocks = [Heading(3, "Missing inputs and consistency")]
     if not missing and not problems:
-        return blocks + [Para("All inputs present; every result file carries the run's config sha256.")]
+        return blocks + [Para("All inputs present; every result file carries the sha256 of the "
+                              "config keys it depends on, as the run's config (and training "
+                              "recipe) has them.")]
     if missing:
         blocks.append(Table(["missing input", "expected at"], [[k, v] for k, v in missing.items()]))
     if problems:

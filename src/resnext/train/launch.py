@@ -20,7 +20,7 @@ import time
 
 from resnext import atomic
 from resnext.config import write_resolved
-from resnext.train import preflight, records
+from resnext.train import preflight, recipe, records
 
 log = logging.getLogger(__name__)
 
@@ -256,12 +256,15 @@ def run_lock(cfg, until_step):
 def train(cfg, config_path, until_step, env_extra=None):
     """Launch every rank of one training block (`resnext train`).
 
-    Checks the data and the devices before anything is written, then takes the run's lock. With
+    Checks the data and the devices before anything is written, then takes the run's lock and
+    checks the config against the run's training recipe (resnext.train.recipe: a changed training
+    key is refused unless accept_changes names it; the recipe records what goes on). With
     config_path None the ranks get a resolved copy of cfg, train/config.ranks.yaml.
     """
-    verified = preflight.check_launch(cfg)
+    manifest, verified = preflight.check_launch(cfg)
     atomic.check_in_place(records.metrics_path(cfg))  # rank 0 appends to it: refused before a rank
     with run_lock(cfg, until_step):
+        recipe.begin_block(cfg, manifest, records.utc_now())  # a changed recipe: refused, no rank
         atomic.append_line(records.data_checks_path(cfg),
                            json.dumps(dict(verified, until_step=until_step,
                                            verified_utc=records.utc_now()), sort_keys=True))

@@ -207,11 +207,11 @@ def check_train_data(cfg):
 def check_launch(cfg):
     """Everything `resnext train` checks before any rank starts or any file is written.
 
-    -> what was verified of the train shards (identity.verify's record): their sizes, and their
-    sha256 too with verify_train_sha256 (after the device check, which is instant).
+    -> (manifest, what was verified of the train shards (identity.verify's record)): their sizes,
+    and their sha256 too with verify_train_sha256 (after the device check, which is instant).
     """
     manifest, verified = _train_data(cfg)
     check_devices(cfg)
     if cfg.verify_train_sha256:
         verified = identity.verify(cfg, manifest, "train", full=True)
-    return verified
+    return manifest, verified

@@ -101,6 +101,7 @@ def write_block_record(cfg, block, start, end, loops, started, wall_s, backend, 
            "step_time_ms_mean": ms, "rank_size": cfg.rank_size, "backend": cfg.backend,
            "precision_mode": cfg.precision_mode, "started_utc": started, "finished_utc": utc_now(),
            "checkpoint": checkpoints.ckpt_path(cfg.train_dir, end), "config_sha256": cfg.sha256(),
+           "recipe_sha256": cfg.sha256("training"),
            "hostnames": sorted(set(getattr(backend, "hostnames", [socket.gethostname()]))),
            "seed": cfg.seed, "versions": versions(), "final_loss": loops[-1]["loss"] if loops else None,
            "recovered": recovered, "argv": list(sys.argv)}
