@@ -12,8 +12,14 @@
 #   RESNEXT_ENGINE       docker (default if present) or podman
 #   RESNEXT_IMAGE        image to run (default resnext-ascend:latest)
 #   RESNEXT_NPU_DEVICES  device ids to pass, e.g. "0-7" or "0,1,2,3" (default: every /dev/davinci<N>)
-#   RESNEXT_DOCKER_ARGS  extra arguments for `<engine> run` (word-split), e.g. "-v /data:/data" when
-#                        data_url or results_dir lie outside the project folder
+#   RESNEXT_DOCKER_ARGS  extra arguments for `<engine> run`, ONE PER LINE, each passed intact
+#                        (never word-split or glob-expanded; blank lines are skipped), e.g. when
+#                        data_url or results_dir lie outside the project folder:
+#                          export RESNEXT_DOCKER_ARGS=$'--mount\ntype=bind,src=/my dt,dst=/my dt'
+#                        A line that starts with - and has a blank before any = ("-v /data:/data",
+#                        the old word-split style) is refused: give the value its own line, or -o=v.
+#   RESNEXT_DOCKER_ARGS_FILE  a file of further arguments, each ended by a NUL byte, for any bytes
+#                        at all (a newline too):  printf '%s\0' -v "/data:/data" > docker-args
 #   RESNEXT_DRY_RUN=1    print the command instead of running it
 #   CONTAINERS_CONF      podman only: its settings file, default docker/containers.conf of this
 #                        project (runc, cgroupfs, the caller's ulimits: no systemd session needed, and
@@ -40,6 +46,12 @@ if [ "$engine" = podman ]; then
     export CONTAINERS_CONF="${CONTAINERS_CONF:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)/containers.conf}"
 fi
 project="$(pwd -P)"
+# --mount, not -v: -v splits its value at ':' (a project path may hold one); --mount's value is a
+# comma-separated key=value list, so a ',' in the path cannot be given (nor a newline, anywhere)
+case "$project" in
+    *,* | *$'\n'*) die "the project folder '$project' holds a ',' or a newline, which" \
+                       "'$engine run --mount' cannot take; move the project elsewhere" ;;
+esac
 
 # "0-3,6" -> "0 1 2 3 6"
 expand_ids() {
@@ -57,7 +69,31 @@ expand_ids() {
     echo "${out[*]}"
 }
 
-args=(run --rm --init --ipc=host --network=host -w "$project" -v "$project:$project")
+# RESNEXT_DOCKER_ARGS (one argument per line) and RESNEXT_DOCKER_ARGS_FILE (NUL-ended) -> extra[]
+extra_args() {
+    local line arg="" file
+    extra=()
+    while IFS= read -r line; do
+        [ -n "$line" ] || continue
+        if [[ "$line" == -* && "${line%%=*}" == *[[:blank:]]* ]]; then
+            die "RESNEXT_DOCKER_ARGS line '$line' is an option and its value on one line:" \
+                "put each argument on its own line (RESNEXT_DOCKER_ARGS=\$'-v\\n/data:/data')," \
+                "or write -o=value"
+        fi
+        extra+=("$line")
+    done <<<"${RESNEXT_DOCKER_ARGS:-}"
+    [ -n "${RESNEXT_DOCKER_ARGS_FILE:-}" ] || return 0
+    file="$RESNEXT_DOCKER_ARGS_FILE"
+    [ -f "$file" ] || die "RESNEXT_DOCKER_ARGS_FILE '$file' is not a file"
+    while IFS= read -r -d '' arg; do extra+=("$arg"); done <"$file"
+    # read fails at the end; a non-empty rest is an argument without its NUL (a file of lines?)
+    [ -z "$arg" ] || die "RESNEXT_DOCKER_ARGS_FILE '$file' does not end in a NUL byte:" \
+                         "write it with printf '%s\\0' ARG..."
+}
+extra_args
+
+args=(run --rm --init --ipc=host --network=host -w "$project"
+      --mount "type=bind,source=$project,target=$project")
 
 # NPUs: the listed ones (each must exist), else every /dev/davinci<N> present
 if [ -n "${RESNEXT_NPU_DEVICES:-}" ]; then
@@ -91,7 +127,8 @@ fi
 # the per-job environment chosen on the host
 for name in $(compgen -e); do
     case "$name" in
-        RESNEXT_ENGINE|RESNEXT_IMAGE|RESNEXT_DOCKER_ARGS|RESNEXT_DRY_RUN) ;;
+        RESNEXT_ENGINE|RESNEXT_IMAGE|RESNEXT_DOCKER_ARGS|RESNEXT_DOCKER_ARGS_FILE) ;;
+        RESNEXT_DRY_RUN) ;;
         RANK_ID|RANK_SIZE|RANK_TABLE_FILE|DEVICE_ID|ASCEND_DEVICE_ID|JOB_ID|HCCL_*|RESNEXT_*|\
         ASCEND_GLOBAL_LOG_LEVEL|TF_CPP_MIN_LOG_LEVEL|PYTHONUNBUFFERED)
             args+=(-e "$name");;
@@ -101,12 +138,7 @@ done
 if [ "$engine" = podman ]; then
     args+=(--security-opt label=disable)  # SELinux would otherwise hide the device nodes
 fi
-if [ -n "${RESNEXT_DOCKER_ARGS:-}" ]; then
-    # shellcheck disable=SC2206
-    extra=(${RESNEXT_DOCKER_ARGS})
-    args+=("${extra[@]}")
-fi
-args+=("$image" "$@")
+args+=(${extra[@]+"${extra[@]}"} "$image" "$@")  # the + form: bash < 4.4 calls an empty array unset
 
 if [ "${RESNEXT_DRY_RUN:-0}" = 1 ]; then
     if [ "$engine" = podman ]; then echo "# with CONTAINERS_CONF=$CONTAINERS_CONF" >&2; fi

@@ -228,10 +228,27 @@ def _schema_errors(values, schema):
     for err in sorted(validator.iter_errors(values), key=lambda e: list(e.path)):
         if err.validator == "additionalProperties" and not err.path:  # nested: the generic message names it
             messages.append(_unknown_keys(values, schema["properties"]))
-        else:
-            key = ".".join(str(p) for p in err.path) or "(top level)"
-            messages.append("key %r: %s" % (key, err.message))
+            continue
+        key = ".".join(str(p) for p in err.path) or "(top level)"
+        message = "key %r: %s" % (key, err.message)
+        if err.validator in ("pattern", "not") and isinstance(err.instance, str):
+            message = "key %r: %s %s" % (key, _printable(err.instance), _refusal(schema, err))
+        if message not in messages:  # a value can fail a key's pattern and its $ref'd rule alike
+            messages.append(message)
     return messages
+
+
+def _refusal(schema, err):
+    """What a key's schema `refusal` says its values may be (the key's own, else the $defs rule's
+    that refused the value)."""
+    own = schema["properties"].get(str(err.path[0]), {}) if err.path else {}
+    return own.get("refusal") or err.schema.get("refusal") or err.message
+
+
+def _printable(text):
+    """repr of a refused value, at most 80 characters: it may hold a newline or be huge."""
+    shown = repr(text)
+    return shown if len(shown) <= 80 else shown[:76] + "...'"
 
 
 def _validated(values, origin):
