@@ -58,11 +58,14 @@ slurm-tools:
 test-slurm: $(STAMP) slurm-tools
 	$(BIN)/python -m pytest -q -m slurm tests/slurm
 
-# snakemake --lint, plus Python 3.7 syntax (vermin) and the TF 1.15 API (../shared/tools/check_tf115_api.py)
-# over every module that runs in the Ascend container (tests/test_container_compat.py lists them)
+# snakemake --lint, snakefmt and ruff (config in pyproject.toml), then the static checks of the modules
+# that run in the Ascend container: Python 3.7 syntax, the TF 1.15 and npu_bridge APIs (the API
+# checkers skip, naming what is missing, where they are absent; tests/test_static_checks.py)
 lint: $(STAMP)
 	snakemake --lint
-	$(BIN)/python -m pytest -q tests/test_container_compat.py
+	$(BIN)/snakefmt --check workflow
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q tests/test_static_checks.py
 
 freeze: $(STAMP)
 	{ echo "# Host runtime, pinned (Python >= 3.11). Regenerate with: make freeze"; \
