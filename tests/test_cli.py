@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from resnext import cli
+from resnext import cli, config
+from resnext.config import load_config
 
 from support.paths import DEMO_CONFIG
 
@@ -34,11 +35,51 @@ def test_bad_config_fails_naming_the_key_and_writes_nothing(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def test_resolve_config_from_snakemake_json(tmp_path):
-    out = tmp_path / "c.yaml"
-    assert cli.main(["resolve-config", "--json", json.dumps({"seed": 5}), "--out", str(out)]) == 0
-    assert "seed: 5" in out.read_text()
+def _resolved(tmp_path, *sets):
+    out = tmp_path / "config.resolved.yaml"
+    argv = ["resolve-config", "--config", DEMO_CONFIG, "--out", str(out)]
+    assert cli.main(argv + [a for s in sets for a in ("--set", s)]) == 0
     assert not [n for n in os.listdir(tmp_path) if ".tmp" in n]
+    return out
+
+
+def test_a_resolved_config_is_loaded_as_written_without_a_second_validation(tmp_path, monkeypatch):
+    out = _resolved(tmp_path, "seed=5")
+    expected = load_config([DEMO_CONFIG], ["seed=5"])
+    assert out.read_text().startswith(config.RESOLVED_HEADER + expected.sha256() + "\n")
+    monkeypatch.setattr(config, "_validated", None)  # any validation now fails
+    cfg, path = cli._config(cli._parser().parse_args(["report", "--config", str(out)]))
+    assert cfg == expected and path == str(out)
+
+
+def _stage(*argv):
+    argv = [sys.executable, "-m", "resnext.cli"] + list(argv)
+    return subprocess.run(argv, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda t: t.replace("seed: 5", "seed: 6"), "was changed after it was written"),
+    (lambda t: t.replace("seed: 5\n", ""), "by another version of resnext (keys differ: seed)"),
+    (lambda t: t.replace("seed: 5", "seed: [5"), "cannot be read"),
+    (lambda t: t.split("\n", 1)[0][:-4] + "\n" + t.split("\n", 1)[1], "is not a resolved config"),
+])
+def test_a_hand_edited_or_damaged_resolved_config_is_refused_in_one_line(tmp_path, edit, message):
+    out = _resolved(tmp_path, "seed=5")
+    out.write_text(edit(out.read_text()))
+    run = _stage("resolve-config", "--config", str(out), "--out", str(tmp_path / "again.yaml"))
+    assert run.returncode == 2 and message in run.stderr and str(out) in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "again.yaml").exists()
+
+
+def test_a_resolved_config_given_with_set_is_validated_like_any_file(tmp_path):
+    out = _resolved(tmp_path, "seed=5")
+    out.write_text(out.read_text().replace("seed: 5", "seed: 6"))  # only the trusted path refuses
+    again = tmp_path / "again.yaml"
+    run = _stage("resolve-config", "--config", str(out), "--set", "seed=7", "--out", str(again))
+    assert run.returncode == 0 and "seed: 7" in again.read_text(), run.stderr
+    run = _stage("resolve-config", "--config", str(out), "--set", "seed=x", "--out", str(again))
+    assert run.returncode == 2 and "seed" in run.stderr
 
 
 @pytest.mark.parametrize("error,message", [

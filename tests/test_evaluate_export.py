@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from resnext import checkpoints
+from resnext import checkpoints, paths
 from resnext.backends import get_backend
 from resnext.compat import tf
 from resnext.evaluate import evaluate
@@ -17,7 +17,7 @@ from resnext.train import loop
 def trained(tiny_cfg):
     cfg = tiny_cfg(eval_batch_size=16)  # 40 validation images: batches of 16, 16, 8 (+8 padding)
     loop.train_block(cfg, 4, get_backend(cfg))
-    return cfg, checkpoints.ckpt_path(cfg.train_dir, 4)
+    return cfg, paths.ckpt_prefix(cfg.train_dir, 4)
 
 
 def test_evaluate_counts_every_image_once(trained):
@@ -40,7 +40,7 @@ def test_evaluate_is_deterministic(trained):
 
 def test_missing_checkpoint_is_named_and_nothing_written(tiny_cfg):
     cfg = tiny_cfg()
-    prefix = checkpoints.ckpt_path(cfg.train_dir, 4)
+    prefix = paths.ckpt_prefix(cfg.train_dir, 4)
     with pytest.raises(FileNotFoundError, match="model.ckpt-4"):
         evaluate(cfg, prefix)
     with pytest.raises(FileNotFoundError, match="model.ckpt-4"):

@@ -7,19 +7,19 @@ import os
 
 import pytest
 
-from resnext import checkpoints
 from resnext.backends import get_backend
 from resnext.compat import tf
 from resnext.evaluate import evaluate
 from resnext.train import loop
 from resnext.train.events import EVAL_TAGS
+from resnext import paths
 
 
 @pytest.fixture
 def trained(tiny_cfg):
     cfg = tiny_cfg(eval_batch_size=16)
     loop.train_block(cfg, 4, get_backend(cfg))
-    return cfg, checkpoints.ckpt_path(cfg.train_dir, 4)
+    return cfg, paths.ckpt_prefix(cfg.train_dir, 4)
 
 
 def _scalars(folder):

@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from resnext import checkpoints, intervals, predictions
+from resnext import intervals, paths, predictions
 from resnext.backends import get_backend
 from resnext.compat import tf
 from resnext.data import pipeline
@@ -23,7 +23,7 @@ def evaluated(tmp_path_factory, digits_data):
     cfg = load_config([DEMO_CONFIG], values=dict(TINY, data_url=digits_data, run_name="tiny",
                                                  results_dir=str(root / "results"), eval_batch_size=16))
     loop.train_block(cfg, 4, get_backend(cfg))
-    prefix = checkpoints.ckpt_path(cfg.train_dir, 4)
+    prefix = paths.ckpt_prefix(cfg.train_dir, 4)
     return cfg, prefix, evaluate(cfg, prefix)
 
 

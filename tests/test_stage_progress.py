@@ -8,9 +8,9 @@ import sys
 
 import yaml
 
-from resnext import checkpoints
 from resnext.backends import get_backend
 from resnext.train import loop
+from resnext import paths
 
 # 2024-01-01 12:00:00,000 INFO resnext.progress: export: 3/7 stages (42.9%), 2.5s; froze the variables ...
 STAGE = re.compile(r" INFO resnext\.progress: export: (\d)/7 stages \(\d+\.\d%\), [\dhms.]+; (.+)$")
@@ -38,7 +38,7 @@ def _progress_lines(stage, tiny_cfg, folder):
     """Train the tiny model 4 steps, run `stage` on it into a log file: (cfg, prefix, log text, progress lines)."""
     cfg = tiny_cfg(eval_batch_size=16)
     loop.train_block(cfg, 4, get_backend(cfg))
-    prefix = checkpoints.ckpt_path(cfg.train_dir, 4)
+    prefix = paths.ckpt_prefix(cfg.train_dir, 4)
     text = _stage_to_a_log_file(stage, cfg, prefix, folder)
     return cfg, prefix, text, [line for line in text.splitlines() if " resnext.progress: " in line]
 

@@ -8,7 +8,8 @@ import hashlib
 import os
 import re
 
-CKPT_PREFIX = "model.ckpt"
+from resnext import paths
+
 _STEP = re.compile(r"model\.ckpt-(\d+)\.index$")
 
 
@@ -17,19 +18,10 @@ class CheckpointError(ValueError):
     The message names the checkpoint (and the first mismatched variable) and what to do."""
 
 
-def ckpt_dir(train_dir):
-    return os.path.join(train_dir, "ckpt")
-
-
-def ckpt_path(train_dir, step):
-    """Checkpoint prefix for `step` (what Saver.save/restore take)."""
-    return os.path.join(ckpt_dir(train_dir), "%s-%d" % (CKPT_PREFIX, step))
-
-
 def complete_steps(train_dir):
     """Sorted global steps of the complete checkpoints in <train_dir>/ckpt."""
     steps = []
-    for index in glob.glob(os.path.join(ckpt_dir(train_dir), CKPT_PREFIX + "-*.index")):
+    for index in glob.glob(os.path.join(paths.ckpt_dir(train_dir), paths.CKPT_PREFIX + "-*.index")):
         match = _STEP.search(os.path.basename(index))
         if match:
             steps.append(int(match.group(1)))

@@ -7,7 +7,8 @@ import logging
 import os
 import sys
 
-from resnext.config import ConfigError, load_config
+from resnext import paths
+from resnext.config import ConfigError, is_resolved, load_config, load_resolved
 
 log = logging.getLogger("resnext.cli")
 
@@ -20,9 +21,13 @@ def _add_config_args(p):
 
 
 def _config(args):
-    paths = args.config or ["config/config.yaml"]
-    values = json.loads(args.json) if getattr(args, "json", None) else None
-    return load_config(paths if not values else [], args.overrides, values=values), paths[-1]
+    """(Config, the last file given). One file that write_resolved wrote, with no --set, is the
+    workflow's resolved config: trusted as written (load_resolved checks its sha256). Anything else
+    is validated."""
+    files = args.config or ["config/config.yaml"]
+    if len(files) == 1 and not args.overrides and is_resolved(files[0]):
+        return load_resolved(files[0]), files[0]
+    return load_config(files, args.overrides), files[-1]
 
 
 def _cmd_resolve_config(args):
@@ -114,10 +119,9 @@ def _cmd_evaluate(args):
 
 
 def _cmd_export(args):
-    from resnext import checkpoints
     from resnext.export import export
     cfg, _ = _config(args)
-    prefix = args.checkpoint or checkpoints.ckpt_path(cfg.train_dir, cfg.train_steps)
+    prefix = args.checkpoint or paths.ckpt_prefix(cfg.train_dir, cfg.train_steps)
     export(cfg, _strip_index(prefix), args.out_dir)
 
 
@@ -135,7 +139,7 @@ def _cmd_ranktable(args):
         log.info("%s is a valid rank table for rank_size %d", args.check, cfg.rank_size)
         return
     table = ranktable.table_for_config(cfg, discover=args.discover, fmt=args.format)
-    out = args.out or os.path.join(cfg.train_dir, "rank_table.json")
+    out = args.out or paths.rank_table(cfg.train_dir)
     ranktable.write_table(out, table)
     log.info("rank table (%s) for %d device(s) -> %s", ranktable.table_format(table), cfg.rank_size, out)
     if args.env_for is not None:
@@ -149,7 +153,7 @@ def _cmd_with_device(args):
         raise ConfigError("with-device: give the command after --")
     cfg, _ = _config(args)
     ids = devicepool.parse_ids(args.devices) if args.devices else list(cfg.npu_device_ids)
-    pool = args.pool or os.path.join(cfg.results_dir, ".npu-pool")
+    pool = args.pool or paths.npu_pool(cfg.results_dir)
     try:
         code = devicepool.run_with_devices(pool, ids, argv, count=args.count, timeout_s=args.timeout)
     except devicepool.PoolTimeout as exc:
@@ -172,13 +176,13 @@ def _cmd_benchmark(args):
     from resnext.train import preflight
     cfg, _ = _config(args)
     preflight.check_devices(cfg)
-    out = args.out or os.path.join(cfg.run_dir, "benchmark", "%s-%s-%dx%d.json"
-                                   % (args.mode, args.data, cfg.rank_size, cfg.batch_size))
+    out = args.out or paths.benchmark_json(cfg.run_dir, args.mode, args.data, cfg.rank_size,
+                                           cfg.batch_size)
     work = tempfile.mkdtemp(prefix="resnext-bench-")
     config_path = os.path.join(work, "config.yaml")
     write_resolved(cfg, config_path)
     argv = [sys.executable, "-m", "resnext.cli", "benchmark-rank"] + _benchmark_argv(args, config_path, out)
-    launch.supervise(cfg, argv, os.path.join(work, "logs"), launch.backend_env(cfg))
+    launch.supervise(cfg, argv, paths.train_logs(work), launch.backend_env(cfg))
     print(json.dumps(atomic.read_json(out), indent=2, sort_keys=True))
 
 
@@ -214,7 +218,6 @@ def _parser():
 
     p = cmd("resolve-config", _cmd_resolve_config, "validate and write the resolved config")
     p.add_argument("--out", required=True)
-    p.add_argument("--json", help="config values as one JSON object (Snakemake passes its config)")
     cmd("demo-data", _cmd_demo_data, "write the embedded digits as a JPEG tree").add_argument("--out")
     cmd("convert", _cmd_convert, "JPEG tree -> TFRecord shards + manifest").add_argument(
         "--verify", action="store_true", help="re-read every shard and check counts and sha256")

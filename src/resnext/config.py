@@ -13,10 +13,11 @@ import json
 import math
 import os
 import re
+import shlex
 
 import yaml
 
-from resnext import atomic
+from resnext import atomic, paths
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "config.schema.yaml")
 
@@ -80,19 +81,19 @@ class _Derived(object):
 
     @property
     def run_dir(self):
-        return os.path.join(self.results_dir, self.run_name)
+        return paths.run_dir(self.results_dir, self.run_name)
 
     @property
     def data_dir(self):
-        return self.data_url or os.path.join(self.run_dir, "data")
+        return paths.data_dir(self.run_dir, self.data_url)
 
     @property
     def source_path(self):
-        return os.path.join(self.run_dir, "source") if self.source_dir == "demo" else self.source_dir
+        return paths.source_dir(self.run_dir, self.source_dir)
 
     @property
     def train_dir(self):
-        return os.path.join(self.run_dir, "train")
+        return paths.train_dir(self.run_dir)
 
     @property
     def global_batch(self):
@@ -191,11 +192,13 @@ def _check_cross_keys(values, origin):
                         % (values["label_offset"], values["num_classes"]))
     if values["hosts"] and len(values["hosts"]) != values["rank_size"]:
         problems.append("hosts lists %d entries but rank_size is %d" % (len(values["hosts"]), values["rank_size"]))
-    if values["backend"] == "npu" and values["precision_mode"] in ("fp16", "bf16"):
-        problems.append("precision_mode %r is not an NPU mode; with backend npu use allow_mix_precision, "
-                        "allow_fp32_to_fp16, must_keep_origin_dtype or fp32" % values["precision_mode"])
-    if values["backend"] == "npu" and values["loss_scale"] == "dynamic":
-        problems.append("loss_scale 'dynamic' is not supported on backend npu yet; use a static scale (the seed's 1024)")
+    if values["backend"] == "npu":
+        problems.extend(_npu_refusals(values))
+    try:
+        shlex.split(values["container_wrapper"])
+    except ValueError as exc:  # the rules split it into words, each quoted for the shell
+        problems.append("container_wrapper %r is not a command line (%s)"
+                        % (values["container_wrapper"], exc))
     problems.extend(_accept_problems(values["accept_changes"]))
     if problems:
         raise ConfigError("%s: %s" % (origin, "; ".join(problems)))
@@ -210,6 +213,26 @@ def _accept_problems(names):
             "`affects` lists training in %s, and %s"
             % (", ".join(repr(n) for n in wrong), "is" if len(wrong) == 1 else "are", SCHEMA_PATH,
                TRAIN_DATA)]
+
+
+NOT_ON_NPU = ("fp16", "bf16")  # the GPU's and the CPU's modes; backends/npu.py maps the others
+
+
+def _npu_refusals(values):
+    """What backend npu cannot run faithfully (the only place these are refused)."""
+    problems = []
+    if values["precision_mode"] in NOT_ON_NPU:
+        enum = load_schema()["properties"]["precision_mode"]["enum"]
+        modes = sorted(m for m in enum if m not in NOT_ON_NPU)
+        problems.append("precision_mode %r is not an NPU mode (fp16 is the GPU's, bf16 the CPU's); "
+                        "with backend npu use one of %s (fp32 maps to the NPU's force_fp32)"
+                        % (values["precision_mode"], ", ".join(modes)))
+    if values["loss_scale"] == "dynamic":
+        # the 910 saturates on fp16 overflow instead of producing inf/nan (backends/npu.py)
+        problems.append("loss_scale 'dynamic' is not supported on backend npu yet: the Ascend 910 "
+                        "saturates on fp16 overflow, so the inf/nan check cannot see it; use a "
+                        "static loss_scale (the seed uses 1024)")
+    return problems
 
 
 def _unknown_keys(values, known):
@@ -308,7 +331,62 @@ def load_config(paths, overrides=(), values=None):
     return _validated(merged, origin)
 
 
+# First line of a file write_resolved wrote; the digest after it is cfg.sha256() of the keys below
+RESOLVED_HEADER = "# resnext resolved config, config_sha256: "
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
 def write_resolved(cfg, path):
-    """Write the resolved config (every key, sorted) atomically; returns its sha256."""
-    atomic.write_text(path, cfg.to_yaml())
-    return cfg.sha256()
+    """Write the resolved config (every key, sorted, under RESOLVED_HEADER) atomically; -> sha256.
+
+    The stages load it with load_resolved, which trusts it without validating it again.
+    """
+    digest = cfg.sha256()
+    atomic.write_text(path, "%s%s\n%s" % (RESOLVED_HEADER, digest, cfg.to_yaml()))
+    return digest
+
+
+def is_resolved(path):
+    """True when `path` is a regular file starting with RESOLVED_HEADER (write_resolved's)."""
+    try:
+        with io.open(path, "rb") as f:
+            return f.read(len(RESOLVED_HEADER)) == RESOLVED_HEADER.encode("ascii")
+    except OSError:
+        return False
+
+
+def load_resolved(path):
+    """A file write_resolved wrote -> Config, without a second schema validation.
+
+    Validated when it was written; what is checked here is that it is still what was written: the
+    sha256 of its keys must equal its header's, so a hand-edited or damaged file is refused
+    (ConfigError naming it), as is one from a version of resnext with other keys.
+    """
+    try:
+        with io.open(path, encoding="utf-8") as f:
+            header, text = f.readline(), f.read()
+        data = _load_yaml(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError("resolved config %s cannot be read (%s); resolve it again (the "
+                          "workflow's resolve_config job, or `resnext resolve-config`)"
+                          % (path, " ".join(str(exc).split())))
+    digest = header[len(RESOLVED_HEADER):].strip()
+    fields = {f.name for f in dataclasses.fields(Config)}
+    ours = header.startswith(RESOLVED_HEADER) and _DIGEST.fullmatch(digest)
+    if not (ours and isinstance(data, dict)):
+        raise ConfigError("%s is not a resolved config (no %r first line with its sha256); resolve "
+                          "it again" % (path, RESOLVED_HEADER.strip()))
+    if set(data) != fields:
+        differ = sorted(set(data) ^ fields, key=str)
+        raise ConfigError("resolved config %s was written by another version of resnext (keys "
+                          "differ: %s); resolve it again" % (path, ", ".join(map(str, differ))))
+    try:
+        cfg = Config(**{k: _freeze(v) for k, v in data.items()})
+        actual = cfg.sha256()
+    except (TypeError, ValueError) as exc:
+        actual = "unreadable (%s)" % exc
+    if actual != digest:
+        raise ConfigError("resolved config %s was changed after it was written (its keys hash to "
+                          "%s, its first line says %s); do not edit it: change the config it was "
+                          "resolved from and resolve again" % (path, actual[:16], digest[:16]))
+    return cfg

@@ -10,14 +10,14 @@ import logging
 import os
 import time
 
-from resnext import atomic, checkpoints, intervals, predictions, restore
+from resnext import atomic, checkpoints, intervals, paths, predictions, restore
 from resnext import progress as progress_mod
 from resnext.compat import tf
 from resnext.data import identity, pipeline
 from resnext.model import build_logits
 from resnext.train import preflight
 from resnext.train.events import ScalarWriter, eval_values
-from resnext.train.records import eval_path, utc_now
+from resnext.train.records import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,10 @@ def _checkpoint_time(prefix):
 
 
 def _write_predictions(out_path, rows):
-    """Write the predictions file beside `out_path` (predictions.path_for); -> its entry in the eval
-    JSON. The entry holds no path: where the file is follows from where the JSON is, so a result
-    written elsewhere or a moved copy of the run carries the same entry."""
-    data = predictions.write(predictions.path_for(out_path), rows)
+    """Write the predictions file beside `out_path` (paths.eval_predictions); -> its entry in the
+    eval JSON. The entry holds no path: where the file is follows from where the JSON is, so a
+    result written elsewhere or a moved copy of the run carries the same entry."""
+    data = predictions.write(paths.eval_predictions(out_path), rows)
     return {"sha256": hashlib.sha256(data).hexdigest(), "num_images": int(len(rows["label"]))}
 
 
@@ -107,7 +107,7 @@ def evaluate(cfg, prefix, out_path=None):
     # the manifest names the dataset in the report: prove these are its validation shards
     verified = identity.verify(cfg, manifest, "validation", full=True)
     step = checkpoints.step_of(prefix)
-    out_path = out_path or eval_path(cfg, step)
+    out_path = out_path or paths.eval_json(cfg.run_dir, step)
     expected = manifest.get("splits", {}).get("validation", {}).get("num_images")
     (top1, top5, xent, n), seconds, rows = _run_eval(cfg, prefix, expected)
     if n == 0:
@@ -124,7 +124,7 @@ def evaluate(cfg, prefix, out_path=None):
               "arch": cfg.arch, "evaluated_utc": utc_now()}
     atomic.write_json(out_path, result)  # last: the JSON names the predictions file it vouches for
     # TensorBoard: one event file per checkpoint (the suffix keeps parallel evaluations apart)
-    events = ScalarWriter(os.path.join(cfg.run_dir, "eval"), filename_suffix=".step-%d" % step)
+    events = ScalarWriter(paths.eval_dir(cfg.run_dir), filename_suffix=".step-%d" % step)
     events.write(step, eval_values(result), prefix="eval/")
     events.close()
     log.info("step %d: top1 %.4f top5 %.4f loss %.4f over %d images -> %s",

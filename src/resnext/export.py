@@ -5,11 +5,10 @@ log line per stage. Python 3.7, TF 1.15 API.
 """
 import hashlib
 import logging
-import os
 
 import numpy as np
 
-from resnext import atomic, checkpoints, restore
+from resnext import atomic, checkpoints, paths, restore
 from resnext import progress as progress_mod
 from resnext.compat import tf
 from resnext.data import pipeline
@@ -84,19 +83,19 @@ def run_frozen(graph_def, images):
 def export(cfg, prefix, out_dir=None):
     """Write export/<arch>.pb and export.json; return the record."""
     checkpoints.require(prefix)
-    out_dir = out_dir or os.path.join(cfg.run_dir, "export")
+    out_dir = out_dir or paths.export_dir(cfg.run_dir)
     with progress_mod.Progress("export", total=STAGES, unit="stages", rate=False) as progress:
         def done(note):
             progress.update(1, note=note)
         frozen, reference, images = freeze(cfg, prefix, done)
         data = frozen.SerializeToString()
-        pb_path = os.path.join(out_dir, "%s.pb" % cfg.arch)
+        pb_path = paths.export_graph(out_dir, cfg.arch)
         atomic.write_bytes(pb_path, data)
         done("wrote %s" % pb_path)
         check = run_frozen(frozen, images)
         done("ran the frozen graph on the images")
         record = _record(cfg, prefix, pb_path, data, images, reference, check)
-        atomic.write_json(os.path.join(out_dir, "export.json"), record)
+        atomic.write_json(paths.export_record(out_dir), record)
         done("wrote export.json")
     log.info("exported %s (%d bytes); max |logits diff| %.3g on %d validation images",
              pb_path, len(data), record["max_abs_diff_logits"], len(images))

@@ -21,7 +21,6 @@ import numpy as np
 
 from resnext import atomic
 
-SUFFIX = ".predictions.npz"
 FIELDS = ("record_id", "file_name", "label", "top5", "label_probability", "top1_correct",
           "top5_correct")
 _KINDS = {"record_id": "U", "file_name": "U", "label": "i", "top5": "i",
@@ -31,12 +30,6 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip member can carry
 
 class PredictionsError(ValueError):
     """A predictions file that is missing a field, holds the wrong kind of array or cannot be read."""
-
-
-def path_for(eval_json):
-    """eval/step-<step>.json -> eval/step-<step>.predictions.npz (beside it, whatever its folder)."""
-    base = eval_json[:-len(".json")] if eval_json.endswith(".json") else eval_json
-    return base + SUFFIX
 
 
 def _text(value):

@@ -16,19 +16,18 @@ import logging
 import os
 import re
 
-from resnext import atomic, checkpoints
-from resnext.train.records import eval_path
+from resnext import atomic, checkpoints, paths
 
 log = logging.getLogger(__name__)
 
-_FILE_STEP = re.compile(r"^%s-(\d+)\." % re.escape(checkpoints.CKPT_PREFIX))
+_FILE_STEP = re.compile(r"^%s-(\d+)\." % re.escape(paths.CKPT_PREFIX))
 TEMP_MARKERS = (".tempstate", ".tmp")
 
 
 def has_eval_result(cfg, step):
     """True when eval/step-<step>.json exists, parses, is for `step` and for the checkpoint now on
     disk (same sha256): a result of an earlier checkpoint at the same step does not count."""
-    path = eval_path(cfg, step)
+    path = paths.eval_json(cfg.run_dir, step)
     try:
         record = atomic.read_json(path)
     except (IOError, OSError, ValueError):
@@ -36,7 +35,8 @@ def has_eval_result(cfg, step):
     if not isinstance(record, dict) or record.get("step") != step:
         return False
     digest = (record.get("checkpoint") or {}).get("sha256")
-    return digest is not None and digest == checkpoints.sha256(checkpoints.ckpt_path(cfg.train_dir, step))
+    prefix = paths.ckpt_prefix(cfg.train_dir, step)
+    return digest is not None and digest == checkpoints.sha256(prefix)
 
 
 def _is_temp(path):
@@ -67,7 +67,7 @@ def leftovers(train_dir):
         return []
     newest, complete = steps[-1], set(steps)
     found = []
-    for path in glob.glob(os.path.join(checkpoints.ckpt_dir(train_dir), checkpoints.CKPT_PREFIX + "-*")):
+    for path in glob.glob(os.path.join(paths.ckpt_dir(train_dir), paths.CKPT_PREFIX + "-*")):
         match = _FILE_STEP.match(os.path.basename(path))
         if not match or int(match.group(1)) > newest:
             continue
@@ -96,7 +96,7 @@ def plan(cfg):
         if has_eval_result(cfg, step):
             delete.append(step)
         else:
-            kept[step] = "no evaluation result yet (%s)" % eval_path(cfg, step)
+            kept[step] = "no evaluation result yet (%s)" % paths.eval_json(cfg.run_dir, step)
     return delete, kept
 
 
@@ -108,7 +108,7 @@ def prune(cfg):
     """
     delete, kept = plan(cfg)  # first: the hashes compare the files as the evaluation saw them
     for step in delete:
-        delete_checkpoint(checkpoints.ckpt_path(cfg.train_dir, step))
+        delete_checkpoint(paths.ckpt_prefix(cfg.train_dir, step))
         log.info("retention: deleted checkpoint %d (evaluated; keep_checkpoint_max %d)",
                  step, cfg.keep_checkpoint_max)
     for path in leftovers(cfg.train_dir):

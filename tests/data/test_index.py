@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from resnext import checkpoints
+from resnext import paths
 from resnext.backends import get_backend
 from resnext.config import ConfigError, load_config
 from resnext.data import index, pipeline, shardscan, tfrecord
@@ -115,7 +115,7 @@ def test_index_then_train_and_evaluate_leaves_every_shard_as_it_was(tmp_path, fo
         )
     preflight.check_train_data(cfg)
     loop.train_block(cfg, 2, get_backend(cfg))
-    result = evaluate(cfg, checkpoints.ckpt_path(cfg.train_dir, 2))
+    result = evaluate(cfg, paths.ckpt_prefix(cfg.train_dir, 2))
     assert result["num_images"] == len(written["validation"]) and 0 <= result["top1"] <= 1
     import numpy as np
 

@@ -11,9 +11,9 @@ import shutil
 
 import pytest
 
-from resnext import checkpoints
 
 import rel_support as S
+from resnext import paths
 
 class RanksLaunched(Exception):
     """The launcher got as far as starting rank processes: the input was not checked before."""
@@ -72,7 +72,7 @@ def trained(tmp_path_factory, digits_data):
     root = tmp_path_factory.mktemp("bad-input")
     cfg = S.tiny_config(digits_data, root / "results", "trained")
     loop.train_block(cfg, 4, get_backend(cfg, 0, 1))
-    return cfg, checkpoints.ckpt_path(cfg.train_dir, 4)
+    return cfg, paths.ckpt_prefix(cfg.train_dir, 4)
 
 
 # ---------------------------------------------------------------- config

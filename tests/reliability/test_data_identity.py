@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from resnext import checkpoints
+from resnext import checkpoints, paths
 from resnext.train import records
 
 import hostile as H
@@ -34,7 +34,7 @@ def trained(tmp_path_factory, digits_data):
     from resnext.train import loop
     cfg = S.tiny_config(digits_data, tmp_path_factory.mktemp("identity") / "results", "trained")
     loop.train_block(cfg, 4, get_backend(cfg, 0, 1))
-    return checkpoints.ckpt_path(cfg.train_dir, 4)
+    return paths.ckpt_prefix(cfg.train_dir, 4)
 
 
 def _data(digits_data, tmp_path):
@@ -143,14 +143,14 @@ def test_the_report_says_what_was_verified_and_when(trained, digits_data, tmp_pa
     monkeypatch.chdir(tmp_path)
     cfg = S.tiny_config(digits_data, tmp_path / "results")
     config = H.write_yaml(tmp_path / "config.yaml", cfg.to_dict())
-    _copy_checkpoint(trained, checkpoints.ckpt_dir(cfg.train_dir))
+    _copy_checkpoint(trained, paths.ckpt_dir(cfg.train_dir))
     code, _ = _launch(["train", "--config", config, "--until-step", 4], caplog, monkeypatch)
     assert code == "launched"
-    lines = records.read_jsonl(os.path.join(cfg.train_dir, "data-checks.jsonl"))
+    lines = records.read_jsonl(paths.data_checks(cfg.train_dir))
     assert [(r["split"], r["check"], r["shards"], r["until_step"]) for r in lines] == [
         ("train", "size", 2, 4)]
     code, text = H.main(["evaluate", "--config", config, "--checkpoint",
-                         checkpoints.ckpt_path(cfg.train_dir, 4)], caplog)
+                         paths.ckpt_prefix(cfg.train_dir, 4)], caplog)
     assert code == 0, text
     record = S.read_json(os.path.join(cfg.run_dir, "eval", "step-4.json"))["data_verified"]
     sizes = sum(os.path.getsize(os.path.join(digits_data, n)) for n in VAL)

@@ -11,10 +11,10 @@ import subprocess
 
 import pytest
 
-from resnext import atomic, checkpoints
+from resnext import atomic, checkpoints, paths
 from resnext.backends import get_backend
 from resnext.evaluate import evaluate
-from resnext.train import loop, records
+from resnext.train import loop
 
 import rel_support as S
 
@@ -46,7 +46,7 @@ def _fill(disk, leave_bytes):
 def _fill_checkpoint_disk(digits_data, disk):
     cfg = S.tiny_config(digits_data, disk / "results", "full")
     loop.train_block(cfg, 4, get_backend(cfg, 0, 1))
-    prefix4 = checkpoints.ckpt_path(cfg.train_dir, 4)
+    prefix4 = paths.ckpt_prefix(cfg.train_dir, 4)
     sha4 = checkpoints.sha256(prefix4)
     size = sum(os.path.getsize(p) for p in checkpoints.files_of(prefix4))
     filler = _fill(disk, size // 4)  # room for the metrics lines, not for another checkpoint
@@ -58,23 +58,25 @@ def _fill_checkpoint_disk(digits_data, disk):
 def test_a_full_disk_during_a_checkpoint_save_keeps_the_previous_one(small_disk, digits_data):
     cfg, sha4, filler, error = _fill_checkpoint_disk(digits_data, small_disk)
     message = str(error)
-    assert "No space left on device" in message and checkpoints.ckpt_dir(cfg.train_dir) in message, message
+    assert "No space left on device" in message, message
+    assert paths.ckpt_dir(cfg.train_dir) in message, message
     assert checkpoints.complete_steps(cfg.train_dir) == [4]
-    assert checkpoints.sha256(checkpoints.ckpt_path(cfg.train_dir, 4)) == sha4
-    assert S.checkpoint_tensors(checkpoints.ckpt_path(cfg.train_dir, 4))  # still restores
+    assert checkpoints.sha256(paths.ckpt_prefix(cfg.train_dir, 4)) == sha4
+    assert S.checkpoint_tensors(paths.ckpt_prefix(cfg.train_dir, 4))  # still restores
     assert S.partial_checkpoint_files(cfg.train_dir, 8) == []  # TensorFlow removed its temp file
-    assert not os.path.exists(records.block_path(cfg, 2))
+    assert not os.path.exists(paths.block_record(cfg.train_dir, 2))
     os.remove(str(filler))
     loop.train_block(cfg, 8, get_backend(cfg, 0, 1))
     assert checkpoints.complete_steps(cfg.train_dir) == [4, 8]
     assert S.metrics_steps(cfg.train_dir) == [2, 4, 6, 8]
-    assert checkpoints.sha256(checkpoints.ckpt_path(cfg.train_dir, 4)) == sha4
+    assert checkpoints.sha256(paths.ckpt_prefix(cfg.train_dir, 4)) == sha4
 
 
 def test_the_checkpoint_save_error_says_what_is_intact_and_what_to_do(small_disk, digits_data):
     cfg, _, _, error = _fill_checkpoint_disk(digits_data, small_disk)
     message = str(error)
-    assert message.startswith("could not write checkpoint %s" % checkpoints.ckpt_path(cfg.train_dir, 8)), message
+    prefix8 = paths.ckpt_prefix(cfg.train_dir, 8)
+    assert message.startswith("could not write checkpoint %s" % prefix8), message
     assert "step 4, is intact" in message and "Free space" in message and "Detected at node" not in message
 
 
@@ -121,7 +123,7 @@ def test_a_full_disk_error_names_the_file(small_disk, digits_data, tmp_path):
     out.parent.mkdir()
     _fill(small_disk, 0)
     with pytest.raises(OSError) as failure:
-        evaluate(cfg, checkpoints.ckpt_path(cfg.train_dir, 4), str(out))
+        evaluate(cfg, paths.ckpt_prefix(cfg.train_dir, 4), str(out))
     # the first file written (the per-image predictions beside the result) is the one named
     written = str(small_disk / "eval" / "step-4.predictions.npz")
     assert failure.value.errno == errno.ENOSPC and written in str(failure.value), failure.value
@@ -146,7 +148,7 @@ def test_a_failed_result_write_keeps_the_previous_result(tiny_cfg, monkeypatch):
     stays whole and no temp file is left."""
     cfg = tiny_cfg()
     loop.train_block(cfg, 4, get_backend(cfg, 0, 1))
-    prefix = checkpoints.ckpt_path(cfg.train_dir, 4)
+    prefix = paths.ckpt_prefix(cfg.train_dir, 4)
     first = evaluate(cfg, prefix)
     path = os.path.join(cfg.run_dir, "eval", "step-4.json")
     rows = os.path.join(cfg.run_dir, "eval", "step-4.predictions.npz")

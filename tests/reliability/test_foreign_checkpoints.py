@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from resnext import checkpoints
+from resnext import checkpoints, paths
 
 import hostile as H
 import rel_support as S
@@ -54,11 +54,11 @@ def foreign(tmp_path_factory, digits_data):
     ckpts = root / "ckpts"
     ckpts.mkdir()
     return {
-        "classes": checkpoints.ckpt_path(other.train_dir, 4),
+        "classes": paths.ckpt_prefix(other.train_dir, 4),
         "arch": _save_graph(str(ckpts / "nobn" / "model.ckpt-4"), "resnext_tiny_nobn"),
         "deeper": _save_graph(str(ckpts / "deeper" / "model.ckpt-4"),
                               extra=("stage4/block2/conv1/weights", [1, 1, 64, 32])),
-        "own": checkpoints.ckpt_path(own.train_dir, 4),
+        "own": paths.ckpt_prefix(own.train_dir, 4),
     }
 
 
@@ -118,7 +118,7 @@ def test_a_training_resume_from_a_checkpoint_of_another_model_gives_the_same_mes
     or a mixed-up folder): the rank stops with the same line, not TensorFlow's restore report; the
     checkpoint stays, and block 2 writes no checkpoint."""
     cfg = S.tiny_config(digits_data, tmp_path / "results")
-    victim = _copy_checkpoint(foreign["classes"], checkpoints.ckpt_dir(cfg.train_dir))
+    victim = _copy_checkpoint(foreign["classes"], paths.ckpt_dir(cfg.train_dir))
     config = H.write_yaml(tmp_path / "config.yaml", cfg.to_dict())
     outside, hashes = H.tree(tmp_path, skip=("results/tiny",)), _hashes(victim)
     proc = S.run_cli("train", "--config", config, "--until-step", 8, check=False, cwd=str(tmp_path))
@@ -128,7 +128,7 @@ def test_a_training_resume_from_a_checkpoint_of_another_model_gives_the_same_mes
     assert "Traceback" not in proc.stdout and "RestoreV2" not in proc.stdout, proc.stdout[-3000:]
     assert _hashes(victim) == hashes
     assert checkpoints.complete_steps(cfg.train_dir) == [4]
-    assert not glob.glob(checkpoints.ckpt_path(cfg.train_dir, 8) + "*")
+    assert not glob.glob(paths.ckpt_prefix(cfg.train_dir, 8) + "*")
     assert H.tree(tmp_path, skip=("results/tiny",)) == outside
 
 

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from resnext import atomic, cli, devicepool
+from resnext import atomic, cli, devicepool, paths
 from resnext.data import tfrecord
 from resnext.train import launch
 
@@ -132,7 +132,7 @@ def test_a_shard_temp_file_refuses_a_link(tmp_path, victim):
 def test_the_run_lock_refuses_a_link(tiny_cfg, victim):
     path, unchanged = victim
     cfg = tiny_cfg()
-    _plant(os.path.join(cfg.train_dir, launch.LOCK_NAME), path)
+    _plant(paths.train_lock(cfg.train_dir), path)
     with pytest.raises(atomic.UnsafeFile) as refused:
         with launch.run_lock(cfg, 4):
             pass

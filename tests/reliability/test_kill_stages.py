@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-from resnext import checkpoints
 from resnext.backends import get_backend
 from resnext.config import ConfigError
 from resnext.evaluate import evaluate
 from resnext.train import loop, preflight
 
 import rel_support as S
+from resnext import paths
 
 SHARD = re.compile(r"^(train|validation)-\d{5}-of-\d{5}$")
 
@@ -35,7 +35,7 @@ def _results_in(folder, pattern):
 
 def test_a_killed_evaluation_leaves_no_result_and_its_rerun_equals_an_uninterrupted_one(trained):
     cfg, path, root = trained
-    prefix = checkpoints.ckpt_path(cfg.train_dir, 4)
+    prefix = paths.ckpt_prefix(cfg.train_dir, 4)
     eval_dir = os.path.join(cfg.run_dir, "eval")
     out = os.path.join(eval_dir, "step-4.json")
     reference = evaluate(cfg, prefix, str(root / "reference-step-4.json"))
@@ -110,7 +110,7 @@ def test_evaluation_refuses_the_shards_of_a_killed_conversion(trained, tmp_path)
     os.link(os.path.join(cfg.data_dir, "validation-00000-of-00002"), str(data / "validation-00000-of-00002"))
     partial = cfg.replace(data_url=str(data), run_name="partial")
     with pytest.raises((ConfigError, FileNotFoundError), match="manifest"):
-        evaluate(partial, checkpoints.ckpt_path(cfg.train_dir, 4))
+        evaluate(partial, paths.ckpt_prefix(cfg.train_dir, 4))
     assert not os.path.exists(os.path.join(partial.run_dir, "eval"))
 
 
@@ -121,8 +121,8 @@ def test_a_killed_report_is_rebuilt_identically(trained, monkeypatch):
     from resnext.report import build_report
     cfg, path, root = trained
     for step in cfg.block_steps:
-        evaluate(cfg, checkpoints.ckpt_path(cfg.train_dir, step))
-    export(cfg, checkpoints.ckpt_path(cfg.train_dir, 8))
+        evaluate(cfg, paths.ckpt_prefix(cfg.train_dir, step))
+    export(cfg, paths.ckpt_prefix(cfg.train_dir, 8))
     epoch = {"SOURCE_DATE_EPOCH": "1700000000"}  # the report's own time stamp, fixed
     monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch["SOURCE_DATE_EPOCH"])
     report_dir = os.path.join(cfg.run_dir, "report")

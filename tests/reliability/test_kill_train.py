@@ -13,9 +13,8 @@ import time
 
 import pytest
 
-from resnext import checkpoints
+from resnext import checkpoints, paths
 from resnext.evaluate import evaluate
-from resnext.train import records
 
 import rel_support as S
 
@@ -40,21 +39,22 @@ def _state(cfg):
 def _assert_consistent(cfg, state):
     """Invariants after any kill: every checkpoint that counts restores; nothing else counts."""
     for step in state["complete"]:
-        assert S.checkpoint_tensors(checkpoints.ckpt_path(cfg.train_dir, step))
+        assert S.checkpoint_tensors(paths.ckpt_prefix(cfg.train_dir, step))
     if 8 not in state["complete"]:
         with pytest.raises(FileNotFoundError, match="no model.ckpt-8.index"):
-            evaluate(cfg, checkpoints.ckpt_path(cfg.train_dir, 8))
+            evaluate(cfg, paths.ckpt_prefix(cfg.train_dir, 8))
         assert not os.path.exists(os.path.join(cfg.run_dir, "eval", "step-8.json"))
     for name in state["blocks"]:  # a block record only exists for a complete checkpoint
         assert S.read_json(os.path.join(cfg.train_dir, name))["end_step"] in state["complete"]
 
 
 def _final(cfg):
-    prefixes = {s: checkpoints.ckpt_path(cfg.train_dir, s) for s in checkpoints.complete_steps(cfg.train_dir)}
+    steps = checkpoints.complete_steps(cfg.train_dir)
+    prefixes = {s: paths.ckpt_prefix(cfg.train_dir, s) for s in steps}
     return {"steps": sorted(prefixes), "tensors": {s: S.checkpoint_tensors(p) for s, p in prefixes.items()},
             "sha256": {s: checkpoints.sha256(p) for s, p in prefixes.items()},
             "curve": S.training_curve(cfg.train_dir), "eval": S.eval_numbers(evaluate(cfg, prefixes[8])),
-            "blocks": [S.read_json(records.block_path(cfg, b)) for b in (1, 2)]}
+            "blocks": [S.read_json(paths.block_record(cfg.train_dir, b)) for b in (1, 2)]}
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +80,11 @@ def save_kill(tmp_path_factory, digits_data):
     cfg = S.tiny_config(digits_data, root / "results", "killed")
     path = S.write_config(cfg, root / "killed.yaml")
     _train(path, 4)
-    sha4 = checkpoints.sha256(checkpoints.ckpt_path(cfg.train_dir, 4))
+    sha4 = checkpoints.sha256(paths.ckpt_prefix(cfg.train_dir, 4))
     attempts = []
     for attempt in range(3):  # a loaded machine may let the save finish before the kill lands
         proc = _start(path, 8, root / "kill.log")
-        hit = S.kill_on_file(proc, checkpoints.ckpt_dir(cfg.train_dir),
+        hit = S.kill_on_file(proc, paths.ckpt_dir(cfg.train_dir),
                              lambda name: name.startswith("model.ckpt-8.data-"))
         state = _state(cfg)
         attempts.append((hit, state))
@@ -92,8 +92,8 @@ def save_kill(tmp_path_factory, digits_data):
             break
         for leftover in S.partial_checkpoint_files(cfg.train_dir, 8):  # missed: take the save back, retry
             os.remove(leftover)
-        if os.path.exists(records.block_path(cfg, 2)):
-            os.remove(records.block_path(cfg, 2))
+        if os.path.exists(paths.block_record(cfg.train_dir, 2)):
+            os.remove(paths.block_record(cfg.train_dir, 2))
     _assert_consistent(cfg, state)
     rerun = _train(path, 8)
     return {"cfg": cfg, "attempts": attempts, "after_kill": state, "sha4_before": sha4, "rerun_log": rerun.stdout,
@@ -147,7 +147,7 @@ def chain(reference, tmp_path_factory, digits_data):
     root = tmp_path_factory.mktemp("train-chain")
     cfg = S.tiny_config(digits_data, root / "results", "chain")
     path = S.write_config(cfg, root / "chain.yaml")
-    ckpt_dir = checkpoints.ckpt_dir(cfg.train_dir)
+    ckpt_dir = paths.ckpt_dir(cfg.train_dir)
     log = root / "kills.log"
     seen, states = [], []
 

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from resnext import checkpoints
+from resnext import checkpoints, paths
 from resnext.backends import get_backend
 from resnext.data import pipeline
 from resnext.evaluate import evaluate
@@ -19,7 +19,7 @@ def test_a_checkpoint_without_its_index_does_not_count_and_is_trained_over(tiny_
     """Block 2's save killed after the data shard, before the index: resume from step 4."""
     cfg = tiny_cfg()
     loop.train_block(cfg, 4, get_backend(cfg, 0, 1))
-    prefix4, prefix8 = (checkpoints.ckpt_path(cfg.train_dir, s) for s in (4, 8))
+    prefix4, prefix8 = (paths.ckpt_prefix(cfg.train_dir, s) for s in (4, 8))
     shutil.copy(prefix4 + ".data-00000-of-00001", prefix8 + ".data-00000-of-00001")  # wrong weights
     open(prefix8 + ".data-00000-of-00001.tempstate4242", "wb").close()  # TensorFlow's temp of a killed save
     open(prefix8 + ".index.tempstate77", "wb").close()
@@ -38,7 +38,7 @@ def test_a_checkpoint_without_its_index_does_not_count_and_is_trained_over(tiny_
 def test_temp_files_of_a_killed_save_are_not_part_of_the_checkpoint_hash(tiny_cfg):
     cfg = tiny_cfg()
     loop.train_block(cfg, 4, get_backend(cfg, 0, 1))
-    prefix = checkpoints.ckpt_path(cfg.train_dir, 4)
+    prefix = paths.ckpt_prefix(cfg.train_dir, 4)
     clean = checkpoints.sha256(prefix)
     with open(prefix + ".data-00000-of-00001.tempstate123", "wb") as f:
         f.write(b"half a checkpoint")

@@ -8,15 +8,14 @@ import time
 
 import pytest
 
-from resnext import checkpoints, retention
-from resnext.train import records
+from resnext import checkpoints, paths, retention
 
 import rel_support as S
 
 
 def _fake_checkpoint(train_dir, step, payload=None):
     """Files shaped like a Saver checkpoint (data shard + index); contents are arbitrary bytes."""
-    prefix = checkpoints.ckpt_path(str(train_dir), step)
+    prefix = paths.ckpt_prefix(str(train_dir), step)
     os.makedirs(os.path.dirname(prefix), exist_ok=True)
     with open(prefix + ".data-00000-of-00001", "wb") as f:
         f.write(payload or (b"data-%d" % step) * 100)
@@ -26,8 +25,8 @@ def _fake_checkpoint(train_dir, step, payload=None):
 
 
 def _fake_eval(cfg, step, sha=None):
-    prefix = checkpoints.ckpt_path(cfg.train_dir, step)
-    path = records.eval_path(cfg, step)
+    prefix = paths.ckpt_prefix(cfg.train_dir, step)
+    path = paths.eval_json(cfg.run_dir, step)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         json.dump({"step": step, "top1": 0.5, "checkpoint": {"path": prefix, "sha256": sha or checkpoints.sha256(prefix)}}, f)
@@ -55,7 +54,7 @@ def test_keeps_the_newest_n_of_the_evaluated_ones(run):
     cfg = run(2)
     assert retention.prune(cfg) == [4, 8]
     assert checkpoints.complete_steps(cfg.train_dir) == [12, 16]
-    assert S.listing(checkpoints.ckpt_dir(cfg.train_dir)) == [
+    assert S.listing(paths.ckpt_dir(cfg.train_dir)) == [
         "model.ckpt-12.data-00000-of-00001", "model.ckpt-12.index",
         "model.ckpt-16.data-00000-of-00001", "model.ckpt-16.index"]
     assert retention.prune(cfg) == []  # idempotent
@@ -86,7 +85,7 @@ def test_a_result_of_another_checkpoint_at_that_step_does_not_count(run):
     """eval/step-4.json left from an earlier attempt (other weights, other sha256): 4 is not evaluated."""
     cfg = run(1, evaluated=(8, 12))
     _fake_eval(cfg, 4, sha="0" * 64)
-    with open(records.eval_path(cfg, 12), "w") as f:
+    with open(paths.eval_json(cfg.run_dir, 12), "w") as f:
         f.write('{"step": 12, "top1"')  # torn (a writer killed mid-file): not a result
     assert retention.prune(cfg) == [8]
     assert checkpoints.complete_steps(cfg.train_dir) == [4, 12, 16]
@@ -114,13 +113,13 @@ def test_a_checkpoint_goes_index_first(run, monkeypatch):
     # the next prune finishes the job, leftover data file included
     assert retention.prune(cfg) == [8, 12]
     assert checkpoints.complete_steps(cfg.train_dir) == [16]
-    assert S.listing(checkpoints.ckpt_dir(cfg.train_dir)) == [
+    assert S.listing(paths.ckpt_dir(cfg.train_dir)) == [
         "model.ckpt-16.data-00000-of-00001", "model.ckpt-16.index"]
 
 
 def test_leftovers_of_killed_saves_go_but_a_save_in_flight_stays(run):
     cfg = run(0, steps=(4, 8), evaluated=())
-    ckpt = checkpoints.ckpt_dir(cfg.train_dir)
+    ckpt = paths.ckpt_dir(cfg.train_dir)
     leftovers = ["model.ckpt-6.data-00000-of-00001",  # killed save of an older step: never completes
                  "model.ckpt-8.data-00000-of-00001.tempstate123",  # TensorFlow temp of a killed save
                  "model.ckpt-4.index.tempstate9"]
@@ -147,10 +146,10 @@ def test_real_checkpoints_of_a_training_run(tiny_cfg):
     for step in cfg.block_steps:
         loop.train_block(cfg, step, get_backend(cfg, 0, 1))
     assert retention.prune(cfg) == []  # 4 is not evaluated: kept
-    evaluate(cfg, checkpoints.ckpt_path(cfg.train_dir, 4))
+    evaluate(cfg, paths.ckpt_prefix(cfg.train_dir, 4))
     assert retention.prune(cfg) == [4]
     assert checkpoints.complete_steps(cfg.train_dir) == [8]
-    assert S.checkpoint_tensors(checkpoints.ckpt_path(cfg.train_dir, 8))  # still whole
+    assert S.checkpoint_tensors(paths.ckpt_prefix(cfg.train_dir, 8))  # still whole
     # a rerun of the finished run trains nothing and needs no deleted checkpoint
     assert loop.train_block(cfg, 8, get_backend(cfg, 0, 1)) is None
     assert checkpoints.complete_steps(cfg.train_dir) == [8]
@@ -207,7 +206,7 @@ def test_training_applies_retention_after_each_block(tiny_cfg):
     loop.train_block(cfg, 4, get_backend(cfg, 0, 1))
     loop.train_block(cfg, 8, get_backend(cfg, 0, 1))
     assert checkpoints.complete_steps(cfg.train_dir) == [4, 8]  # 4 has no result yet: kept
-    evaluate(cfg, checkpoints.ckpt_path(cfg.train_dir, 4))
+    evaluate(cfg, paths.ckpt_prefix(cfg.train_dir, 4))
     loop.train_block(cfg, 12, get_backend(cfg, 0, 1))
     assert checkpoints.complete_steps(cfg.train_dir) == [8, 12]  # 4 evaluated: gone; 8 not: kept
 

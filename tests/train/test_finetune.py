@@ -2,17 +2,17 @@
 import numpy as np
 import pytest
 
-from resnext import checkpoints
 from resnext.backends import get_backend
 from resnext.compat import tf
 from resnext.config import ConfigError
 from resnext.train import loop
+from resnext import paths
 
 
 def test_non_head_weights_start_equal_to_the_source(tiny_cfg):
     source = tiny_cfg(run_name="source")
     loop.train_block(source, 4, get_backend(source))
-    prefix = checkpoints.ckpt_path(source.train_dir, 4)
+    prefix = paths.ckpt_prefix(source.train_dir, 4)
     reader = tf.train.NewCheckpointReader(prefix)
     target = tiny_cfg(run_name="target", num_classes=4, label_offset=0, restore_path=prefix,
                       num_train_images=120)
@@ -30,7 +30,7 @@ def test_non_head_weights_start_equal_to_the_source(tiny_cfg):
 def test_shape_mismatch_outside_the_excluded_set_names_the_variable(tiny_cfg):
     source = tiny_cfg(run_name="source")
     loop.train_block(source, 4, get_backend(source))
-    prefix = checkpoints.ckpt_path(source.train_dir, 4)
+    prefix = paths.ckpt_prefix(source.train_dir, 4)
     target = tiny_cfg(run_name="target", num_classes=4, restore_path=prefix, restore_exclude=[])
     with pytest.raises(ConfigError, match="dense/kernel has shape"):
         loop._Session(target, get_backend(target), 0)

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from resnext import checkpoints
+from resnext import checkpoints, paths
 from resnext.backends import get_backend
 from resnext.compat import tf
 from resnext.config import ConfigError
@@ -25,7 +25,7 @@ def test_blocks_resume_and_write_records(tiny_cfg, caplog):
         second = _train(cfg, 8)
     assert checkpoints.complete_steps(cfg.train_dir) == [4, 8]
     assert (first["start_step"], first["end_step"], second["start_step"], second["end_step"]) == (0, 4, 4, 8)
-    on_disk = json.load(open(records.block_path(cfg, 2)))
+    on_disk = json.load(open(paths.block_record(cfg.train_dir, 2)))
     assert on_disk["config_sha256"] == cfg.sha256() and on_disk["images"] == 4 * cfg.global_batch
     steps = [r["step"] for r in records.read_metrics(cfg)]
     assert steps == [2, 4, 6, 8]
@@ -47,9 +47,9 @@ def test_blocks_follow_the_single_run_schedule(tiny_cfg):
 def test_missing_block_record_is_rebuilt_from_metrics(tiny_cfg):
     cfg = tiny_cfg()
     _train(cfg, 4)
-    os.remove(records.block_path(cfg, 1))  # killed between the checkpoint and the record
+    os.remove(paths.block_record(cfg.train_dir, 1))  # killed between the checkpoint and the record
     assert _train(cfg, 4) is None
-    rebuilt = json.load(open(records.block_path(cfg, 1)))
+    rebuilt = json.load(open(paths.block_record(cfg.train_dir, 1)))
     assert rebuilt["recovered"] is True and rebuilt["end_step"] == 4
 
 
@@ -63,19 +63,19 @@ def test_manifest_mismatch_and_bad_boundary_fail_before_training(tiny_cfg):
 def test_divergence_stops_and_keeps_the_last_checkpoint(tiny_cfg):
     cfg = tiny_cfg()
     _train(cfg, 4)
-    before = checkpoints.sha256(checkpoints.ckpt_path(cfg.train_dir, 4))
+    before = checkpoints.sha256(paths.ckpt_prefix(cfg.train_dir, 4))
     wild = cfg.replace(learning_rate_maximum=1e12, weight_decay=0.0)
     with pytest.raises(loop.TrainingDiverged, match="last good checkpoint"):
         _train(wild, 8)
     assert checkpoints.complete_steps(cfg.train_dir) == [4]
-    assert checkpoints.sha256(checkpoints.ckpt_path(cfg.train_dir, 4)) == before
+    assert checkpoints.sha256(paths.ckpt_prefix(cfg.train_dir, 4)) == before
 
 
 def test_metrics_past_the_checkpoint_are_dropped_on_rerun(tiny_cfg):
     cfg = tiny_cfg()
     _train(cfg, 4)
     records.read_metrics(cfg)
-    with open(records.metrics_path(cfg), "a") as f:  # a block killed after logging step 6
+    with open(paths.metrics(cfg.train_dir), "a") as f:  # a block killed after logging step 6
         f.write(json.dumps({"step": 6, "lr": 1.0}) + "\n{\"torn")
     _train(cfg, 8)
     assert [r["step"] for r in records.read_metrics(cfg)] == [2, 4, 6, 8]

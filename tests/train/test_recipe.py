@@ -11,7 +11,7 @@ import os
 import pytest
 import yaml
 
-from resnext import atomic, checkpoints, cli
+from resnext import atomic, cli, paths
 from resnext.config import AFFECTS, OPERATIONS, STAGES, ConfigError, keys_affecting
 from resnext.train import launch, recipe
 
@@ -24,8 +24,8 @@ NOW = "2026-12-07T07:00:00Z"
 
 
 def _trained_to(cfg, step):
-    os.makedirs(checkpoints.ckpt_dir(cfg.train_dir), exist_ok=True)
-    open(checkpoints.ckpt_path(cfg.train_dir, step) + ".index", "wb").close()
+    os.makedirs(paths.ckpt_dir(cfg.train_dir), exist_ok=True)
+    open(paths.ckpt_prefix(cfg.train_dir, step) + ".index", "wb").close()
 
 
 @pytest.fixture

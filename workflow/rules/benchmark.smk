@@ -1,23 +1,30 @@
-# `snakemake benchmark`: the standard throughput benchmark (resnext benchmark: synthetic data, train
-# step, warm-up excluded) on the configured backend and devices. The report's throughput section
-# reads its JSON when present; `all` does not ask for it. The job takes every core (and every
-# configured NPU), so it never overlaps a training block or an evaluation and measures a quiet machine.
+# `snakemake benchmark`: the standard throughput benchmark (`resnext benchmark` ->
+# resnext.benchmark.run: synthetic data, train step, warm-up excluded) on the configured backend and
+# devices. The report's throughput section reads its JSON when present; `all` does not ask for it.
+# The job takes every core (and every configured NPU), so it never overlaps a training block or an
+# evaluation and measures a quiet machine.
+
+
 rule benchmark:
     input:
-        config=RESOLVED,
+        config=rules.resolve_config.output.config,
     output:
-        report(f"{RUN}/benchmark/train-synthetic-{CFG.rank_size}x{CFG.batch_size}.json",
-               caption="../report/benchmark.rst", category="Throughput"),
+        report(
+            paths.benchmark_json(RUN, "train", "synthetic", CFG.rank_size, CFG.batch_size),
+            caption="../report/benchmark.rst",
+            category="Throughput",
+        ),
+    log:
+        log_of("benchmark"),
+    conda:
+        HOST_ENV
+    container:
+        CONTAINER
     threads: all_cores
     resources:
         npu=CFG.rank_size if NPU else 0,
-    container:
-        CONTAINER
     params:
         prefix=with_devices(min(CFG.rank_size, len(CFG.npu_device_ids))) + WRAP,
-    conda:
-        HOST_ENV
-    log:
-        f"{LOGS}/benchmark.log",
     shell:
-        "{params.prefix}resnext benchmark --config {input.config} --mode train --data synthetic --out {output} > {log} 2>&1"
+        "{params.prefix:q} resnext benchmark --config {input.config:q} --mode train"
+        " --data synthetic --out {output:q} > {log:q} 2>&1"

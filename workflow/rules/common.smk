@@ -1,24 +1,27 @@
-# Helpers shared by the rules: the resolved config and the paths every stage agrees on.
-import json
+# Helpers shared by the rules: the config, validated once here, and every path, from resnext.paths.
+# Rules name their files through these; a rule's input names another rule's output (rules.x.output).
+import shlex
 
 from snakemake.exceptions import WorkflowError
 
-from resnext import checkpoints, predictions
-from resnext.config import load_config
+from resnext import checkpoints, paths
+from resnext.config import load_config, write_resolved
 
 CFG = load_config([], values=config)  # fails here, naming the key, before any job runs
 RUN = CFG.run_dir
-RESOLVED = f"{RUN}/config.resolved.yaml"
-MANIFEST = f"{CFG.data_dir}/manifest.json"
-LOGS = f"{RUN}/logs"
 HOST_ENV = "../envs/host.yaml"  # the host runtime, for --sdm conda
 
 # Container-side rules (train, evaluate, export): Snakemake's apptainer deployment takes CONTAINER
 # (None = on the host); docker-wrapper mode puts WRAP (docker/ascend/run.sh) in front of the command.
+# Command words are lists, so that `{params.prefix:q}` quotes each word for the shell.
 CONTAINER = CFG.container_image or None
-WRAP = f"{CFG.container_wrapper} " if CFG.container_wrapper else ""
+WRAP = shlex.split(CFG.container_wrapper)
 NPU = CFG.backend == "npu"
-NPU_POOL = f"{CFG.results_dir}/.npu-pool"
+
+
+def log_of(name):
+    """<run>/logs/<name>.log (name may hold a wildcard, e.g. "train-{step}")."""
+    return paths.rule_log(RUN, name)
 
 
 def all_cores(wildcards):
@@ -35,51 +38,54 @@ def all_cores(wildcards):
 
 
 def with_devices(count):
-    """Command prefix holding `count` NPUs from the lock-file pool for the job (empty off NPU).
-    It runs before WRAP, so the device is chosen on the host and passed into the container."""
+    """Command words holding `count` NPUs from the lock-file pool for the job (none off NPU).
+    They run before WRAP, so the device is chosen on the host and passed into the container."""
     if not NPU:
-        return ""
+        return []
     ids = ",".join(str(d) for d in CFG.npu_device_ids)
-    return f"resnext with-device --config {RESOLVED} --pool {NPU_POOL} --devices {ids} --count {count} -- "
+    return [
+        "resnext",
+        "with-device",
+        "--config",
+        paths.resolved_config(RUN),
+        "--pool",
+        paths.npu_pool(CFG.results_dir),
+        "--devices",
+        ids,
+        "--count",
+        str(count),
+        "--",
+    ]
 
 
-def config_json():
-    """The merged Snakemake config, handed to `resnext resolve-config` verbatim."""
-    return json.dumps(CFG.to_dict(), sort_keys=True)
-
-
-def ckpt_index(step):
-    return checkpoints.ckpt_path(CFG.train_dir, int(step)) + ".index"
+def resolve(out, log):
+    """The resolve_config job: CFG (validated above) -> config.resolved.yaml, with its sha256."""
+    digest = write_resolved(CFG, out)
+    with open(log, "w", encoding="utf-8") as f:
+        f.write("resolved config -> %s (sha256 %s)\n" % (out, digest))
 
 
 def previous_block(wildcards):
     """Block b trains from block b-1's checkpoint."""
     steps = CFG.block_steps
     i = steps.index(int(wildcards.step))
-    return [ckpt_index(steps[i - 1])] if i > 0 else []
+    return expand(rules.train_block.output.index, step=steps[i - 1]) if i > 0 else []
 
 
-def eval_json(step):
-    return f"{RUN}/eval/step-{step}.json"
+def evals_of(steps):
+    """The evaluate_checkpoint results of these steps."""
+    return expand(rules.evaluate_checkpoint.output.json, step=steps)
 
 
-def eval_predictions(step):
-    """eval/step-<step>.predictions.npz, which `resnext evaluate` writes beside the JSON."""
-    return predictions.path_for(eval_json(step))
-
-
-def all_evals():
-    return [eval_json(s) for s in CFG.block_steps]
-
-
-def existing_checkpoint_evals():
-    """Results for the checkpoints on disk now: `evaluate` never asks for training."""
-    return [eval_json(s) for s in checkpoints.complete_steps(CFG.train_dir)]
+def report_output(name, caption, subcategory):
+    """report/<file> of paths.REPORT_FILES[name], as a Snakemake report() item with its caption."""
+    return report(
+        paths.report_file(paths.report_dir(RUN), name),
+        caption=f"../report/{caption}.rst",
+        category="Report",
+        subcategory=subcategory,
+    )
 
 
 def demo_marker():
-    return [f"{CFG.source_path}/demo.json"] if CFG.source_dir == "demo" else []
-
-
-def report_outputs():
-    return [f"{RUN}/report/{name}" for name in ("report.md", "eval_table.txt", "audit.json")]
+    return [paths.demo_marker(CFG.source_path)] if CFG.source_dir == "demo" else []

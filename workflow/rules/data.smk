@@ -1,39 +1,42 @@
+# The run's inputs: resolve_config (write_resolved in common.smk, in-process), demo_data
+# (`resnext demo-data` -> resnext.data.demo.write_demo_tree) and convert (`resnext convert` ->
+# resnext.data.convert.convert).
+
+
 rule resolve_config:
     output:
-        RESOLVED,
-    params:
-        values=config_json(),
-    conda:
-        HOST_ENV
+        config=paths.resolved_config(RUN),
     log:
-        f"{LOGS}/resolve_config.log",
-    shell:
-        "resnext resolve-config --json {params.values:q} --out {output} > {log} 2>&1"
+        log_of("resolve_config"),
+    params:
+        sha256=CFG.sha256(),  # a changed config resolves again (Snakemake's params rerun trigger)
+    run:
+        resolve(output.config, log[0])
 
 
 rule demo_data:
     input:
-        config=RESOLVED,
+        config=rules.resolve_config.output.config,
     output:
-        f"{CFG.source_path}/demo.json",
+        marker=paths.demo_marker(CFG.source_path),
+    log:
+        log_of("demo_data"),
     conda:
         HOST_ENV
-    log:
-        f"{LOGS}/demo_data.log",
     shell:
-        "resnext demo-data --config {input.config} > {log} 2>&1"
+        "resnext demo-data --config {input.config:q} > {log:q} 2>&1"
 
 
 rule convert:
     input:
-        config=RESOLVED,
+        config=rules.resolve_config.output.config,
         source=demo_marker(),
     output:
-        MANIFEST,
-    threads: CFG.convert_workers
+        manifest=paths.manifest(CFG.data_dir),
+    log:
+        log_of("convert"),
     conda:
         HOST_ENV
-    log:
-        f"{LOGS}/convert.log",
+    threads: CFG.convert_workers
     shell:
-        "resnext convert --config {input.config} > {log} 2>&1"
+        "resnext convert --config {input.config:q} > {log:q} 2>&1"

@@ -1,18 +1,23 @@
+# The final checkpoint -> export/<arch>.pb and export/export.json: `resnext export` ->
+# resnext.export.export.
+
+
 rule export:
     input:
-        config=RESOLVED,
-        manifest=MANIFEST,
-        index=ckpt_index(CFG.train_steps),
+        config=rules.resolve_config.output.config,
+        manifest=rules.convert.output.manifest,
+        index=expand(rules.train_block.output.index, step=CFG.train_steps),
     output:
-        graph=f"{RUN}/export/{CFG.arch}.pb",
-        record=f"{RUN}/export/export.json",
+        graph=paths.export_graph(paths.export_dir(RUN), CFG.arch),
+        record=paths.export_record(paths.export_dir(RUN)),
+    log:
+        log_of("export"),
+    conda:
+        HOST_ENV
     container:
         CONTAINER
     params:
         prefix=WRAP,
-    conda:
-        HOST_ENV
-    log:
-        f"{LOGS}/export.log",
     shell:
-        "{params.prefix}resnext export --config {input.config} --checkpoint {input.index} > {log} 2>&1"
+        "{params.prefix:q} resnext export --config {input.config:q} --checkpoint {input.index:q}"
+        " > {log:q} 2>&1"

@@ -1,4 +1,5 @@
-# The report: results JSON -> report/{report.html, report.md, eval_table.txt, audit.json, mllog.txt, *.png}.
+# The report: `resnext report` -> resnext.report.build_report turns the results JSON into report/
+# {report.html, report.md, eval_table.txt, audit.json, mllog.txt, <plot>.png} (resnext.paths).
 # Outputs wrapped in report() carry RST captions (workflow/report/), so after a run
 #   snakemake --report report.html
 # builds Snakemake's own report with our report.html, the plots and the audit files in it.
@@ -12,27 +13,29 @@ report: "../report/workflow.rst"
 
 rule report:
     input:
-        config=RESOLVED,
-        manifest=MANIFEST,
-        evals=all_evals(),
-        export=f"{RUN}/export/export.json",
-        benchmarks=lambda wildcards: sorted(glob.glob(f"{RUN}/benchmark/*.json")),
+        config=rules.resolve_config.output.config,
+        manifest=rules.convert.output.manifest,
+        evals=evals_of(CFG.block_steps),
+        export=rules.export.output.record,
+        benchmarks=lambda wildcards: sorted(glob.glob(f"{paths.benchmark_dir(RUN)}/*.json")),
     output:
-        html=report(f"{RUN}/report/report.html", caption="../report/report_html.rst", category="Report",
-                    subcategory="1. Report"),
-        md=report(f"{RUN}/report/report.md", caption="../report/report_md.rst", category="Report",
-                  subcategory="3. Machine-readable"),
-        table=report(f"{RUN}/report/eval_table.txt", caption="../report/eval_table.rst", category="Report",
-                     subcategory="3. Machine-readable"),
-        audit=report(f"{RUN}/report/audit.json", caption="../report/audit.rst", category="Report",
-                     subcategory="3. Machine-readable"),
-        mllog=report(f"{RUN}/report/mllog.txt", caption="../report/mllog.rst", category="Report",
-                     subcategory="3. Machine-readable"),
-        plots=[report(f"{RUN}/report/{plot}.png", caption=f"../report/{plot}.rst", category="Report",
-                      subcategory="2. Plots") for plot in ("accuracy", "loss", "lr", "throughput")],
+        html=report_output("html", "report_html", "1. Report"),
+        md=report_output("md", "report_md", "3. Machine-readable"),
+        table=report_output("table", "eval_table", "3. Machine-readable"),
+        audit=report_output("audit", "audit", "3. Machine-readable"),
+        mllog=report_output("mllog", "mllog", "3. Machine-readable"),
+        plots=[
+            report(
+                paths.plot_file(paths.report_dir(RUN), plot),
+                caption=f"../report/{plot}.rst",
+                category="Report",
+                subcategory="2. Plots",
+            )
+            for plot in paths.PLOTS
+        ],
+    log:
+        log_of("report"),
     conda:
         HOST_ENV
-    log:
-        f"{LOGS}/report.log",
     shell:
-        "resnext report --config {input.config} > {log} 2>&1"
+        "resnext report --config {input.config:q} > {log:q} 2>&1"

@@ -1,24 +1,29 @@
-# One job per training block; the job resumes from the newest complete checkpoint and ends in one
-# at the block boundary (it also writes train/block-<b>.json and appends train/metrics.jsonl).
+# One job per training block: `resnext train` -> resnext.train.launch.train (one process per rank,
+# each `resnext train-rank` -> resnext.train.loop.train_block). The job resumes from the newest
+# complete checkpoint and ends in one at the block boundary (it also writes train/block-<b>.json
+# and appends train/metrics.jsonl).
+
+
 rule train_block:
     input:
-        config=RESOLVED,
-        manifest=MANIFEST,
+        config=rules.resolve_config.output.config,
+        manifest=rules.convert.output.manifest,
         previous=previous_block,
     output:
-        index=f"{CFG.train_dir}/ckpt/model.ckpt-{{step}}.index",
+        index=paths.ckpt_index(CFG.train_dir, "{step}"),
+    log:
+        log_of("train-{step}"),
     wildcard_constraints:
         step=r"\d+",
+    conda:
+        HOST_ENV
+    container:
+        CONTAINER
     threads: all_cores
     resources:
         npu=CFG.rank_size if NPU else 0,
-    container:
-        CONTAINER
     params:
         prefix=with_devices(min(CFG.rank_size, len(CFG.npu_device_ids))) + WRAP,
-    conda:
-        HOST_ENV
-    log:
-        f"{LOGS}/train-{{step}}.log",
     shell:
-        "{params.prefix}resnext train --config {input.config} --until-step {wildcards.step} > {log} 2>&1"
+        "{params.prefix:q} resnext train --config {input.config:q} --until-step {wildcards.step:q}"
+        " > {log:q} 2>&1"

@@ -21,9 +21,9 @@ Logged scalars are averaged with fusion=0 so they stay out of the gradient segme
 
 Precision: `precision_mode` decides operator dtypes inside GE; the TF graph stays float32
 (`compute_dtype`). Static loss scaling is step.py's (the seed's x1024 without overflow check).
-`loss_scale: dynamic` is refused: the 910 saturates on fp16 overflow instead of producing inf/nan,
-so step.py's is_finite test cannot see it, and NPULossScaleOptimizer needs its own
-compute_gradients, which step.py does not call.
+`loss_scale: dynamic` is refused (config.py refuses it with fp16/bf16 on backend npu): the 910
+saturates on fp16 overflow instead of producing inf/nan, so step.py's is_finite test cannot see it,
+and NPULossScaleOptimizer needs its own compute_gradients, which step.py does not call.
 Python 3.7, TF 1.15 API (the container); tests run it on TF 2.x against tests/fakes/npu_bridge.
 """
 import collections
@@ -32,7 +32,7 @@ import logging
 import os
 import socket
 
-from resnext import ranktable
+from resnext import paths, ranktable
 from resnext.compat import tf
 from resnext.config import ConfigError
 
@@ -59,21 +59,9 @@ Bridge = collections.namedtuple("Bridge", ["util", "hccl_ops"])
 
 
 def npu_precision_mode(mode):
-    """Our precision_mode -> the NPU's; ConfigError naming precision_mode for fp16/bf16."""
-    if mode not in NPU_PRECISION:
-        raise ConfigError("precision_mode %r is not an NPU mode (fp16 is the GPU's, bf16 the CPU's); with "
-                          "backend npu use one of %s (fp32 maps to the NPU's force_fp32)"
-                          % (mode, ", ".join(sorted(NPU_PRECISION))))
+    """Our precision_mode -> the NPU's. fp16, bf16 and a dynamic loss scale never get here: the
+    config refuses them with backend npu (config._npu_refusals), whatever loads it."""
     return NPU_PRECISION[mode]
-
-
-def check_config(cfg):
-    """Refuse configs this backend cannot run faithfully; -> the NPU precision mode string."""
-    if cfg.loss_scale == "dynamic":
-        raise ConfigError("loss_scale 'dynamic' is not supported on backend npu yet: the Ascend 910 saturates "
-                          "on fp16 overflow, so the inf/nan check cannot see it; use a static loss_scale "
-                          "(the seed uses 1024)")
-    return npu_precision_mode(cfg.precision_mode)
 
 
 def npu_session_config(precision_mode, iterations_per_loop, training=True):
@@ -137,13 +125,12 @@ def launcher_env(cfg, table_path=None):
     """-> env_extra(rank) for launch.supervise. Resolves (or writes) the rank table once, in the
     launcher, without importing npu_bridge. One rank: just the device (the one `resnext with-device`
     chose, else the first of npu_device_ids) and no table, so HCCL stays off."""
-    check_config(cfg)
     if cfg.rank_size == 1:
         dev = os.environ.get("ASCEND_DEVICE_ID") or str(list(ranktable.setting(cfg, "npu_device_ids"))[0])
         single = {"DEVICE_ID": dev, "ASCEND_DEVICE_ID": dev, "SOC_VERSION": SOC_VERSION,
                   "JOB_ID": str(ranktable.setting(cfg, "npu_job_id"))}
         return lambda rank: dict(single)
-    path = ranktable.prepare(cfg, table_path or os.path.join(cfg.train_dir, "rank_table.json"))
+    path = ranktable.prepare(cfg, table_path or paths.rank_table(cfg.train_dir))
     table = ranktable.load_table(path, cfg.rank_size)
     return lambda rank: device_env(cfg, rank, table, path)
 
@@ -152,7 +139,7 @@ class NpuBackend(object):
     """One rank of a data-parallel job on an Ascend NPU (see the module docstring for the design)."""
 
     def __init__(self, cfg, rank, rank_size):
-        self.npu_precision_mode = check_config(cfg)
+        self.npu_precision_mode = npu_precision_mode(cfg.precision_mode)
         if rank_size > 1 and not os.environ.get("RANK_TABLE_FILE"):
             raise ConfigError("rank_size is %d but RANK_TABLE_FILE is not set: start NPU ranks with "
                               "`resnext train` (it writes the rank table) or export it" % rank_size)

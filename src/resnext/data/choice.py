@@ -12,7 +12,8 @@ manifest lives in the run's folder. Which layout the shards have is decided by t
 import collections
 import os
 
-MANIFEST = "manifest.json"
+from resnext import paths
+
 MODES = ("convert", "converted", "index")
 
 DataPlan = collections.namedtuple("DataPlan", "mode shard_dir manifest_path")
@@ -21,18 +22,18 @@ DataPlan.__doc__ = "mode (one of MODES), the folder the shards are read from, th
 
 def run_data_dir(cfg):
     """<run>/data: conversion's output folder, and where an indexed run keeps its manifest."""
-    return os.path.join(cfg.run_dir, "data")
+    return paths.data_dir(cfg.run_dir)
 
 
 def decide(cfg):
     """The DataPlan of this config, by the rule in the module doc (one os.path.isfile at most)."""
     if not cfg.data_url:
         folder = run_data_dir(cfg)
-        return DataPlan("convert", folder, os.path.join(folder, MANIFEST))
-    own = os.path.join(cfg.data_url, MANIFEST)
+        return DataPlan("convert", folder, paths.manifest(folder))
+    own = paths.manifest(cfg.data_url)
     if os.path.isfile(own):
         return DataPlan("converted", cfg.data_url, own)
-    return DataPlan("index", cfg.data_url, os.path.join(run_data_dir(cfg), MANIFEST))
+    return DataPlan("index", cfg.data_url, paths.manifest(run_data_dir(cfg)))
 
 
 def manifest_path(cfg):

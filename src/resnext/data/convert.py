@@ -18,7 +18,7 @@ import logging
 import os
 import random
 
-from resnext import atomic
+from resnext import atomic, paths
 from resnext import progress as progress_mod
 from resnext.config import ConfigError
 from resnext.data import manifest as manifests
@@ -27,7 +27,6 @@ from resnext.data import workers as workers_mod
 
 log = logging.getLogger(__name__)
 
-MANIFEST = manifests.NAME
 SPLITS = manifests.SPLITS
 SHARD_RE = manifests.SHARD_RE
 
@@ -95,7 +94,7 @@ def _clear_outputs(data_dir, tasks, found):
             log.info("removed stale %s", path)
     if found.manifest is not None:
         # last: until now it proved the shards it lists ours
-        os.remove(os.path.join(data_dir, MANIFEST))
+        os.remove(paths.manifest(data_dir))
 
 
 def run_tasks(tasks, label_map, workers, progress):
@@ -142,7 +141,7 @@ def convert(cfg, progress_seconds=progress_mod.EVERY_SECONDS):
     progress.close()
     by_split = {s: [r for r in results if r["split"] == s] for s in SPLITS}
     manifest = manifests.build(cfg, listing, by_split)
-    atomic.write_json(os.path.join(data_dir, MANIFEST), manifest)
+    atomic.write_json(paths.manifest(data_dir), manifest)
     for task in tasks:
         os.remove(shardwriter.sidecar_path(task["path"]))
     _log_summary(cfg, manifest, reused, len(tasks))

@@ -11,12 +11,11 @@ import logging
 import os
 import re
 
-from resnext import atomic
+from resnext import atomic, paths
 from resnext.data import images, layouts, shardwriter, sources, tfrecord
 
 log = logging.getLogger(__name__)
 
-NAME = "manifest.json"
 SPLITS = ("train", "validation")
 SHARD_RE = re.compile(r"^(train|validation)-\d{5}-of-\d{5}$")
 SHARD_KEYS = ("name", "num_records", "sha256", "bytes", "num_files", "task_sha256", "with_boxes", "boxes")
@@ -133,7 +132,7 @@ def verify(data_dir, path=None):
     match, the counts add up, and no unlisted shard file of the manifest's layout sits in the
     folder (the pipeline would refuse it).
     """
-    path = path or os.path.join(data_dir, NAME)
+    path = path or paths.manifest(data_dir)
     if not os.path.isfile(path):
         return ["%s: missing" % path]
     manifest = atomic.read_json(path)

@@ -16,7 +16,7 @@ import collections
 import os
 import re
 
-from resnext import atomic
+from resnext import atomic, paths
 from resnext.config import ConfigError
 from resnext.data import manifest as manifests
 from resnext.data import shardwriter
@@ -24,7 +24,7 @@ from resnext.data import shardwriter
 _SHARD = r"(?:train|validation)-\d{5}-of-\d{5}"
 _SIDE = re.escape(shardwriter.SIDECAR_SUFFIX)
 SIDECAR_RE = re.compile(r"^(%s)%s$" % (_SHARD, _SIDE))
-TEMP_RE = re.compile(r"^(%s(?:%s)?|%s)\.tmp-\d+$" % (_SHARD, _SIDE, re.escape(manifests.NAME)))
+TEMP_RE = re.compile(r"^(%s(?:%s)?|%s)\.tmp-\d+$" % (_SHARD, _SIDE, re.escape(paths.MANIFEST)))
 NAMED = 5  # foreign files named in the message; the rest are counted
 
 Survey = collections.namedtuple("Survey", "manifest sidecars shards temps")
@@ -71,10 +71,10 @@ def survey(data_dir):
     names = sorted(os.listdir(data_dir))
     foreign, sidecars, temps = [], {}, [n for n in names if TEMP_RE.match(n)]
     manifest = None
-    if manifests.NAME in names:
-        manifest = _read(os.path.join(data_dir, manifests.NAME))
+    if paths.MANIFEST in names:
+        manifest = _read(paths.manifest(data_dir))
         if not is_own_manifest(manifest):
-            foreign.append(manifests.NAME)
+            foreign.append(paths.MANIFEST)
             manifest = None
     for name in names:
         match = SIDECAR_RE.match(name)

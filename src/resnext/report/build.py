@@ -7,7 +7,7 @@ import datetime as _dt
 import logging
 import os
 
-from resnext import atomic
+from resnext import atomic, paths
 from resnext.report import audit, collect, fmt, plots, render, sections, tables, verdict
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def write_mllog(ctx, out_dir):
         return None
     settings = ctx.reference.get("mllog") or {}
     success = ctx.items[0].status == verdict.PASS
-    path = os.path.join(out_dir, "mllog.txt")
+    path = paths.report_file(out_dir, "mllog")
     atomic.write_text(path, mllog.build_mllog(ctx.cfg, ctx.results, settings, success))
     return mllog.check_compliance(path, settings)
 
@@ -91,9 +91,10 @@ def build_report(cfg, out_dir=None, *, reference=None, project_dir=None):
     `project_dir` is the git work tree recorded in the audit (default: this package's project).
     Raises collect.MissingResultsError naming the folder when there is no evaluation result.
     """
-    out_dir = out_dir or os.path.join(cfg.run_dir, "report")
+    out_dir = out_dir or paths.report_dir(cfg.run_dir)
     ctx = make_context(cfg, reference, project_dir)
-    written = {"eval_table": os.path.join(out_dir, "eval_table.txt"), "mllog": os.path.join(out_dir, "mllog.txt")}
+    written = {"eval_table": paths.report_file(out_dir, "table"),
+               "mllog": paths.report_file(out_dir, "mllog")}
     atomic.write_text(written["eval_table"], tables.eval_table_text(ctx.results.evals))
     ctx.compliance = write_mllog(ctx, out_dir)
     ctx.audit = audit.build_audit(ctx)
@@ -105,10 +106,11 @@ def build_report(cfg, out_dir=None, *, reference=None, project_dir=None):
         atomic.write_bytes(written[name], data)
     blocks = sections.build_blocks(ctx)
     title = "ResNeXt benchmark report: %s" % cfg.run_name
-    for name, text in (("report.md", render.to_markdown(blocks)), ("report.html", render.to_html(blocks, images, title))):
-        written[name] = os.path.join(out_dir, name)
-        atomic.write_text(written[name], text)
-    written["audit"] = os.path.join(out_dir, "audit.json")
+    pages = (("md", render.to_markdown(blocks)), ("html", render.to_html(blocks, images, title)))
+    for key, text in pages:
+        written[paths.REPORT_FILES[key]] = paths.report_file(out_dir, key)
+        atomic.write_text(written[paths.REPORT_FILES[key]], text)
+    written["audit"] = paths.report_file(out_dir, "audit")
     atomic.write_json(written["audit"], ctx.audit)
     if ctx.compliance is None:
         written.pop("mllog")

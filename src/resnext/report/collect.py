@@ -16,7 +16,7 @@ import logging
 import os
 import re
 
-from resnext import atomic
+from resnext import atomic, paths
 from resnext.data import choice
 from resnext.train import recipe as recipes
 from resnext.train import records
@@ -76,7 +76,7 @@ def _read(path, what):
 
 
 def load_evals(run_dir, problems):
-    folder = os.path.join(run_dir, "eval")
+    folder = paths.eval_dir(run_dir)
     files = _numbered(folder, "step-*.json", r"step-(\d+)\.json")
     if not files:
         raise MissingResultsError(
@@ -91,7 +91,7 @@ def load_evals(run_dir, problems):
 
 
 def load_blocks(run_dir, problems):
-    files = _numbered(os.path.join(run_dir, "train"), "block-*.json", r"block-(\d+)\.json")
+    files = _numbered(paths.train_dir(run_dir), "block-*.json", r"block-(\d+)\.json")
     blocks = []
     for number, path in files:
         record = _read(path, "training block record")
@@ -128,20 +128,20 @@ def _optional_json(path, missing, name):
 
 def load_benchmarks(run_dir):
     found = []
-    for path in sorted(glob.glob(os.path.join(run_dir, "benchmark", "*.json"))):
+    for path in sorted(glob.glob(os.path.join(paths.benchmark_dir(run_dir), "*.json"))):
         found.append({"file": os.path.basename(path), "sha256": sha256_file(path),
                       "data": _read(path, "benchmark result")})
     return found
 
 
 def _resolved_config_sha(cfg, missing, problems):
-    path = os.path.join(cfg.run_dir, "config.resolved.yaml")
+    path = paths.resolved_config(cfg.run_dir)
     if not os.path.isfile(path):
         missing["config.resolved.yaml"] = path
         return None
-    from resnext.config import ConfigError, load_config  # noqa: PLC0415 - keeps module import light
+    from resnext.config import ConfigError, is_resolved, load_config, load_resolved  # noqa: PLC0415
     try:
-        sha = load_config([path]).sha256()
+        sha = (load_resolved(path) if is_resolved(path) else load_config([path])).sha256()
     except ConfigError as exc:
         problems.append("%s cannot be loaded as a config: %s" % (path, exc))
         return None
@@ -191,16 +191,16 @@ def collect(cfg):
     evals = load_evals(run_dir, problems)
     blocks = load_blocks(run_dir, problems)
     if not blocks:
-        missing["train/block-*.json"] = os.path.join(cfg.train_dir, "block-<b>.json")
-    metrics_path = os.path.join(cfg.train_dir, "metrics.jsonl")
+        missing["train/block-*.json"] = paths.block_record(cfg.train_dir, "<b>")
+    metrics_path = paths.metrics(cfg.train_dir)
     metrics, skipped = load_metrics(metrics_path)
-    data_checks = [r for r in records.read_jsonl(records.data_checks_path(cfg))
+    data_checks = [r for r in records.read_jsonl(paths.data_checks(cfg.train_dir))
                    if isinstance(r, dict)]
     if metrics is None:
         missing["metrics.jsonl"] = metrics_path
     manifest_path = choice.manifest_path(cfg)
     manifest = _optional_json(manifest_path, missing, "manifest.json")
-    export = _optional_json(os.path.join(run_dir, "export", "export.json"), missing, "export.json")
+    export = _optional_json(paths.export_record(paths.export_dir(run_dir)), missing, "export.json")
     results = Results(
         run_dir=run_dir, evals=evals, blocks=blocks, metrics=metrics, metrics_skipped_lines=skipped,
         manifest=manifest, manifest_sha256=sha256_file(manifest_path) if manifest is not None else None,

@@ -11,6 +11,8 @@ import logging
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from resnext import paths
+
 log = logging.getLogger(__name__)
 
 _SIZE = (6.4, 3.6)
@@ -92,7 +94,7 @@ def placeholder_plot(title, message):
 _NO_DATA = {"loss.png": ("Training loss", "no data: train/metrics.jsonl missing or empty"),
             "lr.png": ("Learning rate", "no data: train/metrics.jsonl missing or empty"),
             "throughput.png": ("Throughput per block", "no data: no train/block-<b>.json with per-loop throughput")}
-PLOT_NAMES = ("accuracy.png", "loss.png", "lr.png", "throughput.png")
+PLOT_NAMES = paths.PLOT_FILES
 
 
 def with_placeholders(images):

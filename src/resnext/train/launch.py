@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from resnext import atomic
+from resnext import atomic, paths
 from resnext.config import write_resolved
 from resnext.train import preflight, recipe, records
 
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.5
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-LOCK_NAME = ".lock"
 LOG_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT  # rank logs grow across a block's reruns
 
 
@@ -109,7 +108,7 @@ class _Ranks(object):
         hosts = cluster_hosts(cfg)
         os.makedirs(log_dir, exist_ok=True)
         arm = _die_with_launcher()
-        self.logs = [os.path.join(log_dir, "rank-%d.log" % rank) for rank in range(cfg.rank_size)]
+        self.logs = [paths.rank_log(log_dir, rank) for rank in range(cfg.rank_size)]
         try:  # every log opened before any rank starts: a refused one (a planted link) starts none
             for path in self.logs:
                 self.files.append(os.fdopen(atomic.open_in_place(path, LOG_FLAGS), "ab"))
@@ -238,7 +237,7 @@ def run_lock(cfg, until_step):
     new inode would let a second launcher lock it while the first still trains.
     """
     os.makedirs(cfg.train_dir, exist_ok=True)
-    path = os.path.join(cfg.train_dir, LOCK_NAME)
+    path = paths.train_lock(cfg.train_dir)
     fd = atomic.open_in_place(path, os.O_RDWR | os.O_CREAT)  # never through a planted link
     try:
         try:
@@ -262,18 +261,18 @@ def train(cfg, config_path, until_step, env_extra=None):
     config_path None the ranks get a resolved copy of cfg, train/config.ranks.yaml.
     """
     manifest, verified = preflight.check_launch(cfg)
-    atomic.check_in_place(records.metrics_path(cfg))  # rank 0 appends to it: refused before a rank
+    atomic.check_in_place(paths.metrics(cfg.train_dir))  # rank 0 appends to it: refused first
     with run_lock(cfg, until_step):
         recipe.begin_block(cfg, manifest, records.utc_now())  # a changed recipe: refused, no rank
-        atomic.append_line(records.data_checks_path(cfg),
+        atomic.append_line(paths.data_checks(cfg.train_dir),
                            json.dumps(dict(verified, until_step=until_step,
                                            verified_utc=records.utc_now()), sort_keys=True))
         if config_path is None:
-            config_path = os.path.join(cfg.train_dir, "config.ranks.yaml")
+            config_path = paths.ranks_config(cfg.train_dir)
             write_resolved(cfg, config_path)
         argv = [sys.executable, "-m", "resnext.cli", "train-rank", "--config", config_path,
                 "--until-step", str(until_step)]
-        log_dir = os.path.join(cfg.train_dir, "logs")
+        log_dir = paths.train_logs(cfg.train_dir)
         log.info("launching %d rank(s) on backend %s, block ending at step %d; logs in %s",
                  cfg.rank_size, cfg.backend, until_step, log_dir)
         supervise(cfg, argv, log_dir, env_extra if env_extra is not None else backend_env(cfg))

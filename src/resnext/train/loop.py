@@ -12,11 +12,11 @@ import math
 import os
 import time
 
-from resnext import atomic, checkpoints, compat, restore, retention
+from resnext import atomic, checkpoints, compat, paths, restore, retention
 from resnext.compat import tf
 from resnext.config import ConfigError
 from resnext.data import pipeline
-from resnext.train import preflight, records
+from resnext.train import records
 from resnext.train.events import ScalarWriter, train_values
 from resnext.train.step import build_train_graph
 
@@ -60,7 +60,7 @@ class _Session(object):
         self.sess = tf.Session(backend.session_target(), graph=self.graph, config=backend.session_config())
         self.sess.run(init)
         if start_step > 0:
-            restore.restore(self.sess, self.saver, checkpoints.ckpt_path(cfg.train_dir, start_step),
+            restore.restore(self.sess, self.saver, paths.ckpt_prefix(cfg.train_dir, start_step),
                             cfg, restore.RESUME_TODO)
         elif self.restore_init is not None:
             self.restore_init(self.sess)
@@ -125,7 +125,7 @@ def _check_finite(cfg, loss, total, lr, step):
     if not (math.isfinite(loss) and math.isfinite(total)):
         raise TrainingDiverged("loss is %s (total %s) at step %d, lr %.6g: not a loss-scale overflow; "
                                "the last good checkpoint is kept in %s"
-                               % (loss, total, step, lr, checkpoints.ckpt_dir(cfg.train_dir)))
+                               % (loss, total, step, lr, paths.ckpt_dir(cfg.train_dir)))
 
 
 def _loop(cfg, run, backend, start, until, block):
@@ -150,7 +150,7 @@ def _loop(cfg, run, backend, start, until, block):
         loops.append(rec)
         if backend.is_chief:
             log.info(LOG_FORMAT, step, rec["epoch"], rec["images_per_sec"], loss, total, lr)
-            atomic.append_line(records.metrics_path(cfg), json.dumps(rec, sort_keys=True))
+            atomic.append_line(paths.metrics(cfg.train_dir), json.dumps(rec, sort_keys=True))
             events.write(step, train_values(rec), prefix="train/")
     if events is not None:
         events.close()
@@ -158,9 +158,10 @@ def _loop(cfg, run, backend, start, until, block):
 
 
 def train_block(cfg, until_step, backend):
-    """Train this rank to `until_step` (a block boundary); rank 0 saves and writes block-<b>.json."""
+    """Train this rank to `until_step` (a block boundary); rank 0 saves and writes block-<b>.json.
+
+    `resnext train-rank` checked the data once for this rank (preflight.check_train_data)."""
     block = block_index(cfg, until_step)
-    preflight.check_train_data(cfg)  # the launcher checked too; a rank may be started by hand
     start = checkpoints.latest_step(cfg.train_dir) or 0
     if start >= until_step:
         log.info("checkpoint at step %d already covers block %d (until %d)", start, block, until_step)
@@ -187,7 +188,7 @@ def train_block(cfg, until_step, backend):
 def save_checkpoint(cfg, run, start, step):
     """Rank 0 saves the block's checkpoint; a failed save raises CheckpointSaveFailed saying what
     is intact and what to do, not TensorFlow's graph-execution report."""
-    prefix = checkpoints.ckpt_path(cfg.train_dir, step)
+    prefix = paths.ckpt_prefix(cfg.train_dir, step)
     try:
         run.saver.save(run.sess, prefix, write_meta_graph=False)
     except (tf.errors.OpError, OSError) as exc:
@@ -199,9 +200,10 @@ def save_checkpoint(cfg, run, start, step):
 def save_failure_message(cfg, prefix, start, exc):
     """What failed (TensorFlow's first line only), that the previous checkpoint is intact, what to do."""
     cause = restore.tf_cause(getattr(exc, "message", None) or str(exc))
-    folder = checkpoints.ckpt_dir(cfg.train_dir)
+    folder = paths.ckpt_dir(cfg.train_dir)
     if start:
-        intact = "the previous checkpoint, step %d, is intact (%s)" % (start, checkpoints.ckpt_path(cfg.train_dir, start))
+        intact = "the previous checkpoint, step %d, is intact (%s)" % (
+            start, paths.ckpt_prefix(cfg.train_dir, start))
     else:
         intact = "there is no earlier checkpoint: the block starts again from step 0"
     todo = "Free space in %s" % folder if "No space left" in cause else "Fix that (%s must be writable)" % folder

@@ -25,12 +25,11 @@ import json
 import logging
 import os
 
-from resnext import atomic, checkpoints
+from resnext import atomic, checkpoints, paths
 from resnext.config import AFFECTS, TRAIN_DATA, ConfigError, keys_affecting, load_schema
 
 log = logging.getLogger(__name__)
 
-NAME = "recipe.json"
 FORMAT = 1
 LENGTH_KEYS = ("max_train_steps", "num_epochs")  # raised: the run is extended, not changed
 
@@ -40,7 +39,7 @@ class RecipeChanged(ConfigError):
 
 
 def recipe_path(cfg):
-    return os.path.join(cfg.train_dir, NAME)
+    return paths.recipe(cfg.train_dir)
 
 
 def _digest(value):
@@ -64,7 +63,7 @@ def trained_step(cfg):
     """The newest step this run has trained to: its newest complete checkpoint, or the newest block
     record's end (when checkpoints were deleted); 0 when it has trained nothing."""
     steps = [checkpoints.latest_step(cfg.train_dir) or 0]
-    for path in glob.glob(os.path.join(cfg.train_dir, "block-*.json")):
+    for path in glob.glob(paths.block_record(cfg.train_dir, "*")):
         try:
             steps.append(int(atomic.read_json(path).get("end_step") or 0))
         except (OSError, ValueError, AttributeError, TypeError):
@@ -207,8 +206,8 @@ def begin_block(cfg, manifest, now):
     if recorded is None or not step:
         if step:
             log.warning("%s has checkpoints up to step %d but no %s: recording the current "
-                        "training settings as its recipe from step %d on", cfg.run_dir, step, NAME,
-                        step)
+                        "training settings as its recipe from step %d on", cfg.run_dir, step,
+                        os.path.basename(recipe_path(cfg)), step)
         atomic.write_json(recipe_path(cfg), fresh(cfg, identity, step, now))
         return []
     changes = plan_changes(cfg, recorded, identity, step)

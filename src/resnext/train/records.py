@@ -10,30 +10,12 @@ import platform
 import socket
 import sys
 
-from resnext import __version__, atomic, checkpoints
+from resnext import __version__, atomic, paths
 
 
 def utc_now():
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0, tzinfo=None)
     return now.isoformat() + "Z"
-
-
-def metrics_path(cfg):
-    return os.path.join(cfg.train_dir, "metrics.jsonl")
-
-
-def data_checks_path(cfg):
-    """train/data-checks.jsonl: a line per block start, what the launcher verified of the shards."""
-    return os.path.join(cfg.train_dir, "data-checks.jsonl")
-
-
-def block_path(cfg, block):
-    return os.path.join(cfg.train_dir, "block-%d.json" % block)
-
-
-def eval_path(cfg, step):
-    """eval/step-<step>.json of the run: evaluation writes it, retention and the report read it."""
-    return os.path.join(cfg.run_dir, "eval", "step-%d.json" % step)
 
 
 def read_jsonl(path):
@@ -52,15 +34,16 @@ def read_jsonl(path):
 
 def read_metrics(cfg):
     """metrics.jsonl -> list of dicts (see read_jsonl)."""
-    return read_jsonl(metrics_path(cfg))
+    return read_jsonl(paths.metrics(cfg.train_dir))
 
 
 def truncate_metrics(cfg, start_step):
     """Drop lines past `start_step` (from a block killed before its checkpoint) before it reruns."""
     rows = read_metrics(cfg)
     kept = [r for r in rows if r["step"] <= start_step]
-    if len(kept) != len(rows) or (rows and not os.path.getsize(metrics_path(cfg))):
-        atomic.write_text(metrics_path(cfg), "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+    if len(kept) != len(rows) or (rows and not os.path.getsize(paths.metrics(cfg.train_dir))):
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept)
+        atomic.write_text(paths.metrics(cfg.train_dir), text)
 
 
 def driver_version():
@@ -100,12 +83,12 @@ def write_block_record(cfg, block, start, end, loops, started, wall_s, backend, 
            "warmup_loops_excluded": warmup, "images_per_sec_steady": sum(rates) / len(rates) if rates else None,
            "step_time_ms_mean": ms, "rank_size": cfg.rank_size, "backend": cfg.backend,
            "precision_mode": cfg.precision_mode, "started_utc": started, "finished_utc": utc_now(),
-           "checkpoint": checkpoints.ckpt_path(cfg.train_dir, end), "config_sha256": cfg.sha256(),
+           "checkpoint": paths.ckpt_prefix(cfg.train_dir, end), "config_sha256": cfg.sha256(),
            "recipe_sha256": cfg.sha256("training"),
            "hostnames": sorted(set(getattr(backend, "hostnames", [socket.gethostname()]))),
            "seed": cfg.seed, "versions": versions(), "final_loss": loops[-1]["loss"] if loops else None,
            "recovered": recovered, "argv": list(sys.argv)}
-    atomic.write_json(block_path(cfg, block), rec)
+    atomic.write_json(paths.block_record(cfg.train_dir, block), rec)
     return rec
 
 
@@ -116,7 +99,7 @@ class _NoBackend(object):
 def ensure_block_record(cfg, block, end):
     """A checkpoint at `end` exists but block-<b>.json may not (killed in between): rebuild it
     from metrics.jsonl, marked recovered, so the run completes without retraining."""
-    if os.path.isfile(block_path(cfg, block)):
+    if os.path.isfile(paths.block_record(cfg.train_dir, block)):
         return
     loops = [r for r in read_metrics(cfg) if r.get("block") == block]
     start = cfg.block_steps[block - 2] if block > 1 else 0
