@@ -50,3 +50,14 @@ def test_recipe_doc_names_real_keys():
                                                     "allow_mix_precision", "is_batch_norm_variable", "bf16",
                                                     "fp16", "resnext", "num_images", "train_steps"}
     assert named and named <= keys, named - keys
+
+
+def test_config_readme_lists_every_key_and_every_preset():
+    """config/README.md names each schema key once, in a topic table row, and every preset file."""
+    with open(os.path.join(ROOT, "config", "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    rows = re.findall(r"^\| `([a-z0-9_]+)` \|", text, re.M)
+    keys = load_schema()["properties"]
+    assert sorted(rows) == sorted(keys), set(rows) ^ set(keys)
+    for name in os.listdir(PRESETS):
+        assert "`%s`" % name in text, name

@@ -2,7 +2,7 @@
 
 An NPU job with more than one device needs a rank table that lists, for every rank, the server
 (host IP), the device's index on that server (`device_id`, 0-7) and the IP of that device's NIC
-(`device_ip`). Two formats exist (see shared/docs/npu-bridge-facts.md §4):
+(`device_ip`). Two formats exist (CANN docs; the rank tables in Ascend/ModelZoo-TensorFlow):
 
 - "server_list" (CANN v1.0, the default here): {"version": "1.0", "server_count": "1",
   "server_list": [{"server_id": ip, "device": [{"device_id", "device_ip", "rank_id"}]}],
