@@ -2,10 +2,12 @@
 
 Every output of the package goes through here (temp file in the same folder, fsync, rename), and
 every file written in place (a lock, a log, JSON lines, a temp file) is opened by `open_in_place`,
-which never writes through a symbolic link.
+which never writes through a symbolic link. It also holds the package's one file-hashing loop
+(hash_file, sha256_file: manifests, shard checks, checkpoints, the report).
 Runs in the Ascend container: Python 3.7, no TensorFlow.
 """
 import errno
+import hashlib
 import io
 import json
 import os
@@ -167,3 +169,18 @@ def append_line(path, line):
 def read_json(path):
     with io.open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def hash_file(path, digest=None, chunk=1 << 20):
+    """Feed a file's bytes to `digest` (a new hashlib.sha256() when None) in `chunk`-byte reads;
+    -> the digest, for a hash over several files (checkpoints.sha256)."""
+    digest = hashlib.sha256() if digest is None else digest
+    with io.open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest
+
+
+def sha256_file(path, chunk=1 << 20):
+    """Hex SHA-256 of a file's bytes."""
+    return hash_file(path, chunk=chunk).hexdigest()

@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 
-from resnext import paths
+from resnext import atomic, paths
 
 _STEP = re.compile(r"model\.ckpt-(\d+)\.index$")
 
@@ -66,7 +66,5 @@ def sha256(prefix):
     digest = hashlib.sha256()
     for path in files_of(prefix):
         digest.update(os.path.basename(path).encode("utf-8"))
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
+        atomic.hash_file(path, digest)
     return digest.hexdigest()

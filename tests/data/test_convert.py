@@ -48,7 +48,7 @@ def test_shard_names_and_manifest_counts(converted):
     assert atomic.read_json(os.path.join(cfg.data_dir, "manifest.json")) == manifest
     for shard in train["shards"] + val["shards"]:
         path = os.path.join(cfg.data_dir, shard["name"])
-        assert tfrecord.sha256_file(path) == shard["sha256"] and os.path.getsize(path) == shard["bytes"]
+        assert atomic.sha256_file(path) == shard["sha256"] and os.path.getsize(path) == shard["bytes"]
         assert tfrecord.count_records(path) == shard["num_records"]
     assert convert.verify(cfg) == []
 

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from resnext import paths
+from resnext import atomic, paths
 from resnext.backends import get_backend
 from resnext.config import ConfigError, load_config
 from resnext.data import index, pipeline, shardscan, tfrecord
@@ -290,7 +290,7 @@ def test_the_scan_hashes_and_checks_records_across_chunk_boundaries(tmp_path, mo
     seen = []
     scan = shardscan.ShardScan(path, seen.append)
     assert [r for _, _, r in scan] == records
-    assert scan.sha256 == tfrecord.sha256_file(path) and scan.size == sum(seen) == os.path.getsize(
+    assert scan.sha256 == atomic.sha256_file(path) and scan.size == sum(seen) == os.path.getsize(
         path
     )
     assert scan.num_records == len(records)

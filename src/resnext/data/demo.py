@@ -106,8 +106,3 @@ def write_demo_tree(out_dir, image_size=32, val_fraction=0.2, seed=0):
                "source": "sklearn.datasets.load_digits"}
     atomic.write_json(marker, summary)
     return summary
-
-
-def write_demo_from_config(cfg):
-    """write_demo_tree(cfg.source_path, cfg.demo_image_size, cfg.demo_val_fraction, cfg.seed)."""
-    return write_demo_tree(cfg.source_path, cfg.demo_image_size, cfg.demo_val_fraction, cfg.seed)

@@ -154,11 +154,6 @@ def example_head(body_size):
     return _TAGS[1] + _varint(body_size)
 
 
-def feature_bytes(name, value):
-    """Serialised tf.train.Feature of one value (see the module doc for accepted types)."""
-    return b"".join(_feature_parts(name, value)[0])
-
-
 def example_bytes(features):
     """Serialise {name: value} as a tf.train.Example (deterministic: features sorted by name)."""
     return b"".join(example_parts(features)[0])

@@ -11,7 +11,8 @@ import logging
 import os
 import time
 
-from resnext.data import choice, layouts, tfrecord
+from resnext import atomic
+from resnext.data import choice, layouts
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def verify(cfg, manifest, split, full):
             raise DataChanged("%s shard %s %s but %s says %d: it changed after it was listed; %s"
                               % (split, path, what, plan.manifest_path, size, _todo(plan)))
         if full:
-            found_digest = tfrecord.sha256_file(path, HASH_CHUNK)
+            found_digest = atomic.sha256_file(path, HASH_CHUNK)
             if found_digest != digest:
                 raise DataChanged("%s shard %s has sha256 %s but %s says %s: it changed after it "
                                   "was listed; %s" % (split, path, found_digest, plan.manifest_path,

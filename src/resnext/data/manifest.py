@@ -101,7 +101,7 @@ def _check_shard(data_dir, shard):
     if not os.path.isfile(path):
         return ["%s: missing" % path]
     problems = []
-    digest = tfrecord.sha256_file(path)
+    digest = atomic.sha256_file(path)
     if digest != shard["sha256"]:
         problems.append("%s: sha256 %s, manifest says %s" % (path, digest, shard["sha256"]))
     try:

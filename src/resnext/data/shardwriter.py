@@ -46,7 +46,7 @@ def reusable(task):
         return None
     if side.get("task_sha256") != task["task_sha256"] or side.get("bytes") != os.path.getsize(task["path"]):
         return None
-    return side if tfrecord.sha256_file(task["path"]) == side.get("sha256") else None
+    return side if atomic.sha256_file(task["path"]) == side.get("sha256") else None
 
 
 def _boxes(item, checked, problems):

@@ -61,7 +61,7 @@ def make_context(cfg, reference=None, project_dir=None):
     target = ref["accuracy"]["top1"] - ref["tolerances"]["top1_tolerance"]
     ctx = Context(
         cfg=cfg, results=results, reference=ref, reference_path=ref_path,
-        reference_sha256=collect.sha256_file(ref_path), throughput=stats, overall=overall,
+        reference_sha256=atomic.sha256_file(ref_path), throughput=stats, overall=overall,
         items=items, overall_status=verdict.overall_status(items), target_top1=target,
         time_to_target=tables.time_to_target(results.evals, results.blocks, target),
         export_check=verdict.export_status(results.export, ref),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import hashlib
 import json
 import logging
 import os
@@ -50,14 +49,6 @@ class Results:
     recipe: dict | None = None
 
 
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _numbered(folder, pattern, regex):
     """Files in `folder` matching the glob, as (number, path) sorted by the number in the name."""
     found = []
@@ -75,29 +66,34 @@ def _read(path, what):
         raise ReportError("cannot read %s %s: %s" % (what, path, exc)) from exc
 
 
-def load_evals(run_dir, problems):
-    folder = paths.eval_dir(run_dir)
-    files = _numbered(folder, "step-*.json", r"step-(\d+)\.json")
-    if not files:
-        raise MissingResultsError(
-            "no evaluation results (eval/step-<step>.json) in %s: run the evaluate stage first" % folder)
-    evals = []
+def _load_numbered(pattern, field, what, problems):
+    """Every JSON file named like `pattern` (a resnext.paths name with "*" for its number); a record
+    whose `field` differs from the number in its name is kept and listed in `problems`."""
+    head, tail = os.path.basename(pattern).split("*")
+    files = _numbered(os.path.dirname(pattern), os.path.basename(pattern),
+                      re.escape(head) + r"(\d+)" + re.escape(tail))
+    records = []
     for number, path in files:
-        record = _read(path, "evaluation result")
-        if record.get("step") != number:
-            problems.append("%s: file name says step %d, content says %r" % (path, number, record.get("step")))
-        evals.append(record)
+        record = _read(path, what)
+        if record.get(field) != number:
+            problems.append("%s: file name says %s %d, content says %r"
+                            % (path, field, number, record.get(field)))
+        records.append(record)
+    return records
+
+
+def load_evals(run_dir, problems):
+    evals = _load_numbered(paths.eval_json(run_dir, "*"), "step", "evaluation result", problems)
+    if not evals:
+        raise MissingResultsError(
+            "no evaluation results (eval/step-<step>.json) in %s: run the evaluate stage first"
+            % paths.eval_dir(run_dir))
     return sorted(evals, key=lambda r: r["step"])
 
 
 def load_blocks(run_dir, problems):
-    files = _numbered(paths.train_dir(run_dir), "block-*.json", r"block-(\d+)\.json")
-    blocks = []
-    for number, path in files:
-        record = _read(path, "training block record")
-        if record.get("block") != number:
-            problems.append("%s: file name says block %d, content says %r" % (path, number, record.get("block")))
-        blocks.append(record)
+    blocks = _load_numbered(paths.block_record(paths.train_dir(run_dir), "*"), "block",
+                            "training block record", problems)
     return sorted(blocks, key=lambda r: r["start_step"])
 
 
@@ -129,7 +125,7 @@ def _optional_json(path, missing, name):
 def load_benchmarks(run_dir):
     found = []
     for path in sorted(glob.glob(os.path.join(paths.benchmark_dir(run_dir), "*.json"))):
-        found.append({"file": os.path.basename(path), "sha256": sha256_file(path),
+        found.append({"file": os.path.basename(path), "sha256": atomic.sha256_file(path),
                       "data": _read(path, "benchmark result")})
     return found
 
@@ -203,7 +199,7 @@ def collect(cfg):
     export = _optional_json(paths.export_record(paths.export_dir(run_dir)), missing, "export.json")
     results = Results(
         run_dir=run_dir, evals=evals, blocks=blocks, metrics=metrics, metrics_skipped_lines=skipped,
-        manifest=manifest, manifest_sha256=sha256_file(manifest_path) if manifest is not None else None,
+        manifest=manifest, manifest_sha256=atomic.sha256_file(manifest_path) if manifest is not None else None,
         export=export, benchmarks=load_benchmarks(run_dir),
         resolved_config_sha256=_resolved_config_sha(cfg, missing, problems), missing=missing,
         problems=problems, data_checks=data_checks, recipe=_recipe(cfg, problems))
