@@ -3,11 +3,9 @@ import os
 import sys
 
 from resnext.config import load_config
+from support.paths import DEMO_CONFIG, ROOT
 
-TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ROOT = os.path.dirname(TESTS)
-FAKES = os.path.join(TESTS, "fakes")
-DEMO_CONFIG = os.path.join(ROOT, "config", "config.yaml")
+FAKES = os.path.join(ROOT, "tests", "fakes")
 
 # two servers of four devices (one half each, as the 910 topology requires), device ids not equal
 # to rank ids, so a test can tell them apart: rank 3 -> server 10.0.0.1 device 7

@@ -7,7 +7,8 @@ import tomllib
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from support.paths import ROOT
+
 SCRIPTS = ["docker/host-tools.sh", "docker/cpu/build-base.sh", "docker/cpu/wheelhouse.sh",
            "tests/container/stages.sh", "docker/ascend/run.sh", "docker/ascend/ascend-env.sh"]
 

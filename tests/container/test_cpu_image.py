@@ -18,9 +18,10 @@ import time
 
 import pytest
 
+from support.paths import ROOT
+
 pytestmark = pytest.mark.container
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENGINE = os.environ.get("RESNEXT_ENGINE", "podman")
 IMAGE = os.environ.get("RESNEXT_CPU_IMAGE", "resnext-cpu:latest")
 STAGES = os.path.join(ROOT, "tests", "container", "stages.sh")

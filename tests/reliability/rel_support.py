@@ -22,12 +22,10 @@ import psutil
 import yaml
 
 from resnext.train import records
-from support.paths import TINY  # the tiny variant of tests/conftest.py (tests/ is on sys.path)
+from support.paths import DEMO_CONFIG, ROOT, TINY  # tests/ is on sys.path (tests/conftest.py)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SRC = os.path.join(ROOT, "src")
 SNAKEFILE = os.path.join(ROOT, "workflow", "Snakefile")
-DEMO_CONFIG = os.path.join(ROOT, "config", "config.yaml")
 BIN = os.path.dirname(sys.executable)
 STAGE_TIMEOUT_S = 900  # one stage on a loaded 2-core machine, generously
 
