@@ -169,6 +169,7 @@ def _benchmark_argv(args, config_path, out):
 
 def _cmd_benchmark(args):
     """One rank in-process; several through the launcher (rank 0 writes the JSON)."""
+    import shutil
     import tempfile
     from resnext import atomic
     from resnext.config import write_resolved
@@ -179,10 +180,14 @@ def _cmd_benchmark(args):
     out = args.out or paths.benchmark_json(cfg.run_dir, args.mode, args.data, cfg.rank_size,
                                            cfg.batch_size)
     work = tempfile.mkdtemp(prefix="resnext-bench-")
-    config_path = os.path.join(work, "config.yaml")
-    write_resolved(cfg, config_path)
-    argv = [sys.executable, "-m", "resnext.cli", "benchmark-rank"] + _benchmark_argv(args, config_path, out)
-    launch.supervise(cfg, argv, paths.train_logs(work), launch.backend_env(cfg))
+    try:  # ours alone (mkdtemp): removed however the ranks end; a failure shows the log tail
+        config_path = os.path.join(work, "config.yaml")
+        write_resolved(cfg, config_path)
+        argv = [sys.executable, "-m", "resnext.cli", "benchmark-rank"] + _benchmark_argv(
+            args, config_path, out)
+        launch.supervise(cfg, argv, paths.train_logs(work), launch.backend_env(cfg))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(atomic.read_json(out), indent=2, sort_keys=True))
 
 
