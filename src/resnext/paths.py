@@ -12,6 +12,7 @@ lives in (a `str`) and returns a `str`; a step or block may be a Snakemake wildc
         data/manifest.json, data/<split>-NNNNN-...  the shards (unless data_url names a folder)
         train/ckpt/model.ckpt-<step>(.index ...)    checkpoints
         train/block-<b>.json, train/metrics.jsonl   training records
+        train/done/step-<step>.json                 a finished block (the workflow's output)
         train/logs/rank-<r>.log, train/.lock        rank logs, the launcher's lock
         train/rank_table.json, train/config.ranks.yaml
         eval/step-<step>.json (+ .predictions.npz)  one result per checkpoint
@@ -104,6 +105,13 @@ def block_record(train, block):
     return os.path.join(train, "block-%s.json" % block)
 
 
+def block_done(train, step):
+    """train/done/step-<step>.json: `resnext train` writes it last, once a checkpoint at or past
+    `step` exists. The workflow's train_block output, never the checkpoint's .index: Snakemake
+    deletes a job's outputs before it reruns it."""
+    return os.path.join(train, "done", "step-%s.json" % step)
+
+
 def metrics(train):
     return os.path.join(train, "metrics.jsonl")
 
@@ -178,6 +186,12 @@ def benchmark_dir(run):
 def benchmark_json(run, mode, data, ranks, batch):
     """benchmark/<mode>-<data>-<ranks>x<batch>.json (e.g. train-synthetic-8x32.json)."""
     return os.path.join(benchmark_dir(run), "%s-%s-%sx%s.json" % (mode, data, ranks, batch))
+
+
+def stage_settings(run, stage):
+    """settings/<stage>.json: the keys affecting a stage (config.STAGES), their values and sha256;
+    rewritten only when one of them changes, the workflow's input of that stage's jobs."""
+    return os.path.join(run, "settings", "%s.json" % stage)
 
 
 def report_dir(run):

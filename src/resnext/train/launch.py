@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from resnext import atomic, paths
+from resnext import atomic, checkpoints, paths
 from resnext.config import write_resolved
 from resnext.train import preflight, recipe, records
 
@@ -267,12 +267,45 @@ def train(cfg, config_path, until_step, env_extra=None):
         atomic.append_line(paths.data_checks(cfg.train_dir),
                            json.dumps(dict(verified, until_step=until_step,
                                            verified_utc=records.utc_now()), sort_keys=True))
-        if config_path is None:
-            config_path = paths.ranks_config(cfg.train_dir)
-            write_resolved(cfg, config_path)
-        argv = [sys.executable, "-m", "resnext.cli", "train-rank", "--config", config_path,
-                "--until-step", str(until_step)]
-        log_dir = paths.train_logs(cfg.train_dir)
-        log.info("launching %d rank(s) on backend %s, block ending at step %d; logs in %s",
-                 cfg.rank_size, cfg.backend, until_step, log_dir)
-        supervise(cfg, argv, log_dir, env_extra if env_extra is not None else backend_env(cfg))
+        covered = _covered(cfg, until_step)
+        if covered:
+            log.info("checkpoint at step %d already covers the block ending at step %d: no rank "
+                     "started", covered, until_step)
+            records.ensure_block_record(cfg, cfg.block_steps.index(until_step) + 1, until_step)
+        else:
+            _launch(cfg, config_path, until_step, env_extra)
+        _mark_done(cfg, until_step, started=not covered)
+
+
+def _covered(cfg, until_step):
+    """The newest complete checkpoint's step if it reaches the block boundary until_step (the
+    block is trained: a rerun starts no rank), else None."""
+    latest = checkpoints.latest_step(cfg.train_dir) or 0
+    return latest if latest >= until_step and until_step in cfg.block_steps else None
+
+
+def _launch(cfg, config_path, until_step, env_extra):
+    if config_path is None:
+        config_path = paths.ranks_config(cfg.train_dir)
+        write_resolved(cfg, config_path)
+    argv = [sys.executable, "-m", "resnext.cli", "train-rank", "--config", config_path,
+            "--until-step", str(until_step)]
+    log_dir = paths.train_logs(cfg.train_dir)
+    log.info("launching %d rank(s) on backend %s, block ending at step %d; logs in %s",
+             cfg.rank_size, cfg.backend, until_step, log_dir)
+    supervise(cfg, argv, log_dir, env_extra if env_extra is not None else backend_env(cfg))
+
+
+def _mark_done(cfg, until_step, started):
+    """Write train/done/step-<until_step>.json (paths.block_done) once a complete checkpoint at or
+    past until_step exists; RankFailed when the ranks exited 0 without saving one."""
+    latest = checkpoints.latest_step(cfg.train_dir) or 0
+    if latest < until_step:
+        raise RankFailed("every rank exited 0 but %s holds no complete checkpoint at step %d or "
+                         "later (newest: %s); see %s" % (paths.ckpt_dir(cfg.train_dir), until_step,
+                                                         latest or "none",
+                                                         paths.train_logs(cfg.train_dir)))
+    atomic.write_json(paths.block_done(cfg.train_dir, until_step),
+                      {"until_step": until_step, "checkpoint_step": latest,
+                       "ranks_started": started, "recipe_sha256": cfg.sha256("training"),
+                       "done_utc": records.utc_now()})

@@ -115,7 +115,12 @@ def _extends(cfg, recorded, step):
     return done == [s for s in old.block_steps if s <= step] and (not done or done[-1] == step)
 
 
-def plan_changes(cfg, recorded, identity, step):
+# how the refusal shows accept_changes: `resnext` takes --set, the workflow a config file's key
+CLI_EXAMPLE = "--set accept_changes=[%s]"
+WORKFLOW_EXAMPLE = "accept_changes: [%s] in your config file"
+
+
+def plan_changes(cfg, recorded, identity, step, example=CLI_EXAMPLE):
     """[(key, old, new, how)] the run goes on with; RecipeChanged for any other difference."""
     diffs = differences(cfg, recorded)
     old_data = (recorded.get("train_data") or {}).get("sha256")
@@ -131,7 +136,7 @@ def plan_changes(cfg, recorded, identity, step):
         else:
             refused.append((key, old, new))
     if refused:
-        raise RecipeChanged(_refusal(cfg, refused, step))
+        raise RecipeChanged(_refusal(cfg, refused, step, example))
     if allowed and step >= cfg.train_steps:
         raise RecipeChanged("run %s is complete (it has trained to step %d, its last block): %s "
                             "changed but nothing is left to train with %s. Set a new run_name to "
@@ -149,18 +154,17 @@ def _listed(changes):
     return ", ".join("%s %s -> %s" % (c[0], _value(c[1]), _value(c[2])) for c in changes)
 
 
-def _refusal(cfg, refused, step):
+def _refusal(cfg, refused, step, example):
     keys = [k for k, _, _ in refused]
     length = [k for k in keys if k in LENGTH_KEYS]
     hint = (" (a longer %s extends a run only when the block boundaries up to step %d stay as they "
             "were)" % (" / ".join(length), step)) if length else ""
     return ("run %s has trained to step %d with other training settings: %s (recorded in %s)%s. "
             "Nothing was run. Set a new run_name to train a new run with these values; or continue "
-            "this run from step %d with them by naming %s in accept_changes (e.g. --set "
-            "accept_changes=[%s]), which records the change in recipe.json, audit.json and the "
-            "report; or undo the change"
+            "this run from step %d with them by naming %s in accept_changes (e.g. %s), which "
+            "records the change in recipe.json, audit.json and the report; or undo the change"
             % (cfg.run_dir, step, _listed(refused), recipe_path(cfg), hint, step,
-               "it" if len(keys) == 1 else "them", ",".join(keys)))
+               "it" if len(keys) == 1 else "them", example % ",".join(keys)))
 
 
 def _version(cfg, identity, step, now):
@@ -187,14 +191,26 @@ def updated(cfg, recorded, identity, changes, step, now):
     return new
 
 
-def check(cfg, manifest=None):
+def check(cfg, manifest=None, example=CLI_EXAMPLE):
     """-> [(key, old, new, how)] that training of this config would record (RecipeChanged if it is
     refused). Reads recipe.json and the checkpoints; writes nothing (the workflow's DAG check)."""
     recorded = read(cfg)
     step = trained_step(cfg)
     if recorded is None or not step:
         return []
-    return plan_changes(cfg, recorded, train_data_identity(manifest), step)
+    return plan_changes(cfg, recorded, train_data_identity(manifest), step, example)
+
+
+def check_workflow(cfg):
+    """The workflow's DAG-time check (rules/common.smk, before any job): check() against the
+    manifest on disk now (none yet, or unreadable: the train data is checked by the train job);
+    RecipeChanged names every refused key."""
+    from resnext.data import choice  # not at import: choice is not needed by the launcher's path
+    try:
+        manifest = atomic.read_json(choice.manifest_path(cfg))
+    except (OSError, ValueError):
+        manifest = None
+    return check(cfg, manifest, WORKFLOW_EXAMPLE)
 
 
 def begin_block(cfg, manifest, now):
