@@ -8,6 +8,7 @@ lives in (a `str`) and returns a `str`; a step or block may be a Snakemake wildc
     <results_dir>/.npu-pool/device-<id>.lock        NPU lock-file pool (shared by every run)
     <results_dir>/<run_name>/                       run_dir
         config.resolved.yaml                        every key, written once per run
+        settings/<stage>.json                       the keys affecting a stage (the workflow's)
         source/                                     the demo's JPEG tree (source_dir: demo)
         data/manifest.json, data/<split>-NNNNN-...  the shards (unless data_url names a folder)
         train/ckpt/model.ckpt-<step>(.index ...)    checkpoints

@@ -167,9 +167,10 @@ def test_evaluate_in_a_second_terminal_while_all_trains(tmp_path):
     Then the rank resumes and `all` completes untouched."""
     work = make_workdir(tmp_path / "wf")
     train_dir = run_dir(work) / "train"
-    S.snakemake(work, str(train_dir.relative_to(work) / "ckpt" / "model.ckpt-4.index"), "--configfile", "tiny.yaml")
-    ckpt8 = str(train_dir.relative_to(work) / "ckpt" / "model.ckpt-8.index")
-    proc = S.start_snakemake(work, ["all", "--configfile", "tiny.yaml", "--prioritize", ckpt8], work / "all.log")
+    # a block's target is its done marker (train_block's output; the checkpoint is no rule's output)
+    S.snakemake(work, str(train_dir.relative_to(work) / "done" / "step-4.json"), "--configfile", "tiny.yaml")
+    block2 = str(train_dir.relative_to(work) / "done" / "step-8.json")
+    proc = S.start_snakemake(work, ["all", "--configfile", "tiny.yaml", "--prioritize", block2], work / "all.log")
     paused = []
     try:
         S.wait_for(lambda: "steps 4 -> 8" in _read(train_dir / "logs" / "rank-0.log"), what="block 2 training")
@@ -213,13 +214,13 @@ def test_checkpoints_pruned_during_training_are_never_planned_again(tmp_path):
     block 1 nor its evaluation again), completes, and leaves nothing to do."""
     work = make_workdir(tmp_path / "wf", max_train_steps=12, keep_checkpoint_max=1)
     train_dir = run_dir(work) / "train"
-    ckpt = "results/tiny/train/ckpt/model.ckpt-%d.index"
-    for target in (ckpt % 4, "results/tiny/eval/step-4.json", ckpt % 8):
+    block = "results/tiny/train/done/step-%d.json"  # a block's target: its done marker
+    for target in (block % 4, "results/tiny/eval/step-4.json", block % 8):
         S.snakemake(work, target, "--configfile", "tiny.yaml")
     assert checkpoints.complete_steps(str(train_dir)) == [8]
     plan = S.snakemake(work, "all", "-n", "--configfile", "tiny.yaml").stdout
     assert jobs_of(plan) == {"train_block": 1, "evaluate_checkpoint": 2, "export": 1, "report": 1, "all": 1}, plan
-    assert "model.ckpt-12.index" in plan and "model.ckpt-4.index" not in plan
+    assert "done/step-12.json" in plan and "done/step-4.json" not in plan
     S.snakemake(work, "all", "--configfile", "tiny.yaml")
     assert "Nothing to be done" in S.snakemake(work, "all", "-n", "--configfile", "tiny.yaml").stdout
     assert sorted(evals(work)) == [4, 8, 12]

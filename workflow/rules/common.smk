@@ -1,13 +1,18 @@
 # Helpers shared by the rules: the config, validated once here, and every path, from resnext.paths.
 # Rules name their files through these; a rule's input names another rule's output (rules.x.output).
+import os
 import shlex
 
 from snakemake.exceptions import WorkflowError
 
-from resnext import checkpoints, paths
-from resnext.config import load_config, write_resolved
+from resnext import atomic, checkpoints, paths
+from resnext.config import STAGES, load_config, write_resolved
+from resnext.train import recipe
 
 CFG = load_config([], values=config)  # fails here, naming the key, before any job runs
+# A changed training key of a run that has checkpoints (not named in accept_changes, not a longer
+# schedule) fails here too, naming each key with its old and new value: before any job.
+recipe.check_workflow(CFG)
 RUN = CFG.run_dir
 HOST_ENV = "../envs/host.yaml"  # the host runtime, for --sdm conda
 
@@ -65,11 +70,59 @@ def resolve(out, log):
         f.write("resolved config -> %s (sha256 %s)\n" % (out, digest))
 
 
+# What may rerun a job (Snakemake's rerun triggers: mtime, params, input, code, software-env):
+# - the resolved config changes with every key, so only the report takes it as a plain input;
+#   every other job takes it (and the manifest) as settled(), and takes as a plain input the
+#   settings file of each stage it depends on (stage_settings: rewritten only when the keys whose
+#   schema `affects` lists that stage change). Not a params entry of the job itself: when an
+#   upstream job (resolve_config) reruns, Snakemake skips the params check of everything
+#   downstream and follows only non-ancient inputs;
+# - command prefixes (devices, container wrapper: operations keys) are params computed from `input`,
+#   which Snakemake counts as derived and never compares;
+# - a block's output is its done marker, never the checkpoint: Snakemake deletes a job's outputs
+#   before it reruns it, and retention deletes old checkpoints while the marker stays.
+def settled(output):
+    """ancient() of a copy of another rule's output: ancient() flags the very object it is given,
+    and flagging rules.x.output itself would make that file ancient for every job, the report's
+    too."""
+    return ancient(str(output))
+
+
+def trained(step):
+    """A job's input for the checkpoint of block `step`: the block's done marker, ancient (a
+    retrained or re-marked earlier block never reruns what came after it)."""
+    return ancient(paths.block_done(CFG.train_dir, step))
+
+
+def settings(*stages):
+    """The settings files of these stages (config.STAGES), as a job's input."""
+    return [paths.stage_settings(RUN, stage) for stage in stages]
+
+
+def write_settings(stage, out, log):
+    """The stage_settings job: the keys affecting `stage`, their values and sha256."""
+    atomic.write_json(
+        out, {"stage": stage, "sha256": CFG.sha256(stage), "keys": CFG.settings(stage)}
+    )
+    with open(log, "w", encoding="utf-8") as f:
+        f.write("settings of %s -> %s (sha256 %s)\n" % (stage, out, CFG.sha256(stage)))
+
+
 def previous_block(wildcards):
     """Block b trains from block b-1's checkpoint."""
     steps = CFG.block_steps
     i = steps.index(int(wildcards.step))
-    return expand(rules.train_block.output.index, step=steps[i - 1]) if i > 0 else []
+    return [trained(steps[i - 1])] if i > 0 else []
+
+
+def finished_blocks():
+    """Steps of the complete checkpoints whose block has finished (its done marker is written
+    just after the checkpoint): what `evaluate` asks for, never training."""
+    return [
+        s
+        for s in checkpoints.complete_steps(CFG.train_dir)
+        if os.path.exists(paths.block_done(CFG.train_dir, s))
+    ]
 
 
 def evals_of(steps):

@@ -1,6 +1,6 @@
-# The run's inputs: resolve_config (write_resolved in common.smk, in-process), demo_data
-# (`resnext demo-data` -> resnext.data.demo.write_demo_tree) and convert (`resnext convert` ->
-# resnext.data.convert.convert).
+# The run's inputs: resolve_config (write_resolved in common.smk, in-process), stage_settings
+# (write_settings in common.smk, in-process), demo_data (`resnext demo-data` ->
+# resnext.data.demo.write_demo_tree) and convert (`resnext convert` -> resnext.data.convert.convert).
 
 
 rule resolve_config:
@@ -14,9 +14,25 @@ rule resolve_config:
         resolve(output.config, log[0])
 
 
+# settings/<stage>.json: rewritten only when a key affecting that stage changes (the params
+# trigger); the jobs of the stage take it as input (see rules/common.smk).
+rule stage_settings:
+    output:
+        settings=paths.stage_settings(RUN, "{stage}"),
+    log:
+        log_of("settings-{stage}"),
+    wildcard_constraints:
+        stage="|".join(STAGES),
+    params:
+        sha256=lambda wildcards: CFG.sha256(wildcards.stage),
+    run:
+        write_settings(wildcards.stage, output.settings, log[0])
+
+
 rule demo_data:
     input:
-        config=rules.resolve_config.output.config,
+        config=settled(rules.resolve_config.output.config),
+        settings=settings("data"),
     output:
         marker=paths.demo_marker(CFG.source_path),
     log:
@@ -29,7 +45,8 @@ rule demo_data:
 
 rule convert:
     input:
-        config=rules.resolve_config.output.config,
+        config=settled(rules.resolve_config.output.config),
+        settings=settings("data"),
         source=demo_marker(),
     output:
         manifest=paths.manifest(CFG.data_dir),

@@ -5,9 +5,10 @@
 
 rule evaluate_checkpoint:
     input:
-        config=rules.resolve_config.output.config,
-        manifest=rules.convert.output.manifest,
-        index=lambda wc: ancient(expand(rules.train_block.output.index, step=wc.step)),
+        config=settled(rules.resolve_config.output.config),
+        manifest=settled(rules.convert.output.manifest),
+        trained=lambda wc: trained(wc.step),
+        settings=settings("data", "evaluation"),
     output:
         json=paths.eval_json(RUN, "{step}"),
         predictions=paths.eval_predictions(paths.eval_json(RUN, "{step}")),
@@ -22,12 +23,14 @@ rule evaluate_checkpoint:
     resources:
         npu=1 if NPU else 0,
     params:
-        prefix=with_devices(1) + WRAP,
+        prefix=lambda wildcards, input: with_devices(1) + WRAP,
+        checkpoint=lambda wc: paths.ckpt_prefix(CFG.train_dir, wc.step),
     shell:
-        "{params.prefix:q} resnext evaluate --config {input.config:q} --checkpoint {input.index:q}"
+        "{params.prefix:q} resnext evaluate --config {input.config:q}"
+        " --checkpoint {params.checkpoint:q}"
         " --out {output.json:q} > {log:q} 2>&1"
 
 
 rule evaluate:
     input:
-        evals_of(checkpoints.complete_steps(CFG.train_dir)),
+        evals_of(finished_blocks()),

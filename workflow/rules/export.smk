@@ -4,9 +4,10 @@
 
 rule export:
     input:
-        config=rules.resolve_config.output.config,
-        manifest=rules.convert.output.manifest,
-        index=expand(rules.train_block.output.index, step=CFG.train_steps),
+        config=settled(rules.resolve_config.output.config),
+        manifest=settled(rules.convert.output.manifest),
+        trained=trained(CFG.train_steps),
+        settings=settings("export"),
     output:
         graph=paths.export_graph(paths.export_dir(RUN), CFG.arch),
         record=paths.export_record(paths.export_dir(RUN)),
@@ -17,7 +18,9 @@ rule export:
     container:
         CONTAINER
     params:
-        prefix=WRAP,
+        prefix=lambda wildcards, input: WRAP,
+        checkpoint=paths.ckpt_prefix(CFG.train_dir, CFG.train_steps),
     shell:
-        "{params.prefix:q} resnext export --config {input.config:q} --checkpoint {input.index:q}"
+        "{params.prefix:q} resnext export --config {input.config:q}"
+        " --checkpoint {params.checkpoint:q}"
         " > {log:q} 2>&1"

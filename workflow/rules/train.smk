@@ -6,11 +6,11 @@
 
 rule train_block:
     input:
-        config=rules.resolve_config.output.config,
-        manifest=rules.convert.output.manifest,
+        config=settled(rules.resolve_config.output.config),
+        manifest=settled(rules.convert.output.manifest),
         previous=previous_block,
     output:
-        index=paths.ckpt_index(CFG.train_dir, "{step}"),
+        done=paths.block_done(CFG.train_dir, "{step}"),
     log:
         log_of("train-{step}"),
     wildcard_constraints:
@@ -23,7 +23,8 @@ rule train_block:
     resources:
         npu=CFG.rank_size if NPU else 0,
     params:
-        prefix=with_devices(min(CFG.rank_size, len(CFG.npu_device_ids))) + WRAP,
+        prefix=lambda wildcards, input: with_devices(min(CFG.rank_size, len(CFG.npu_device_ids)))
+        + WRAP,
     shell:
         "{params.prefix:q} resnext train --config {input.config:q} --until-step {wildcards.step:q}"
         " > {log:q} 2>&1"
