@@ -169,7 +169,8 @@ def _fake_workflow_run(work):
     run = work / "results" / "tiny"
     files = ["config.resolved.yaml", "source/demo.json", "data/manifest.json"]
     for step in (4, 8):
-        files += ["train/ckpt/model.ckpt-%d.data-00000-of-00001" % step, "train/ckpt/model.ckpt-%d.index" % step,
+        files += ["train/ckpt/model.ckpt-%d.data-00000-of-00001" % step,
+                  "train/ckpt/model.ckpt-%d.index" % step,
                   "train/done/step-%d.json" % step]  # train_block's output (issue 12 item 1)
     files += ["eval/step-4.json", "eval/step-8.json", "export/resnext_tiny.pb", "export/export.json",
               "report/report.md", "report/eval_table.txt", "report/audit.json"]

@@ -168,9 +168,11 @@ def test_evaluate_in_a_second_terminal_while_all_trains(tmp_path):
     work = make_workdir(tmp_path / "wf")
     train_dir = run_dir(work) / "train"
     # a block's target is its done marker (train_block's output; the checkpoint is no rule's output)
-    S.snakemake(work, str(train_dir.relative_to(work) / "done" / "step-4.json"), "--configfile", "tiny.yaml")
+    block1 = str(train_dir.relative_to(work) / "done" / "step-4.json")
+    S.snakemake(work, block1, "--configfile", "tiny.yaml")
     block2 = str(train_dir.relative_to(work) / "done" / "step-8.json")
-    proc = S.start_snakemake(work, ["all", "--configfile", "tiny.yaml", "--prioritize", block2], work / "all.log")
+    proc = S.start_snakemake(work, ["all", "--configfile", "tiny.yaml", "--prioritize", block2],
+                             work / "all.log")
     paused = []
     try:
         S.wait_for(lambda: "steps 4 -> 8" in _read(train_dir / "logs" / "rank-0.log"), what="block 2 training")

@@ -51,7 +51,7 @@ def test_a_block_already_covered_starts_no_rank_and_keeps_every_checkpoint(launc
     launch.train(cfg, None, 4)
     launch.train(cfg, None, 8)
     os.remove(paths.block_done(cfg.train_dir, 4))  # what Snakemake does before a rerun
-    assert not os.path.exists(paths.block_record(cfg.train_dir, 1))  # the stand-in ranks write no record
+    assert not os.path.exists(paths.block_record(cfg.train_dir, 1))  # the stand-in wrote none
     before = checkpoints.complete_steps(cfg.train_dir)
     launch.train(cfg, None, 4)
     assert started == [4, 8]  # the rerun started no rank
