@@ -206,6 +206,20 @@ def _cmd_prune(args):
     log.info("deleted %d checkpoint(s): %s", len(deleted), deleted)
 
 
+def _cmd_verify(args):
+    """`resnext verify RUN_DIR`: every mismatch on its own line, exit 1 if there is one."""
+    from resnext import verify
+    out = verify.verify(args.run_dir)
+    for path in out.pruned:
+        log.info("pruned by retention (not checked): %s", path)
+    for m in out.mismatches:
+        log.error("MISMATCH %s", m.line())
+    log.info("%d claim(s) checked, %d mismatch(es), %d pruned checkpoint(s), %.1f MB hashed",
+             len(out.checked), len(out.mismatches), len(out.pruned), out.bytes_hashed / 1e6)
+    if not out.ok:
+        raise SystemExit(1)
+
+
 def _strip_index(path):
     return path[:-len(".index")] if path.endswith(".index") else path
 
@@ -251,6 +265,8 @@ def _parser():
         p.add_argument("--out", help="result JSON (default <run>/benchmark/<mode>-<data>-<ranks>x<batch>.json)")
     cmd("prune", _cmd_prune, "apply keep_checkpoint_max (never deletes an unevaluated or the newest checkpoint)")
     cmd("report", _cmd_report, "results -> report.md, eval_table.txt, audit.json").add_argument("--out-dir")
+    cmd("verify", _cmd_verify, "re-check every hash and number a run's records claim").add_argument(
+        "run_dir", metavar="RUN_DIR", help="the run folder (results/<run>), moved or not")
     p = cmd("ranktable", _cmd_ranktable, "write (or --check) the HCCL rank table of an NPU run")
     p.add_argument("--out", help="default <run>/train/rank_table.json")
     p.add_argument("--format", choices=["server_list", "group_list"], help="default: rank_table_format")

@@ -1,0 +1,202 @@
+"""`resnext verify RUN_DIR`: re-check every hash and number a run's records claim, from the bytes on
+disk, and list every mismatch (file, claimed, found).
+
+What is checked (every path relative to RUN_DIR, so a moved or copied run verifies the same):
+    config.resolved.yaml     its config sha256 vs report/audit.json resolved_config_sha256
+    data/manifest.json       every shard's sha256 (the run's own data; data_url's shards where they are)
+    eval/step-<s>.json       the checkpoint train/ckpt/model.ckpt-<s> vs checkpoint.sha256 (pruned
+                             by retention when none of its files is left: reported, not a mismatch),
+                             the predictions file vs predictions.sha256, top1/top5/num_images vs
+                             the predictions' own hits
+    export/export.json       the frozen graph vs graph_sha256, its checkpoint vs checkpoint.sha256
+    report/audit.json        every report file vs report_files
+Host only (Python >= 3.11): loads the resolved config with the schema.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import logging
+import os
+import re
+
+from resnext import checkpoints, paths, predictions
+from resnext.data import tfrecord
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 8 << 20  # large reads: hashing runs at sha256sum's speed (benchmarks/bench_verify.py)
+_EVAL = re.compile(r"step-(\d+)\.json$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Mismatch:
+    """One claim the bytes on disk do not bear out. `path` is relative to the run."""
+    path: str
+    what: str
+    claimed: object
+    found: object
+
+    def line(self):
+        return "%s: %s claimed %s, found %s" % (self.path, self.what, self.claimed, self.found)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What verify found: `checked` (relative path, what) pairs, mismatches, pruned checkpoints."""
+    checked: list = dataclasses.field(default_factory=list)
+    mismatches: list = dataclasses.field(default_factory=list)
+    pruned: list = dataclasses.field(default_factory=list)
+    bytes_hashed: int = 0
+
+    @property
+    def ok(self):
+        return not self.mismatches
+
+
+class _Checker:
+    def __init__(self, run_dir):
+        self.run_dir = run_dir
+        self.out = Outcome()
+
+    def rel(self, path):
+        return os.path.relpath(path, self.run_dir)
+
+    def sha(self, path):
+        """sha256 of a file, or 'missing'/'unreadable (...)' (a found value for the mismatch)."""
+        if not os.path.isfile(path):
+            return "missing"
+        try:
+            digest = tfrecord.sha256_file(path, _CHUNK)
+        except OSError as exc:
+            return "unreadable (%s)" % exc.strerror
+        self.out.bytes_hashed += os.path.getsize(path)
+        log.info("hashed %s", self.rel(path))
+        return digest
+
+    def claim(self, path, what, claimed, found):
+        self.out.checked.append((self.rel(path), what))
+        if claimed != found:
+            self.out.mismatches.append(Mismatch(self.rel(path), what, claimed, found))
+
+    def load_json(self, path):
+        """The JSON at `path`, or None with a mismatch naming it when it cannot be read."""
+        try:
+            with open(path, "rb") as f:
+                return json.loads(f.read().decode("utf-8"))
+        except (OSError, ValueError) as exc:
+            self.claim(path, "a readable JSON record", "JSON", "unreadable (%s)" % exc)
+            return None
+
+    def checkpoint(self, owner, step, claimed):
+        """Checkpoint model.ckpt-<step> of this run vs the sha256 `owner` (a JSON) claims for it."""
+        prefix = paths.ckpt_prefix(paths.train_dir(self.run_dir), step)
+        if not checkpoints.files_of(prefix):
+            self.out.pruned.append(self.rel(prefix))
+            return
+        found = checkpoints.sha256(prefix) if os.path.isfile(prefix + ".index") else "incomplete"
+        for path in checkpoints.files_of(prefix):
+            self.out.bytes_hashed += os.path.getsize(path)
+        # one hash over the checkpoint's files: the mismatch names the checkpoint (its prefix)
+        self.claim(prefix, "checkpoint sha256 over its files (%s)" % self.rel(owner), claimed, found)
+
+
+def _check_config(ck, audit):
+    path = paths.resolved_config(ck.run_dir)
+    if audit is None or audit.get("resolved_config_sha256") is None:
+        return None
+    from resnext.config import ConfigError, load_config  # noqa: PLC0415 - loads the schema
+    cfg, found = None, "missing"
+    if os.path.isfile(path):
+        try:
+            cfg = load_config([path])
+            found = cfg.sha256()
+        except ConfigError as exc:
+            found = "unloadable (%s)" % exc
+    ck.claim(path, "config sha256 (audit.json)", audit["resolved_config_sha256"], found)
+    return cfg
+
+
+def _check_manifest(ck, cfg):
+    own = paths.data_dir(ck.run_dir)
+    data_dir = paths.data_dir(ck.run_dir, cfg.data_url if cfg is not None else None)
+    path = paths.manifest(own)  # an indexed run's manifest is its own, its shards data_url's
+    if not os.path.isfile(path):
+        path = paths.manifest(data_dir)
+    if not os.path.isfile(path):
+        return
+    manifest = ck.load_json(path)
+    for split in sorted(((manifest or {}).get("splits") or {}).items()):
+        for shard in split[1].get("shards") or []:
+            shard_path = os.path.join(data_dir, shard.get("path") or shard["name"])
+            ck.claim(shard_path, "shard sha256 (%s)" % ck.rel(path), shard.get("sha256"),
+                     ck.sha(shard_path))
+
+
+def _check_eval(ck, path, step):
+    record = ck.load_json(path)
+    if record is None:
+        return
+    ck.checkpoint(path, step, (record.get("checkpoint") or {}).get("sha256"))
+    entry = record.get("predictions")
+    if not entry:
+        return
+    npz = paths.eval_predictions(path)
+    found = ck.sha(npz)
+    ck.claim(npz, "predictions sha256 (%s)" % ck.rel(path), entry.get("sha256"), found)
+    if found != entry.get("sha256"):
+        return  # the numbers of a changed predictions file prove nothing
+    try:
+        rows = predictions.read(npz)
+    except predictions.PredictionsError as exc:
+        ck.claim(npz, "a readable predictions file", "readable", str(exc))
+        return
+    n = int(len(rows["label"]))
+    ck.claim(path, "num_images (predictions)", record.get("num_images"), n)
+    for key, hits in (("top1", "top1_correct"), ("top5", "top5_correct")):
+        found_value = float(rows[hits].sum()) / n if n else None
+        claimed = record.get(key)
+        same = (isinstance(claimed, (int, float)) and found_value is not None
+                and abs(claimed - found_value) <= 1e-9)
+        ck.claim(path, "%s (predictions)" % key, claimed, claimed if same else found_value)
+
+
+def _check_export(ck):
+    path = paths.export_record(paths.export_dir(ck.run_dir))
+    if not os.path.isfile(path):
+        return
+    record = ck.load_json(path)
+    if record is None:
+        return
+    graph = os.path.join(os.path.dirname(path), os.path.basename(record.get("graph") or ""))
+    ck.claim(graph, "graph sha256 (%s)" % ck.rel(path), record.get("graph_sha256"), ck.sha(graph))
+    claimed_ckpt = record.get("checkpoint") or {}
+    if claimed_ckpt.get("path"):
+        ck.checkpoint(path, checkpoints.step_of(claimed_ckpt["path"]), claimed_ckpt.get("sha256"))
+
+
+def _check_report(ck, audit, audit_path):
+    folder = os.path.dirname(audit_path)
+    for name, claimed in sorted((audit.get("report_files") or {}).items()):
+        path = os.path.join(folder, name)
+        ck.claim(path, "sha256 (%s)" % ck.rel(audit_path), claimed, ck.sha(path))
+
+
+def verify(run_dir):
+    """Check every claim of the run in `run_dir`; -> Outcome (nothing is written)."""
+    if not os.path.isdir(run_dir):
+        raise FileNotFoundError("%s is not a run folder (no such directory)" % run_dir)
+    ck = _Checker(run_dir)
+    audit_path = paths.report_file(paths.report_dir(run_dir), "audit")
+    audit = ck.load_json(audit_path) if os.path.isfile(audit_path) else None
+    cfg = _check_config(ck, audit)
+    _check_manifest(ck, cfg)
+    for path in sorted(glob.glob(os.path.join(glob.escape(paths.eval_dir(run_dir)), "step-*.json"))):
+        match = _EVAL.search(os.path.basename(path))
+        if match:
+            _check_eval(ck, path, int(match.group(1)))
+    _check_export(ck)
+    if audit is not None:
+        _check_report(ck, audit, audit_path)
+    return ck.out
