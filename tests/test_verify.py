@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from resnext import checkpoints, predictions
+from resnext import checkpoints, paths, predictions
 from resnext.cli import main
 from resnext.config import load_config, write_resolved
 
@@ -51,11 +51,11 @@ def run(tmp_path):
     _write(os.path.join(d, "data", "manifest.json"), json.dumps(manifest).encode())
     train = os.path.join(d, "train")
     for step in (10, 20):
-        prefix = checkpoints.ckpt_path(train, step)
+        prefix = paths.ckpt_prefix(train, step)
         _write(prefix + ".index", b"index %d" % step)
         _write(prefix + ".data-00000-of-00001", b"weights %d" % step * 50)
         out = os.path.join(d, "eval", "step-%d.json" % step)
-        data = predictions.write(predictions.path_for(out), _rows())
+        data = predictions.write(paths.eval_predictions(out), _rows())
         record = {"step": step, "top1": 0.8, "top5": 1.0, "num_images": 10,
                   "checkpoint": {"path": "/elsewhere/" + os.path.basename(prefix),
                                  "sha256": checkpoints.sha256(prefix)},
@@ -65,7 +65,7 @@ def run(tmp_path):
     export = {"graph": "/elsewhere/export/model.pb",
               "graph_sha256": _sha(os.path.join(d, "export", "model.pb")),
               "checkpoint": {"path": "/elsewhere/model.ckpt-20",
-                             "sha256": checkpoints.sha256(checkpoints.ckpt_path(train, 20))}}
+                             "sha256": checkpoints.sha256(paths.ckpt_prefix(train, 20))}}
     _write(os.path.join(d, "export", "export.json"), json.dumps(export).encode())
     _write(os.path.join(d, "report", "report.md"), b"# report\n")
     _write(os.path.join(d, "report", "accuracy.png"), b"\x89PNG....")
@@ -128,7 +128,7 @@ def test_an_edited_top1_fails_naming_the_eval_json(run, caplog):
 
 
 def test_a_pruned_checkpoint_is_reported_as_pruned_not_as_a_mismatch(run, caplog):
-    for path in checkpoints.files_of(checkpoints.ckpt_path(os.path.join(run, "train"), 10)):
+    for path in checkpoints.files_of(paths.ckpt_prefix(os.path.join(run, "train"), 10)):
         os.remove(path)
     caplog.set_level("INFO")
     code, errors = _exit(run, caplog)

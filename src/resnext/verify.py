@@ -3,7 +3,7 @@ disk, and list every mismatch (file, claimed, found).
 
 What is checked (every path relative to RUN_DIR, so a moved or copied run verifies the same):
     config.resolved.yaml     its config sha256 vs report/audit.json resolved_config_sha256
-    data/manifest.json       every shard's sha256 (the run's own data; data_url's shards where they are)
+    data/manifest.json       every shard's sha256 (the run's data, or data_url's shards where they are)
     eval/step-<s>.json       the checkpoint train/ckpt/model.ckpt-<s> vs checkpoint.sha256 (pruned
                              by retention when none of its files is left: reported, not a mismatch),
                              the predictions file vs predictions.sha256, top1/top5/num_images vs
@@ -21,8 +21,7 @@ import logging
 import os
 import re
 
-from resnext import checkpoints, paths, predictions
-from resnext.data import tfrecord
+from resnext import atomic, checkpoints, paths, predictions
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ class _Checker:
         if not os.path.isfile(path):
             return "missing"
         try:
-            digest = tfrecord.sha256_file(path, _CHUNK)
+            digest = atomic.sha256_file(path, _CHUNK)
         except OSError as exc:
             return "unreadable (%s)" % exc.strerror
         self.out.bytes_hashed += os.path.getsize(path)
@@ -99,7 +98,8 @@ class _Checker:
         for path in checkpoints.files_of(prefix):
             self.out.bytes_hashed += os.path.getsize(path)
         # one hash over the checkpoint's files: the mismatch names the checkpoint (its prefix)
-        self.claim(prefix, "checkpoint sha256 over its files (%s)" % self.rel(owner), claimed, found)
+        what = "checkpoint sha256 over its files (%s)" % self.rel(owner)
+        self.claim(prefix, what, claimed, found)
 
 
 def _check_config(ck, audit):
@@ -192,7 +192,8 @@ def verify(run_dir):
     audit = ck.load_json(audit_path) if os.path.isfile(audit_path) else None
     cfg = _check_config(ck, audit)
     _check_manifest(ck, cfg)
-    for path in sorted(glob.glob(os.path.join(glob.escape(paths.eval_dir(run_dir)), "step-*.json"))):
+    evals = os.path.join(glob.escape(paths.eval_dir(run_dir)), "step-*.json")
+    for path in sorted(glob.glob(evals)):
         match = _EVAL.search(os.path.basename(path))
         if match:
             _check_eval(ck, path, int(match.group(1)))

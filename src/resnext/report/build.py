@@ -114,7 +114,7 @@ def build_report(cfg, out_dir=None, *, reference=None, project_dir=None):
     if ctx.compliance is None:
         written.pop("mllog")
     # what `resnext verify` checks the report against: written last, so every other file is final
-    ctx.audit["report_files"] = {os.path.relpath(path, out_dir): collect.sha256_file(path)
+    ctx.audit["report_files"] = {os.path.relpath(path, out_dir): atomic.sha256_file(path)
                                  for key, path in sorted(written.items()) if key != "audit"}
     atomic.write_json(written["audit"], ctx.audit)
     log.info("report for run %s written to %s (verdict %s)", cfg.run_name, out_dir, ctx.overall_status)
