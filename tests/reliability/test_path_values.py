@@ -87,3 +87,16 @@ def test_the_workflow_refuses_a_hostile_results_dir_before_any_job(tmp_path):
     assert "results_dir" in proc.stdout and "r;touch pwned" in proc.stdout
     # nothing but Snakemake's own folder appears: no results folder, no `pwned`
     assert [p for p in _tree(tmp_path) if not p.startswith(".snakemake")] == ["config"]
+
+
+def test_a_results_dir_with_a_space_works_and_writes_only_inside_it(tmp_path):
+    """The rules quote every placeholder (:q): the demo converts into `my results/`, and no stray
+    file (`my`, `results`) appears beside it."""
+    os.symlink(os.path.join(S.ROOT, "config"), str(tmp_path / "config"))
+    manifest = os.path.join("my results", "tiny", "data", "manifest.json")
+    proc = S.snakemake(tmp_path, manifest, "--config", "results_dir=my results", "run_name=tiny",
+                       "demo_val_fraction=0.2", check=False, cores=1)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert S.read_json(tmp_path / manifest)["splits"]["validation"]["num_images"] > 0
+    assert sorted(p for p in os.listdir(str(tmp_path)) if p != ".snakemake") == [
+        "config", "my results"]
