@@ -195,7 +195,9 @@ def test_evaluate_in_a_second_terminal_while_all_trains(tmp_path):
         if proc.poll() is None:
             S.kill_tree(proc)
     assert locked.returncode != 0 and "cannot be locked" in locked.stdout, locked.stdout[-2000:]
-    assert jobs_of(second.stdout) == {"evaluate_checkpoint": 1, "evaluate": 1}, second.stdout[-3000:]
+    # stage_settings: settings/evaluation.json, first asked for by this evaluation
+    assert jobs_of(second.stdout) == {"evaluate_checkpoint": 1, "evaluate": 1,
+                                      "stage_settings": 1}, second.stdout[-3000:]
     assert during == {"complete": [4], "evals": [4]}
     assert checkpoints.complete_steps(str(train_dir)) == [4, 8]
     assert S.metrics_steps(train_dir) == [2, 4, 6, 8]
@@ -221,9 +223,13 @@ def test_checkpoints_pruned_during_training_are_never_planned_again(tmp_path):
         S.snakemake(work, target, "--configfile", "tiny.yaml")
     assert checkpoints.complete_steps(str(train_dir)) == [8]
     plan = S.snakemake(work, "all", "-n", "--configfile", "tiny.yaml").stdout
-    assert jobs_of(plan) == {"train_block": 1, "evaluate_checkpoint": 2, "export": 1, "report": 1, "all": 1}, plan
+    # stage_settings: settings/export.json, which no target built so far asked for
+    assert jobs_of(plan) == {"train_block": 1, "evaluate_checkpoint": 2, "export": 1, "report": 1,
+                             "stage_settings": 1, "all": 1}, plan
     assert "done/step-12.json" in plan and "done/step-4.json" not in plan
     S.snakemake(work, "all", "--configfile", "tiny.yaml")
     assert "Nothing to be done" in S.snakemake(work, "all", "-n", "--configfile", "tiny.yaml").stdout
     assert sorted(evals(work)) == [4, 8, 12]
-    assert checkpoints.complete_steps(str(train_dir)) == [8, 12]  # 8 had no result when 12 was saved
+    # 12 stays (the newest); 8 stays only if it had no result yet when 12 was saved, which depends
+    # on the order Snakemake runs evaluation 8 and block 3 in
+    assert checkpoints.complete_steps(str(train_dir)) in ([12], [8, 12])
