@@ -3,7 +3,7 @@ disk, and list every mismatch (file, claimed, found).
 
 What is checked (every path relative to RUN_DIR, so a moved or copied run verifies the same):
     config.resolved.yaml     its config sha256 vs report/audit.json resolved_config_sha256
-    data/manifest.json       every shard's sha256 (the run's data, or data_url's shards where they are)
+    data/manifest.json       every shard's sha256 (the run's data, or data_url's shards)
     eval/step-<s>.json       the checkpoint train/ckpt/model.ckpt-<s> vs checkpoint.sha256 (pruned
                              by retention when none of its files is left: reported, not a mismatch),
                              the predictions file vs predictions.sha256, top1/top5/num_images vs
@@ -48,6 +48,7 @@ class Outcome:
     mismatches: list = dataclasses.field(default_factory=list)
     pruned: list = dataclasses.field(default_factory=list)
     bytes_hashed: int = 0
+    files_hashed: list = dataclasses.field(default_factory=list)
 
     @property
     def ok(self):
@@ -71,6 +72,7 @@ class _Checker:
         except OSError as exc:
             return "unreadable (%s)" % exc.strerror
         self.out.bytes_hashed += os.path.getsize(path)
+        self.out.files_hashed.append(path)
         log.info("hashed %s", self.rel(path))
         return digest
 
@@ -97,6 +99,7 @@ class _Checker:
         found = checkpoints.sha256(prefix) if os.path.isfile(prefix + ".index") else "incomplete"
         for path in checkpoints.files_of(prefix):
             self.out.bytes_hashed += os.path.getsize(path)
+            self.out.files_hashed.append(path)
         # one hash over the checkpoint's files: the mismatch names the checkpoint (its prefix)
         what = "checkpoint sha256 over its files (%s)" % self.rel(owner)
         self.claim(prefix, what, claimed, found)
