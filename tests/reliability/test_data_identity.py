@@ -143,9 +143,11 @@ def test_the_report_says_what_was_verified_and_when(trained, digits_data, tmp_pa
     monkeypatch.chdir(tmp_path)
     cfg = S.tiny_config(digits_data, tmp_path / "results")
     config = H.write_yaml(tmp_path / "config.yaml", cfg.to_dict())
-    _copy_checkpoint(trained, paths.ckpt_dir(cfg.train_dir))
     code, _ = _launch(["train", "--config", config, "--until-step", 4], caplog, monkeypatch)
     assert code == "launched"
+    # the stubbed ranks wrote no checkpoint: the trained one stands in for theirs (copied after the
+    # launch, which starts no rank once a checkpoint covers the block)
+    _copy_checkpoint(trained, paths.ckpt_dir(cfg.train_dir))
     lines = records.read_jsonl(paths.data_checks(cfg.train_dir))
     assert [(r["split"], r["check"], r["shards"], r["until_step"]) for r in lines] == [
         ("train", "size", 2, 4)]

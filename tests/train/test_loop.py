@@ -10,7 +10,7 @@ from resnext import checkpoints, paths
 from resnext.backends import get_backend
 from resnext.compat import tf
 from resnext.config import ConfigError
-from resnext.train import loop, records
+from resnext.train import loop, preflight, records
 
 
 def _train(cfg, until):
@@ -54,8 +54,9 @@ def test_missing_block_record_is_rebuilt_from_metrics(tiny_cfg):
 
 
 def test_manifest_mismatch_and_bad_boundary_fail_before_training(tiny_cfg):
+    # the data check runs once per rank, in `resnext train-rank` before the loop (not in the loop)
     with pytest.raises(ConfigError, match="num_train_images"):
-        _train(tiny_cfg(num_train_images=999), 4)
+        preflight.check_train_data(tiny_cfg(num_train_images=999))
     with pytest.raises(ConfigError, match="block boundary"):
         _train(tiny_cfg(), 5)
 
