@@ -89,7 +89,8 @@ def run(cfg, backend, mode="train", data="synthetic", warmup=5, steps=20, out_pa
         sess.run(init)
         if broadcast is not None:
             sess.run(broadcast)
-        op, per_run = backend.loop_op(sess, op) if mode == "train" else (op, 1)
+        with graph.as_default(), backend.device_scope():  # npu_bridge builds in the default graph
+            op, per_run = backend.loop_op(sess, op) if mode == "train" else (op, 1)
         times, wall = time_steps(sess, op, warmup, steps)
     if not backend.is_chief:
         return None

@@ -1,7 +1,8 @@
 """Fixtures for the backend contract tests: the recording npu_bridge fake, NPU configs, rank tables.
 
-tests/fakes goes on sys.path only inside the `fake_bridge` fixture, which takes it off again and
-drops every npu_bridge* module afterwards, so no other test can import the fake by accident.
+tests/fakes goes on sys.path only inside the `fake_bridge` fixture, which takes it off again, gives
+tf.Session its own run back (the fake device patches it on import) and drops every npu_bridge*
+module afterwards, so no other test can import the fake, or run on its device, by accident.
 """
 import sys
 
@@ -23,6 +24,9 @@ def fake_bridge():
         yield npu_bridge
     finally:
         sys.path.remove(FAKES)
+        device = sys.modules.get("npu_bridge._device")
+        if device is not None:
+            device.uninstall()
         drop_bridge_modules()
 
 

@@ -154,28 +154,39 @@ def _synthetic_dataset(cfg, rank, rank_size, seed_offset=0):
     return tf.data.Dataset.from_tensors((images, labels)).repeat()
 
 
-def test_set_iteration_per_loop_called_once_after_initialisation(fake_bridge, npu_cfg, table_path, monkeypatch):
+def test_set_iteration_per_loop_called_once_after_initialisation(fake_bridge, npu_cfg, table_path,
+                                                                  monkeypatch):
     from resnext.train import loop
     monkeypatch.setattr(loop.pipeline, "train_dataset", _synthetic_dataset)
     run = loop._Session(npu_cfg, get_backend(npu_cfg, 0, 8), 0)  # init, restore, broadcast, iterator, loop_op
     calls = fake_bridge.calls("util.set_iteration_per_loop")
-    assert len(calls) == 1  # the fake raises if any global/local variable was still uninitialised
+    assert len(calls) == 1
     assert calls[0]["train_op"] is run.ops.train_op and calls[0]["sess"] is run.sess
     assert calls[0]["iterations_per_loop"] == npu_cfg.iterations_per_loop == run.steps_per_run
     assert run.step_op.name == "IterationOp"
     names = [name for name, _ in fake_bridge.CALLS]
     assert names.index("util.set_iteration_per_loop") == len(names) - 1  # after every graph-side call
-    # the graph runs on CPU through the fake (whose IterationOp is one step, not a device loop)
-    loss, _, _, _ = run.run_steps(npu_cfg.iterations_per_loop)
-    assert np.isfinite(loss) and run.sess.run(run.ops.global_step) == 1
+    # the graph runs on CPU through the fake, whose device runs IterationOp 5 times per sess.run
+    loss, _, _, step = run.run_steps(npu_cfg.iterations_per_loop)
+    assert np.isfinite(loss) and step == run.sess.run(run.ops.global_step) == 5
     run.sess.close()
 
 
-def test_loop_op_before_initialisation_is_caught(fake_bridge, npu_cfg, table_path):
+def test_loop_op_builds_its_counters_in_the_train_graph(fake_bridge, npu_cfg, table_path):
+    """set_iteration_per_loop builds in the default graph: the backend enters the train op's graph,
+    so a caller outside `with graph.as_default():` gets the loop, not TensorFlow's TypeError."""
     backend = get_backend(npu_cfg, 0, 8)
     graph, ops, _ = _train_graph(npu_cfg, backend)
-    with tf.Session(graph=graph) as sess, pytest.raises(RuntimeError, match="before variable initialisation"):
-        backend.loop_op(sess, ops.train_op)
+    with tf.Session(graph=graph) as sess:
+        sess.run(tf.group(*[v.initializer for v in graph.get_collection("variables")]))
+        step_op, steps = backend.loop_op(sess, ops.train_op)
+        counters = graph.get_collection("npu_runconfig_iterations_per_loop")
+        assert step_op.graph is graph and steps == 5 and len(counters) == 1
+        assert sess.run(counters[0]) == 4  # iterations_per_loop - 1, loaded through sess
+        with pytest.raises(RuntimeError, match="already called"):
+            backend.loop_op(sess, ops.train_op)
+    with tf.Session(graph=tf.Graph()) as other, pytest.raises(RuntimeError, match="another graph"):
+        backend.loop_op(other, ops.train_op)
 
 
 def test_loop_op_is_identity_for_one_iteration(fake_bridge, tmp_path):

@@ -225,9 +225,16 @@ class NpuBackend(object):
 
         Call once per graph, after global and local variable initialisation: the loop counters are
         local variables that set_iteration_per_loop loads through `sess` (a later local init would
-        zero them). GE loops only on a node named exactly IterationOp, so a second call is refused.
+        zero them, and GE would then run one step per sess.run). GE loops only on a node named
+        exactly IterationOp, so a second call is refused. set_iteration_per_loop builds its
+        variables in the *default* graph and feeds them through `sess`, so it runs here inside
+        train_op's graph, which must be the session's.
         """
         steps = int(self.cfg.iterations_per_loop)
-        if steps > 1 and LOOP_OP_NAME in [op.name for op in train_op.graph.get_operations()]:
+        graph = train_op.graph
+        if sess.graph is not graph:
+            raise RuntimeError("loop_op: the session runs another graph than the train op's")
+        if steps > 1 and LOOP_OP_NAME in [op.name for op in graph.get_operations()]:
             raise RuntimeError("set_iteration_per_loop was already called on this graph")
-        return self._bridge.util.set_iteration_per_loop(sess, train_op, steps), steps
+        with graph.as_default():
+            return self._bridge.util.set_iteration_per_loop(sess, train_op, steps), steps

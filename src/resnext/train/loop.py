@@ -67,8 +67,10 @@ class _Session(object):
         if self.broadcast is not None:
             self.sess.run(self.broadcast)
         self.sess.run(iterator.initializer)
-        # one sess.run may run several steps (the NPU's iterations_per_loop); CPU/GPU: one
-        self.step_op, self.steps_per_run = backend.loop_op(self.sess, self.ops.train_op)
+        # one sess.run may run several steps (the NPU's iterations_per_loop); CPU/GPU: one. In the
+        # graph: npu_bridge builds its loop counters in the default graph and loads them via sess
+        with self.graph.as_default(), backend.device_scope():
+            self.step_op, self.steps_per_run = backend.loop_op(self.sess, self.ops.train_op)
 
     def loss_scale(self):
         """The loss scale in force (static value; dynamic scaling reads its variable)."""

@@ -1,10 +1,15 @@
 """RECORDING FAKE of the Ascend TF Adapter package `npu_bridge` (tests only; see ../README.md).
 
-Every fake API call appends (name, {argument: value}) to CALLS, in call order. The fake proves
-that resnext calls the documented session-mode API; it does not run anything on an NPU.
+Every fake API call appends (name, {argument: value}) to CALLS, in call order. Importing the real
+package loads the adapter library (its ops and the NpuOptimizer graph pass); importing the fake
+installs the fake device (_device.py: the on-device loop, the partition pass's fatal checks).
+It does not run anything on an NPU.
 """
+from npu_bridge import _device
+
 FAKE = True
 CALLS = []
+_device.install()
 
 
 def record(name, **arguments):
@@ -19,4 +24,6 @@ def calls(name):
 
 
 def reset():
+    """Forget the recorded calls and the fake device's loop counts."""
     del CALLS[:]
+    del _device.LOOPS[:]

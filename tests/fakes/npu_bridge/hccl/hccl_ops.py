@@ -1,8 +1,17 @@
-"""RECORDING FAKE of npu_bridge.hccl.hccl_ops (documented signatures; facts §3.2).
+"""RECORDING FAKE of npu_bridge.hccl.hccl_ops (facts §3.2).
 
+Mirrors tf_adapter/python/npu_bridge/hccl/hccl_ops.py and the op definitions in
+tf_adapter/ops/hccl/hccl_ops.cc (Ascend/tensorflow @ 82507eb2, CANN 20.x; hicann/tensorflow):
+- allreduce(tensor, reduction, fusion=1, fusion_id=-1, group="hccl_world_group"): HcomAllReduce,
+  reduction one of min/max/prod/sum (op attr), dtypes int8/16/32/64, float16/32, bfloat16;
+  fusion 0 (never), 1 (by the gradient split strategy), 2 (by fusion_id), fusion only with "sum";
+  the input must not come straight from a variable (apiref/hccl_ops/allreduce.md).
+- broadcast(tensor, root_rank, fusion=2, fusion_id=0, group=...): HcomBroadcast takes and returns
+  a *list* of tensors (op attr T: list(type)).
+- allgather(tensor, rank_size, group=...): the CANN 20.x signature; fusion/fusion_id exist only in
+  newer adapters, so a call passing them fails here as it would on the older stack.
 One process stands in for the whole group, so the collectives return their inputs unchanged (what
-a one-rank group would give), as `tf.identity` ops named fake_Hcom*. The documented restrictions
-are enforced so a wrong call fails here as it would on the device.
+a one-rank group would give), as `tf.identity` ops named fake_Hcom*.
 """
 from npu_bridge import record
 from resnext.compat import tf
@@ -47,8 +56,7 @@ def broadcast(tensor, root_rank, fusion=2, fusion_id=0, group=WORLD):
     return [tf.identity(_check_tensor(t, "broadcast"), name="fake_HcomBroadcast") for t in tensor]
 
 
-def allgather(tensor, rank_size, group=WORLD, fusion=0, fusion_id=-1):
+def allgather(tensor, rank_size, group=WORLD):  # npu-api-ok: CANN 20.x form (no fusion, fusion_id)
     """tensor [N, ...] -> [N * rank_size, ...] (fake: rank_size copies of the input)."""
-    record("hccl_ops.allgather", tensor=tensor, rank_size=rank_size, group=group, fusion=fusion,
-           fusion_id=fusion_id)
+    record("hccl_ops.allgather", tensor=tensor, rank_size=rank_size, group=group)
     return tf.concat([_check_tensor(tensor, "allgather")] * int(rank_size), axis=0, name="fake_HcomAllGather")

@@ -1,8 +1,16 @@
 """RECORDING FAKE of npu_bridge.estimator.npu.npu_optimizer (facts §3.1).
 
-NPUDistributedOptimizer averages in compute_gradients (allreduce(grad, average=True)) and delegates
-apply_gradients, as documented; resnext's NPU backend does not use it (see backends/npu.py), and
-the contract tests check that it is never constructed.
+Mirrors tf_adapter/python/npu_bridge/estimator/npu/npu_optimizer.py (Ascend/tensorflow @ 82507eb2,
+CANN 20.x; hicann/tensorflow):
+- allreduce(tensor, average=True): HcomAllReduce "sum", divided by the rank size that
+  NPUBasics("").size() reads from the job's env; NPUBasics holds no job info without JOB_ID, so
+  the average then fails with AttributeError (npu_common.py; inferred from the code).
+- NPUDistributedOptimizer(optimizer, is_weight_update_sharding=False, name=None): a
+  tf.train.Optimizer whose compute_gradients calls the inner one, then averages each gradient
+  with allreduce when RANK_SIZE (or CM_WORKER_SIZE) is above 1; apply_gradients, get_slot,
+  get_slot_names and variables are the inner optimizer's.
+resnext's NPU backend does not use either (see backends/npu.py); the contract tests check that it
+never constructs the optimizer.
 """
 import os
 
@@ -12,14 +20,19 @@ from resnext.compat import tf
 
 
 def _rank_size():
-    return int(os.environ.get("RANK_SIZE", "1"))
+    return int(os.environ.get("RANK_SIZE") or os.environ.get("CM_WORKER_SIZE") or "1")
 
 
 def allreduce(tensor, average=True):
-    """HcomAllReduce 'sum', divided by the rank size when average (fake rank size: RANK_SIZE env)."""
+    """HcomAllReduce 'sum', divided by the rank size (RANK_SIZE env) when average."""
     record("npu_optimizer.allreduce", tensor=tensor, average=average)
     summed = hccl_ops.allreduce(tensor, "sum")
-    return summed / float(_rank_size()) if average else summed
+    if not average:
+        return summed
+    if not os.environ.get("JOB_ID"):
+        raise AttributeError("'NoneType' object has no attribute 'size' (fake npu_bridge: "
+                             "NPUBasics has no job info without JOB_ID)")
+    return summed / float(_rank_size())
 
 
 class NPUDistributedOptimizer(tf.train.Optimizer):
