@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 from resnext import atomic, checkpoints, paths
 from resnext.config import STAGES, load_config, write_resolved
+from resnext.data import choice
 from resnext.train import recipe
 
 CFG = load_config([], values=config)  # fails here, naming the key, before any job runs
@@ -14,6 +15,8 @@ CFG = load_config([], values=config)  # fails here, naming the key, before any j
 # schedule) fails here too, naming each key with its old and new value: before any job.
 recipe.check_workflow(CFG)
 RUN = CFG.run_dir
+# convert, converted or index, by the rule in docs/data.md "Which data a run uses" (data_url + disk)
+DATA = choice.decide(CFG)
 HOST_ENV = "../envs/host.yaml"  # the host runtime, for --sdm conda
 
 # Container-side rules (train, evaluate, export): Snakemake's apptainer deployment takes CONTAINER
@@ -138,6 +141,12 @@ def report_output(name, caption, subcategory):
         category="Report",
         subcategory=subcategory,
     )
+
+
+def manifest():
+    """The manifest every stage reads (convert's or index's output, or data_url's own), settled: a
+    rewritten manifest of the same shards never reruns training (see the rerun notes above)."""
+    return settled(DATA.manifest_path)
 
 
 def demo_marker():

@@ -1,6 +1,8 @@
 # The run's inputs: resolve_config (write_resolved in common.smk, in-process), stage_settings
 # (write_settings in common.smk, in-process), demo_data (`resnext demo-data` ->
-# resnext.data.demo.write_demo_tree) and convert (`resnext convert` -> resnext.data.convert.convert).
+# resnext.data.demo.write_demo_tree), and convert (`resnext convert` ->
+# resnext.data.convert.convert) or index (`resnext index` -> resnext.data.index), whichever
+# resnext.data.choice.decide names.
 
 
 rule resolve_config:
@@ -43,17 +45,39 @@ rule demo_data:
         "resnext demo-data --config {input.config:q} > {log:q} 2>&1"
 
 
-rule convert:
-    input:
-        config=settled(rules.resolve_config.output.config),
-        settings=settings("data"),
-        source=demo_marker(),
-    output:
-        manifest=paths.manifest(CFG.data_dir),
-    log:
-        log_of("convert"),
-    conda:
-        HOST_ENV
-    threads: CFG.convert_workers
-    shell:
-        "resnext convert --config {input.config:q} > {log:q} 2>&1"
+# Exactly one of convert / index produces the manifest, or neither: data_url holding the manifest of
+# an earlier conversion is read as it is (DATA.mode "converted"; docs/data.md "Which data a run uses").
+if DATA.mode == "convert":
+
+    rule convert:
+        input:
+            config=settled(rules.resolve_config.output.config),
+            settings=settings("data"),
+            source=demo_marker(),
+        output:
+            manifest=DATA.manifest_path,
+        log:
+            log_of("convert"),
+        conda:
+            HOST_ENV
+        threads: CFG.convert_workers
+        shell:
+            "resnext convert --config {input.config:q} > {log:q} 2>&1"
+
+elif DATA.mode == "index":
+
+    # data_url's shards read where they are (resnext.data.index), never converted or written; the
+    # manifest goes to <run>/data. Threads: the record checks, and the sha256 in a thread of its own.
+    rule index:
+        input:
+            config=settled(rules.resolve_config.output.config),
+            settings=settings("data"),
+        output:
+            manifest=DATA.manifest_path,
+        log:
+            log_of("index"),
+        conda:
+            HOST_ENV
+        threads: 2
+        shell:
+            "resnext index --config {input.config:q} > {log:q} 2>&1"

@@ -6,7 +6,7 @@
 rule evaluate_checkpoint:
     input:
         config=settled(rules.resolve_config.output.config),
-        manifest=settled(rules.convert.output.manifest),
+        manifest=manifest(),
         trained=lambda wc: trained(wc.step),
         settings=settings("data", "evaluation"),
     output:

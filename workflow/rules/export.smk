@@ -5,7 +5,7 @@
 rule export:
     input:
         config=settled(rules.resolve_config.output.config),
-        manifest=settled(rules.convert.output.manifest),
+        manifest=manifest(),
         trained=trained(CFG.train_steps),
         settings=settings("export"),
     output:

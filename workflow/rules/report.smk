@@ -14,7 +14,7 @@ report: "../report/workflow.rst"
 rule report:
     input:
         config=rules.resolve_config.output.config,
-        manifest=rules.convert.output.manifest,
+        manifest=DATA.manifest_path,
         evals=evals_of(CFG.block_steps),
         export=rules.export.output.record,
         benchmarks=lambda wildcards: sorted(glob.glob(f"{paths.benchmark_dir(RUN)}/*.json")),

@@ -7,7 +7,7 @@
 rule train_block:
     input:
         config=settled(rules.resolve_config.output.config),
-        manifest=settled(rules.convert.output.manifest),
+        manifest=manifest(),
         previous=previous_block,
     output:
         done=paths.block_done(CFG.train_dir, "{step}"),
