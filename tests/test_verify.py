@@ -1,15 +1,18 @@
 """resnext verify: a run's every claim re-checked from its bytes. A synthetic run (real config,
 real predictions writer, checkpoint/shard/graph files of plain bytes: verify only hashes them)
 is tampered one file at a time; each tamper must fail naming exactly that file."""
+import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 
 import numpy as np
 import pytest
 
 from resnext import checkpoints, paths, predictions
+from resnext import verify as verify_mod
 from resnext.cli import main
 from resnext.config import load_config, write_resolved
 
@@ -149,3 +152,60 @@ def test_an_edited_config_fails_naming_it(run, caplog):
 def test_a_missing_run_folder_is_one_line_exit_2(tmp_path, caplog):
     code, errors = _exit(str(tmp_path / "nope"), caplog)
     assert code == 2 and len(errors) == 1 and "nope" in errors[0]
+
+
+def _hashed_bytes(run_dir):
+    """Every byte verify hashes in the synthetic run: shard, predictions, graph, report files and
+    both checkpoints (twice for model.ckpt-20: evaluation's claim and export's)."""
+    sizes = [os.path.getsize(p) for p in glob.glob(os.path.join(run_dir, "data", "validation-*"))
+             + glob.glob(os.path.join(run_dir, "eval", "*.npz"))
+             + [os.path.join(run_dir, "export", "model.pb"),
+                os.path.join(run_dir, "report", "report.md"),
+                os.path.join(run_dir, "report", "accuracy.png")]]
+    for step, times in ((10, 1), (20, 2)):
+        prefix = paths.ckpt_prefix(os.path.join(run_dir, "train"), step)
+        sizes += [os.path.getsize(p) for p in checkpoints.files_of(prefix)] * times
+    return sum(sizes)
+
+
+def test_progress_counts_the_bytes_hashed_of_the_total(run, caplog, monkeypatch):
+    """The log (not a TTY) carries progress lines in MB of the known total, and the final line;
+    the sizing pass hashes nothing."""
+    monkeypatch.setenv("RESNEXT_PROGRESS", "log")
+    seen = []
+    real = verify_mod.atomic.sha256_file
+    monkeypatch.setattr(verify_mod.atomic, "sha256_file",
+                        lambda path, *a: seen.append(path) or real(path, *a))
+    caplog.set_level("INFO")
+    outcome = verify_mod.verify(run, progress_seconds=0.0)
+    total = _hashed_bytes(run)
+    assert outcome.ok and outcome.bytes_hashed == total
+    # shard, 2 predictions, graph, report.md, accuracy.png: once each (checkpoints: their own hash)
+    assert len(seen) == len(set(seen)) == 6
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("verify: ")]
+    assert lines[-1].startswith("verify: done, ")
+    shown = [re.match(r"verify: (\d+)/%d kB \((\d+\.\d)%%\)" % int(total / 1e3), line)
+             for line in lines[:-1]]
+    assert shown and all(shown), lines
+    percent = [float(m.group(2)) for m in shown]
+    assert percent == sorted(percent) and percent[-1] == 100.0 and percent[0] < 100.0
+
+
+def test_out_writes_the_outcome_atomically_for_the_workflow(run, tmp_path, caplog):
+    out = str(tmp_path / "verify.json")
+    assert _exit_with(["verify", run, "--out", out]) == 0
+    record = json.load(open(out))
+    assert record["ok"] is True and record["mismatches"] == [] and record["run_dir"] == run
+    assert record["claims_checked"] > 5 and record["bytes_hashed"] == _hashed_bytes(run)
+    _flip(os.path.join(run, "export", "model.pb"))
+    assert _exit_with(["verify", run, "--out", out]) == 1
+    record = json.load(open(out))
+    assert record["ok"] is False
+    assert [m["path"] for m in record["mismatches"]] == ["export/model.pb"]
+
+
+def _exit_with(argv):
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code

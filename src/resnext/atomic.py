@@ -171,16 +171,19 @@ def read_json(path):
         return json.load(f)
 
 
-def hash_file(path, digest=None, chunk=1 << 20):
+def hash_file(path, digest=None, chunk=1 << 20, on_read=None):
     """Feed a file's bytes to `digest` (a new hashlib.sha256() when None) in `chunk`-byte reads;
-    -> the digest, for a hash over several files (checkpoints.sha256)."""
+    -> the digest, for a hash over several files (checkpoints.sha256). on_read(n), when given, is
+    called with the size of each read (a progress count)."""
     digest = hashlib.sha256() if digest is None else digest
     with io.open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             digest.update(block)
+            if on_read is not None:
+                on_read(len(block))
     return digest
 
 
-def sha256_file(path, chunk=1 << 20):
-    """Hex SHA-256 of a file's bytes."""
-    return hash_file(path, chunk=chunk).hexdigest()
+def sha256_file(path, chunk=1 << 20, on_read=None):
+    """Hex SHA-256 of a file's bytes (on_read: see hash_file)."""
+    return hash_file(path, chunk=chunk, on_read=on_read).hexdigest()

@@ -61,10 +61,11 @@ def require(prefix):
             % (prefix, os.path.basename(prefix)))
 
 
-def sha256(prefix):
-    """One hash over the checkpoint's own files (files_of: index + data shards), in a fixed order."""
+def sha256(prefix, chunk=1 << 20, on_read=None):
+    """One hash over the checkpoint's own files (files_of: index + data shards), in a fixed order.
+    chunk, on_read: see atomic.hash_file."""
     digest = hashlib.sha256()
     for path in files_of(prefix):
         digest.update(os.path.basename(path).encode("utf-8"))
-        atomic.hash_file(path, digest)
+        atomic.hash_file(path, digest, chunk, on_read)
     return digest.hexdigest()

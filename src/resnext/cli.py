@@ -207,9 +207,12 @@ def _cmd_prune(args):
 
 
 def _cmd_verify(args):
-    """`resnext verify RUN_DIR`: every mismatch on its own line, exit 1 if there is one."""
-    from resnext import verify
+    """`resnext verify RUN_DIR [--out JSON]`: every mismatch on its own line, exit 1 if there is
+    one; --out also writes the outcome (written atomically, mismatches or not)."""
+    from resnext import atomic, verify
     out = verify.verify(args.run_dir)
+    if args.out:
+        atomic.write_json(args.out, dict(out.as_dict(), run_dir=args.run_dir))
     for path in out.pruned:
         log.info("pruned by retention (not checked): %s", path)
     for m in out.mismatches:
@@ -265,8 +268,11 @@ def _parser():
         p.add_argument("--out", help="result JSON (default <run>/benchmark/<mode>-<data>-<ranks>x<batch>.json)")
     cmd("prune", _cmd_prune, "apply keep_checkpoint_max (never deletes an unevaluated or the newest checkpoint)")
     cmd("report", _cmd_report, "results -> report.md, eval_table.txt, audit.json").add_argument("--out-dir")
-    cmd("verify", _cmd_verify, "re-check every hash and number a run's records claim").add_argument(
-        "run_dir", metavar="RUN_DIR", help="the run folder (results/<run>), moved or not")
+    p = cmd("verify", _cmd_verify, "re-check every hash and number a run's records claim")
+    p.add_argument("run_dir", metavar="RUN_DIR",
+                   help="the run folder (results/<run>), moved or not")
+    p.add_argument("--out", metavar="JSON",
+                   help="also write the outcome there (e.g. <run>/verify.json)")
     p = cmd("ranktable", _cmd_ranktable, "write (or --check) the HCCL rank table of an NPU run")
     p.add_argument("--out", help="default <run>/train/rank_table.json")
     p.add_argument("--format", choices=["server_list", "group_list"], help="default: rank_table_format")

@@ -21,6 +21,7 @@ lives in (a `str`) and returns a `str`; a step or block may be a Snakemake wildc
         benchmark/<mode>-<data>-<ranks>x<batch>.json
         report/report.{html,md}, eval_table.txt, audit.json, mllog.txt, <plot>.png
         logs/<rule>.log                             Snakemake's job logs
+        verify.json                                 `snakemake verify`'s outcome
 
 Python 3.7, no TensorFlow (it runs in the Ascend container).
 """
@@ -187,6 +188,11 @@ def benchmark_dir(run):
 def benchmark_json(run, mode, data, ranks, batch):
     """benchmark/<mode>-<data>-<ranks>x<batch>.json (e.g. train-synthetic-8x32.json)."""
     return os.path.join(benchmark_dir(run), "%s-%s-%sx%s.json" % (mode, data, ranks, batch))
+
+
+def verify_record(run):
+    """<run>/verify.json: what `resnext verify` found (the workflow's verify target)."""
+    return os.path.join(run, "verify.json")
 
 
 def stage_settings(run, stage):

@@ -10,7 +10,9 @@ What is checked (every path relative to RUN_DIR, so a moved or copied run verifi
                              the predictions' own hits
     export/export.json       the frozen graph vs graph_sha256, its checkpoint vs checkpoint.sha256
     report/audit.json        every report file vs report_files
-Host only (Python >= 3.11): loads the resolved config with the schema.
+Progress (resnext.progress) counts MB (kB) hashed of the total: a first pass over the same checks
+sizes every file it would hash (no hashing), so a bar on a terminal, else a log line every 10%
+or 10 s, says how far it is. Host only (Python >= 3.11): loads the resolved config with the schema.
 """
 from __future__ import annotations
 
@@ -22,11 +24,13 @@ import os
 import re
 
 from resnext import atomic, checkpoints, paths, predictions
+from resnext import progress as progress_mod
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 8 << 20  # large reads: hashing runs at sha256sum's speed (benchmarks/bench_verify.py)
 _EVAL = re.compile(r"step-(\d+)\.json$")
+_SIZED = "(sized, not hashed)"  # the sizing pass's found value: never equal to a claim
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,11 +58,24 @@ class Outcome:
     def ok(self):
         return not self.mismatches
 
+    def as_dict(self):
+        """The outcome as JSON-ready data (`resnext verify --out`, the workflow's verify.json)."""
+        return {"ok": self.ok, "claims_checked": len(self.checked),
+                "mismatches": [dataclasses.asdict(m) for m in self.mismatches],
+                "pruned_checkpoints": list(self.pruned), "files_hashed": len(self.files_hashed),
+                "bytes_hashed": self.bytes_hashed}
+
 
 class _Checker:
-    def __init__(self, run_dir):
+    """Runs the checks; with progress=None only sizes the files it would hash (the first pass)."""
+
+    def __init__(self, run_dir, progress=None, scale=1e6):
         self.run_dir = run_dir
         self.out = Outcome()
+        self.progress, self.scale = progress, scale
+
+    def _read(self, n):
+        self.progress.update(n / self.scale)
 
     def rel(self, path):
         return os.path.relpath(path, self.run_dir)
@@ -67,13 +84,17 @@ class _Checker:
         """sha256 of a file, or 'missing'/'unreadable (...)' (a found value for the mismatch)."""
         if not os.path.isfile(path):
             return "missing"
-        try:
-            digest = atomic.sha256_file(path, _CHUNK)
-        except OSError as exc:
-            return "unreadable (%s)" % exc.strerror
-        self.out.bytes_hashed += os.path.getsize(path)
+        size = os.path.getsize(path)
+        if self.progress is None:
+            digest = _SIZED
+        else:
+            try:
+                digest = atomic.sha256_file(path, _CHUNK, self._read)
+            except OSError as exc:
+                return "unreadable (%s)" % exc.strerror
+        self.out.bytes_hashed += size
         self.out.files_hashed.append(path)
-        log.info("hashed %s", self.rel(path))
+        log.debug("hashed %s", self.rel(path))
         return digest
 
     def claim(self, path, what, claimed, found):
@@ -96,7 +117,12 @@ class _Checker:
         if not checkpoints.files_of(prefix):
             self.out.pruned.append(self.rel(prefix))
             return
-        found = checkpoints.sha256(prefix) if os.path.isfile(prefix + ".index") else "incomplete"
+        if not os.path.isfile(prefix + ".index"):
+            found = "incomplete"
+        elif self.progress is None:
+            found = _SIZED
+        else:
+            found = checkpoints.sha256(prefix, _CHUNK, self._read)
         for path in checkpoints.files_of(prefix):
             self.out.bytes_hashed += os.path.getsize(path)
             self.out.files_hashed.append(path)
@@ -186,11 +212,23 @@ def _check_report(ck, audit, audit_path):
         ck.claim(path, "sha256 (%s)" % ck.rel(audit_path), claimed, ck.sha(path))
 
 
-def verify(run_dir):
-    """Check every claim of the run in `run_dir`; -> Outcome (nothing is written)."""
+def verify(run_dir, progress_seconds=progress_mod.EVERY_SECONDS):
+    """Check every claim of the run in `run_dir`; -> Outcome (nothing is written).
+
+    Two passes over the same checks: the first sizes what the second hashes, for the progress.
+    """
     if not os.path.isdir(run_dir):
         raise FileNotFoundError("%s is not a run folder (no such directory)" % run_dir)
-    ck = _Checker(run_dir)
+    total = _run(_Checker(run_dir)).bytes_hashed
+    unit, scale = ("MB", 1e6) if total >= 10e6 else ("kB", 1e3)  # whole units in the count
+    with progress_mod.Progress("verify", total=total / scale, unit=unit,
+                               every_seconds=progress_seconds) as progress:
+        return _run(_Checker(run_dir, progress, scale))
+
+
+def _run(ck):
+    """Every check, in order; -> ck's Outcome."""
+    run_dir = ck.run_dir
     audit_path = paths.report_file(paths.report_dir(run_dir), "audit")
     audit = ck.load_json(audit_path) if os.path.isfile(audit_path) else None
     cfg = _check_config(ck, audit)

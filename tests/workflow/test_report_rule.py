@@ -102,6 +102,26 @@ def test_snakemake_report_holds_our_report_plots_and_captions(finished):
     assert "The audit report of run" in page and "Training loss (label-smoothed cross-entropy)" in page
 
 
+def test_verify_target_runs_resnext_verify_and_fails_on_the_fake_hashes(finished):
+    """`snakemake verify` is its own target (never in `all`) running `resnext verify` on the run;
+    the fake tree's hashes are invented, so the real job fails, its log naming the mismatches,
+    and keeps no verify.json (tests/test_verify.py checks a run whose claims hold)."""
+    work, cfg = finished
+    assert "verify_run" not in planned_jobs(snakemake(work, "all", "-n", *CONFIG))
+    snakemake(work, "all", *CONFIG)
+    run = snakemake(work, "verify", "-n", "-p", *CONFIG)
+    assert planned_jobs(run) == {"verify_run": 1, "verify": 1}
+    assert ("resnext verify results/tiny --out results/tiny/verify.json"
+            " > results/tiny/logs/verify.log 2>&1") in run.stdout + run.stderr
+    run = snakemake(work, "verify", *CONFIG, check=False)
+    assert run.returncode != 0
+    log = (work / cfg.run_dir / "logs" / "verify.log").read_text(encoding="utf-8")
+    assert "MISMATCH export/%s.pb: graph sha256" % cfg.arch in log
+    assert "MISMATCH train/ckpt/model.ckpt-%d: checkpoint sha256" % cfg.block_steps[0] in log
+    assert re.search(r"^.*verify: done, ", log, flags=re.M)
+    assert not (work / cfg.run_dir / "verify.json").exists()
+
+
 @pytest.mark.slow
 def test_real_benchmark_job(finished):
     work, cfg = finished
