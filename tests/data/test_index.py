@@ -132,6 +132,7 @@ def test_index_then_train_and_evaluate_leaves_every_shard_as_it_was(tmp_path, fo
     assert "indexed: existing %s" % title in md and folder in md
     audit = json.load(open(written_report["audit"]))
     assert audit["dataset"]["how"] == "index" and audit["dataset"]["layout"] == layout
+    assert "index: data_url holds shards and no manifest.json" in md
     assert foreign.folder_state(folder) == before  # not a byte, not a new file, not an mtime
 
 

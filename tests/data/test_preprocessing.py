@@ -83,3 +83,34 @@ def test_flip_and_normalize():
     out = _run(lambda x: preprocessing.normalize(x, (1.0, 2.0, 3.0), (2.0, 4.0, 8.0)), img)
     assert out.dtype == np.float32
     assert np.allclose(out, (img - np.array([1.0, 2.0, 3.0])) / np.array([2.0, 4.0, 8.0]))
+
+
+def _windows(boxes, seeds=40, size=32):
+    """The crop windows [(y, x, h, w)] of seeds 1, 3, ... on a size^2 image with `boxes`."""
+    def build():
+        shape = tf.constant([size, size, 3])
+        objects = None if boxes is None else tf.constant(boxes, tf.float32, shape=[len(boxes), 4])
+        return [preprocessing.crop_window(shape, (0.08, 1.0), (0.75, 4 / 3.0), 2 * s + 1, objects)
+                for s in range(seeds)]
+    return [tuple(int(v) for v in w) for w in _run(build)]
+
+
+def _covered(window, box, size=32):
+    """Share of `box` (ymin, xmin, ymax, xmax in 0..1) inside the pixel window (y, x, h, w)."""
+    y, x, h, w = window
+    y0, x0, y1, x1 = [v * size for v in box]
+    inter = max(0, min(y + h, y1) - max(y, y0)) * max(0, min(x + w, x1) - max(x, x0))
+    return inter / ((y1 - y0) * (x1 - x0))
+
+
+def test_the_crop_covers_a_tenth_of_a_box_and_without_boxes_need_not():
+    """sample_distorted_bounding_box's min_object_covered 0.1 holds for the record's box (a corner
+    eighth of the side); the seed's crop (no boxes) misses that corner on some seeds."""
+    corner = (0.0, 0.0, 0.25, 0.25)
+    with_box = _windows([corner])
+    assert all(_covered(w, corner) >= 0.1 for w in with_box)
+    assert min(_covered(w, corner) for w in _windows(None)) < 0.1
+    assert _windows([]) == _windows(None)  # a record without boxes: the seed's crop, same windows
+    # as stored by others: corners swapped, outside 0..1 -> cleaned to the same box
+    assert _windows([(0.25, 0.25, 0.0, 0.0)]) == with_box
+    assert _windows([(-1.0, -0.5, 0.25, 0.25)]) == with_box

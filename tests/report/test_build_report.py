@@ -61,6 +61,8 @@ def test_report_md_has_verdict_manifest_and_sections(demo_report):
     assert "image_size is 32, reference 224" in md and "num_classes is 10, reference 1001" in md
     assert "| train | 1437 | 4 | 1437 |" in md and "| validation | 287 | 2 | 287 |" in md
     assert "| %s | %s |" % (SKIPPED["path"], SKIPPED["reason"]) in md
+    # which data rule chose conversion (index and converted: tests/data/test_index.py)
+    assert "**Chosen by (docs/data.md, Which data a run uses)**: convert: data_url is empty" in md
     for heading in ("## Run summary", "## Verdict", "## Accuracy per epoch", "### Throughput per block",
                     "## Evaluation table (seed format)", "## Export check", "## Dataset manifest", "## Audit record"):
         assert heading in md
@@ -83,6 +85,7 @@ def test_audit_json_records_the_facts(demo_report):
     with open(manifest, "rb") as f:
         assert audit["dataset"]["manifest_sha256"] == hashlib.sha256(f.read()).hexdigest()
     assert audit["dataset"]["splits"]["validation"]["num_images"] == 287
+    assert audit["dataset"]["how"] == "convert" and audit["dataset"]["rule"].startswith("convert: ")
     assert [e["step"] for e in audit["evaluations"]] == cfg.block_steps[:2]
     assert audit["export"]["check"]["status"] == "PASS"
     assert audit["verdict"]["overall"] == "NOT COMPARABLE" and audit["missing_inputs"] == {}
@@ -191,3 +194,20 @@ def test_config_hash_mismatch_is_reported(tmp_path):
     audit = json.loads(_read(build_report(cfg, str(tmp_path / "out"))["audit"]))
     assert any("config_sha256 " + "0" * 64 in p for p in audit["consistency_problems"])
     assert os.path.isfile(str(tmp_path / "out" / "report.md"))
+
+
+@pytest.mark.parametrize("how, origin", [
+    ("convert", "converted from the JPEG tree /data/tree by resnext convert"),
+    ("converted", "an earlier resnext convert of /data/tree, used as it is (data_url)"),
+])
+def test_the_dataset_record_says_which_rule_chose_the_data(how, origin):
+    """audit.dataset for a manifest of resnext convert, made in the run or found in data_url."""
+    from types import SimpleNamespace
+
+    from resnext.data import choice
+    from resnext.report import audit
+
+    results = SimpleNamespace(manifest={"source": "/data/tree", "splits": {}}, manifest_sha256="0")
+    record = audit.dataset(results, how)
+    assert record["origin"] == origin and record["layout"] == "tfslim"
+    assert record["rule"] == "%s: %s" % (how, choice.RULE[how])

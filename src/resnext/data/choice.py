@@ -16,6 +16,13 @@ from resnext import paths
 
 MODES = ("convert", "converted", "index")
 
+# why each mode was chosen, in the words of the rule (the report's dataset section shows it)
+RULE = {
+    "convert": "data_url is empty, so source_dir is converted into <run>/data",
+    "converted": "data_url holds manifest.json (an earlier resnext convert), used as it is",
+    "index": "data_url holds shards and no manifest.json, so they are indexed where they are",
+}
+
 DataPlan = collections.namedtuple("DataPlan", "mode shard_dir manifest_path")
 DataPlan.__doc__ = "mode (one of MODES), the folder the shards are read from, the manifest's path."
 

@@ -141,18 +141,34 @@ def rank_files(cfg, split, rank=0, rank_size=1):
     return _rank_slice(files, rank, rank_size)[0] if split == "train" else files
 
 
-def parse_record(serialized, layout=layouts.DEFAULT, with_name=False):
+def parse_record(serialized, layout=layouts.DEFAULT, with_name=False, with_boxes=False):
     """One serialised tf.train.Example -> (jpeg_bytes: string [], label: int32 []), read by the
-    layout's keys, plus its file name (string [], '' when absent) with `with_name`."""
+    layout's keys, plus its file name (string [], '' when absent) with `with_name`, plus its boxes
+    (float32 [N, 4], ymin/xmin/ymax/xmax as stored; N = 0 when absent or the layout has none) with
+    `with_boxes`."""
     keys = {
         layout.image: tf.FixedLenFeature([], tf.string, default_value=""),
         layout.label: tf.FixedLenFeature([], tf.int64, default_value=-1),
     }
     if with_name:
         keys[layout.filename] = tf.FixedLenFeature([], tf.string, default_value="")
+    if with_boxes:
+        keys.update((key, tf.VarLenFeature(tf.float32)) for key in layout.boxes)
     features = tf.parse_single_example(serialized, keys)
     parsed = (features[layout.image], tf.cast(features[layout.label], tf.int32))
-    return parsed + (features[layout.filename],) if with_name else parsed
+    if with_name:
+        parsed += (features[layout.filename],)
+    if with_boxes:
+        parsed += (_boxes(features, layout),)
+    return parsed
+
+
+def _boxes(features, layout):
+    """float32 [N, 4] of the layout's four corner lists (one length: resnext index checks it)."""
+    if not layout.boxes:
+        return tf.zeros([0, 4], tf.float32)
+    corners = [tf.sparse.to_dense(features[key]) for key in layout.boxes]
+    return tf.stack(corners, axis=1)
 
 
 def _check_rank(rank, rank_size):
@@ -177,6 +193,15 @@ def _train_records(files, rank, rank_size, seed):
     return ds
 
 
+def train_example(serialized, layout, cfg, seed=None):
+    """One training record -> (image float32 [image_size, image_size, 3] normalised, label int32 []):
+    parsed by the layout's keys, its boxes the crop's objects with cfg.crop_with_boxes (records
+    converted with bbox_dir and adopted TF-slim records alike; TFDS records have none)."""
+    parsed = parse_record(serialized, layout, with_boxes=cfg.crop_with_boxes)
+    boxes = parsed[2] if cfg.crop_with_boxes else None
+    return preprocessing.train_image(parsed[0], cfg, seed=seed, boxes=boxes), parsed[1]
+
+
 def train_dataset(cfg, rank=0, rank_size=1, seed_offset=0):
     """Endless training batches for one rank.
 
@@ -184,7 +209,8 @@ def train_dataset(cfg, rank=0, rank_size=1, seed_offset=0):
     labels int32 [cfg.batch_size]). Files shuffled, interleaved, records shuffled in a buffer of
     cfg.shuffle_buffer seeded with cfg.seed + seed_offset + rank (ranks differ, runs repeat; a block
     resumed at global step s passes seed_offset=s so it does not replay the first block's order),
-    random crop/flip, batches with drop_remainder, on `input_threads` private threads if set. The
+    random crop/flip (train_example: the crop covers one of the record's boxes with
+    crop_with_boxes), batches with drop_remainder, on `input_threads` private threads if set. The
     file and record order is reproducible. Which random crop an image gets repeats only under TF op
     determinism (training turns it on, cfg.deterministic_ops), which runs the map serially; in
     parallel it depends on thread scheduling. This rank's files are checked first (check_shards).
@@ -197,11 +223,8 @@ def train_dataset(cfg, rank=0, rank_size=1, seed_offset=0):
     ds = _train_records(files, rank, rank_size, cfg.seed + seed_offset)
     ds = ds.shuffle(cfg.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
-    def _prepare(serialized):
-        jpeg, label = parse_record(serialized, data.layout)
-        return preprocessing.train_image(jpeg, cfg, seed=seed), label
-
-    ds = ds.map(_prepare, num_parallel_calls=AUTOTUNE)
+    ds = ds.map(lambda record: train_example(record, data.layout, cfg, seed),
+                num_parallel_calls=AUTOTUNE)
     ds = ds.batch(cfg.batch_size, drop_remainder=True)
     return with_threads(ds.prefetch(AUTOTUNE), cfg.input_threads)
 

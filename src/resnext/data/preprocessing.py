@@ -17,24 +17,42 @@ def _resize(image, height, width):
     return tf.cast(resized, tf.float32)
 
 
-def decode_and_random_crop(jpeg_bytes, image_size, area_range=(0.08, 1.0),
-                           aspect_range=(0.75, 4.0 / 3.0), seed=None):
-    """Random-size crop as in the seed (Inception style), decoding only the cropped window.
+def clean_boxes(boxes):
+    """float32 [N, 4] (ymin, xmin, ymax, xmax) as a record holds them -> clipped to 0..1, corners in
+    order (what `resnext convert` writes; adopted shards are not checked for it), [N, 4]."""
+    boxes = tf.clip_by_value(tf.reshape(tf.cast(boxes, tf.float32), [-1, 4]), 0.0, 1.0)
+    y0, x0, y1, x1 = tf.unstack(boxes, num=4, axis=1)
+    return tf.stack([tf.minimum(y0, y1), tf.minimum(x0, x1), tf.maximum(y0, y1),
+                     tf.maximum(x0, x1)], axis=1)
 
-    jpeg_bytes: scalar string tensor. A box covering area_range of the image with an aspect ratio in
-    aspect_range is drawn by tf.image.sample_distorted_bounding_box (whole image as the object,
-    min_object_covered 0.1, 100 attempts; falls back to the whole image), decoded with
-    decode_and_crop_jpeg and resized bilinearly. Returns float32 [image_size, image_size, 3], 0..255.
-    """
-    shape = tf.image.extract_jpeg_shape(jpeg_bytes)
-    no_boxes = tf.zeros([1, 0, 4], dtype=tf.float32)
+
+def crop_window(shape, area_range, aspect_range, seed=None, boxes=None):
+    """The random crop of an image of `shape` (int32 [3]): int32 [4] offset_y, offset_x, height,
+    width, as decode_and_crop_jpeg takes it (see decode_and_random_crop)."""
+    objects = (tf.zeros([1, 0, 4], dtype=tf.float32) if boxes is None
+               else tf.expand_dims(clean_boxes(boxes), 0))
     begin, size, _ = tf.image.sample_distorted_bounding_box(
-        shape, no_boxes, seed=seed, min_object_covered=0.1,
+        shape, objects, seed=seed, min_object_covered=0.1,
         aspect_ratio_range=list(aspect_range), area_range=list(area_range),
         max_attempts=100, use_image_if_no_bounding_boxes=True)
     offset_y, offset_x, _ = tf.unstack(begin)
     crop_h, crop_w, _ = tf.unstack(size)
-    window = tf.stack([offset_y, offset_x, crop_h, crop_w])
+    return tf.stack([offset_y, offset_x, crop_h, crop_w])
+
+
+def decode_and_random_crop(jpeg_bytes, image_size, area_range=(0.08, 1.0),
+                           aspect_range=(0.75, 4.0 / 3.0), seed=None, boxes=None):
+    """Random-size crop as in the seed (Inception style), decoding only the cropped window.
+
+    jpeg_bytes: scalar string tensor. A box covering area_range of the image with an aspect ratio in
+    aspect_range is drawn by tf.image.sample_distorted_bounding_box (min_object_covered 0.1, 100
+    attempts; falls back to the whole image), decoded with decode_and_crop_jpeg and resized
+    bilinearly. The objects it must cover are `boxes` (float32 [N, 4], ymin/xmin/ymax/xmax in 0..1,
+    through clean_boxes), or the whole image when boxes is None (the seed) or N is 0.
+    Returns float32 [image_size, image_size, 3], 0..255.
+    """
+    window = crop_window(tf.image.extract_jpeg_shape(jpeg_bytes), area_range, aspect_range, seed,
+                         boxes)
     image = tf.image.decode_and_crop_jpeg(jpeg_bytes, window, channels=3)
     image = _resize(image, image_size, image_size)
     image.set_shape([image_size, image_size, 3])
@@ -102,17 +120,19 @@ def normalize(image, mean, std):
     return (image - mean) / std
 
 
-def train_image(jpeg_bytes, cfg, seed=None):
+def train_image(jpeg_bytes, cfg, seed=None, boxes=None):
     """The full training transform from the config: crop, optional flip, normalise.
 
-    `seed` (int or None) derives distinct op seeds for the crop and the flip.
+    `seed` (int or None) derives distinct op seeds for the crop and the flip. `boxes`: the record's
+    float32 [N, 4] objects for the crop (decode_and_random_crop), read only with cfg.crop_with_boxes.
     Returns float32 [cfg.image_size, cfg.image_size, 3], normalised with cfg.image_mean/image_std.
     """
     # distinct and never 0: sample_distorted_bounding_box takes seed 0 (with a 0 graph seed) for
     # "unseeded", which TF op determinism refuses
     crop_seed, flip_seed = (None, None) if seed is None else (2 * seed + 1, 2 * seed + 2)
     image = decode_and_random_crop(jpeg_bytes, cfg.image_size, (cfg.crop_area_min, 1.0),
-                                   (cfg.crop_aspect_min, cfg.crop_aspect_max), seed=crop_seed)
+                                   (cfg.crop_aspect_min, cfg.crop_aspect_max), seed=crop_seed,
+                                   boxes=boxes if cfg.crop_with_boxes else None)
     if cfg.random_flip:
         image = random_flip(image, seed=flip_seed)
     return normalize(image, cfg.image_mean, cfg.image_std)

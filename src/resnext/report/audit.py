@@ -109,7 +109,8 @@ def dataset(results, how=None):
     return {"manifest_sha256": results.manifest_sha256, "source": man.get("source"), "seed": man.get("seed"),
             "label_offset": man.get("label_offset"), "num_labels": len(man.get("label_map") or {}),
             "splits": splits, "skipped": man.get("skipped") or [], "how": how,
-            "layout": man.get("layout") or "tfslim", "origin": data_origin(man, how)}
+            "layout": man.get("layout") or "tfslim", "origin": data_origin(man, how),
+            "rule": "%s: %s" % (how, choice.RULE[how]) if how in choice.RULE else None}
 
 
 def _checks(records, stamps):

@@ -37,7 +37,9 @@ def dataset_section(ctx):
         return [head, Para("data/manifest.json: %s." % fmt.MISSING)]
     rows = [[name, fmt.plain(s["num_images"]), str(s["shards"]), str(s["records"])]
             for name, s in data["splits"].items()]
-    blocks = [head, Facts([("Data", data["origin"]), ("Manifest sha256", data["manifest_sha256"]),
+    blocks = [head, Facts([("Data", data["origin"]),
+                           ("Chosen by (docs/data.md, Which data a run uses)", fmt.plain(data["rule"])),
+                           ("Manifest sha256", data["manifest_sha256"]),
                            ("Source", fmt.plain(data["source"])),
                            ("Seed", fmt.plain(data["seed"])), ("Label offset", fmt.plain(data["label_offset"])),
                            ("Labels in label map", str(data["num_labels"]))]),
