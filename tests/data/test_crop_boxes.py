@@ -26,7 +26,8 @@ XML = ("<annotation><filename>{stem}</filename><size><width>100</width><height>1
 def _tree_with_boxes(root, items):
     """The items as a JPEG tree (train/<synset>/, val/<synset>/) and ILSVRC XML for their boxes."""
     for item in items:
-        folder = os.path.join(root, "tree", "train" if item.split == "train" else "val", item.synset)
+        split = "train" if item.split == "train" else "val"
+        folder = os.path.join(root, "tree", split, item.synset)
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, item.filename), "wb") as f:
             f.write(item.jpeg)
@@ -56,7 +57,7 @@ def _train_records(folder, layout):
 
 
 def _transformed(records, layout, cfg, seed=5):
-    """Image of train_example for each serialized record (one op seed: equal records, equal crops)."""
+    """Image of train_example per serialized record (one op seed: equal records, equal crops)."""
     with tf.Graph().as_default(), tf.Session() as sess:
         return sess.run([pipeline.train_example(tf.constant(r), layout, cfg, seed)[0]
                          for r in records])

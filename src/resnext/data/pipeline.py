@@ -194,8 +194,8 @@ def _train_records(files, rank, rank_size, seed):
 
 
 def train_example(serialized, layout, cfg, seed=None):
-    """One training record -> (image float32 [image_size, image_size, 3] normalised, label int32 []):
-    parsed by the layout's keys, its boxes the crop's objects with cfg.crop_with_boxes (records
+    """One training record -> (image float32 [image_size, image_size, 3] normalised,
+    label int32 []): parsed by the layout's keys, its boxes the crop's objects with cfg.crop_with_boxes (records
     converted with bbox_dir and adopted TF-slim records alike; TFDS records have none)."""
     parsed = parse_record(serialized, layout, with_boxes=cfg.crop_with_boxes)
     boxes = parsed[2] if cfg.crop_with_boxes else None

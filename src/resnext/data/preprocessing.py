@@ -124,7 +124,8 @@ def train_image(jpeg_bytes, cfg, seed=None, boxes=None):
     """The full training transform from the config: crop, optional flip, normalise.
 
     `seed` (int or None) derives distinct op seeds for the crop and the flip. `boxes`: the record's
-    float32 [N, 4] objects for the crop (decode_and_random_crop), read only with cfg.crop_with_boxes.
+    float32 [N, 4] objects for the crop (decode_and_random_crop), read only with
+    cfg.crop_with_boxes.
     Returns float32 [cfg.image_size, cfg.image_size, 3], normalised with cfg.image_mean/image_std.
     """
     # distinct and never 0: sample_distorted_bounding_box takes seed 0 (with a 0 graph seed) for

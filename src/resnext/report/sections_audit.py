@@ -38,7 +38,8 @@ def dataset_section(ctx):
     rows = [[name, fmt.plain(s["num_images"]), str(s["shards"]), str(s["records"])]
             for name, s in data["splits"].items()]
     blocks = [head, Facts([("Data", data["origin"]),
-                           ("Chosen by (docs/data.md, Which data a run uses)", fmt.plain(data["rule"])),
+                           ("Chosen by (docs/data.md, Which data a run uses)",
+                            fmt.plain(data["rule"])),
                            ("Manifest sha256", data["manifest_sha256"]),
                            ("Source", fmt.plain(data["source"])),
                            ("Seed", fmt.plain(data["seed"])), ("Label offset", fmt.plain(data["label_offset"])),
