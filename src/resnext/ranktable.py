@@ -33,23 +33,8 @@ GROUP_LIST = "group_list"
 FORMATS = (SERVER_LIST, GROUP_LIST)
 DEVICES_PER_SERVER = 8
 
-# Keys proposed for the schema; read through `setting()` so this module works before they exist.
-DEFAULTS = {
-    "rank_table_file": "",
-    "rank_table_format": SERVER_LIST,
-    "npu_servers": (),
-    "npu_job_id": "10087",
-    "hccl_connect_timeout_s": 600,
-    "npu_device_ids": tuple(range(DEVICES_PER_SERVER)),
-}
-
 Entry = collections.namedtuple("Entry", ["rank_id", "server_id", "device_id", "device_ip"])
 Entry.__doc__ = "One rank of a table: rank_id int, server_id str, device_id int (local), device_ip str."
-
-
-def setting(cfg, key):
-    """cfg.<key>, or its proposed default while the schema lacks the key."""
-    return getattr(cfg, key, DEFAULTS[key])
 
 
 # ---- what the host reports -------------------------------------------------------------------
@@ -307,17 +292,17 @@ def local_ranks(table, server_ids):
 def table_for_config(cfg, discover=False, fmt=None):
     """The rank table a config describes: from npu_servers, or (discover / no servers listed) from this
     host's device NICs for devices 0..rank_size-1. Validated against cfg.rank_size."""
-    servers = [dict(s) for s in setting(cfg, "npu_servers")]
+    servers = [dict(s) for s in cfg.npu_servers]
     if discover or not servers:
-        ids = list(setting(cfg, "npu_device_ids"))[:cfg.rank_size]
+        ids = list(cfg.npu_device_ids)[:cfg.rank_size]
         servers = host_servers(ids)
-    return build_table(servers, fmt or setting(cfg, "rank_table_format"), cfg.rank_size)
+    return build_table(servers, fmt or cfg.rank_table_format, cfg.rank_size)
 
 
 def prepare(cfg, out_path):
     """Path of the rank table the ranks use: rank_table_file (or an inherited RANK_TABLE_FILE), checked
     against rank_size; else the table built from the config, written to `out_path`."""
-    given = setting(cfg, "rank_table_file") or os.environ.get("RANK_TABLE_FILE", "")
+    given = cfg.rank_table_file or os.environ.get("RANK_TABLE_FILE", "")
     if given:
         load_table(given, cfg.rank_size)
         return os.path.abspath(given)

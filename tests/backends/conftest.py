@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from backend_helpers import FAKES, SERVERS, drop_bridge_modules, npu_config
+from backend_helpers import FAKES, drop_bridge_modules
 from resnext import ranktable
+from support.npu import SERVERS, npu_config
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import subprocess
 
 import yaml
 
-from backend_helpers import ROOT
+from support.paths import ROOT
 
 
 def test_run_sh_passes_devices_driver_and_job_env():

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 from tensorflow.core.protobuf.rewriter_config_pb2 import RewriterConfig
 
-from backend_helpers import DEMO_CONFIG, FAKES, ROOT, SERVERS, CfgWith, npu_config
+from backend_helpers import FAKES
 from resnext.backends import get_backend
 from resnext.compat import tf
 from resnext.config import ConfigError
 from resnext.train.step import build_train_graph
+from support.npu import SERVERS, npu_config
+from support.paths import DEMO_CONFIG, ROOT
 
 EXPECTED_PARAMS = {  # key -> (proto field, value) for the training config of npu_cfg
     "use_off_line": ("b", True),
@@ -61,7 +63,8 @@ def test_session_config_sets_every_documented_npu_option(fake_bridge, npu_cfg, t
 
 
 def test_inference_config_is_online_inference(fake_bridge, npu_cfg, table_path):
-    params = _npu_optimizer(get_backend(npu_cfg, 0, 8).inference_session_config()).parameter_map
+    from resnext.backends.npu import inference_config
+    params = _npu_optimizer(inference_config(npu_cfg)).parameter_map
     assert params["graph_run_mode"].i == 0 and params["iterations_per_loop"].i == 1
     assert params["enable_data_pre_proc"].b is False and params["use_off_line"].b is True
 
@@ -210,7 +213,7 @@ def test_device_env_of_rank3_comes_from_the_rank_table(fake_bridge, npu_cfg, tab
 def test_launcher_env_writes_the_table_without_importing_npu_bridge(npu_cfg, tmp_path, monkeypatch):
     from resnext.backends.npu import launcher_env
     monkeypatch.delenv("RANK_TABLE_FILE", raising=False)
-    cfg = CfgWith(npu_cfg, npu_servers=SERVERS, npu_job_id="job-7")
+    cfg = npu_cfg.replace(npu_servers=SERVERS, npu_job_id="job-7")
     env_for = launcher_env(cfg, str(tmp_path / "table.json"))
     assert env_for(5)["DEVICE_ID"] == "1" and env_for(5)["JOB_ID"] == "job-7"
     assert os.path.isfile(env_for(0)["RANK_TABLE_FILE"])

@@ -8,6 +8,7 @@ import imagemaker
 from resnext import atomic
 from resnext.config import ConfigError
 from resnext.data import convert, images, tfrecord
+from resnext.data import manifest as manifests
 
 TRAIN_PER_CLASS, VAL_PER_CLASS = 8, (3, 2, 2)  # the session tree of conftest.py
 
@@ -28,7 +29,7 @@ def examples(path):
 def all_examples(data_dir, split):
     out = []
     for name in sorted(os.listdir(data_dir)):
-        if convert.SHARD_RE.match(name) and name.startswith(split + "-"):
+        if manifests.SHARD_RE.match(name) and name.startswith(split + "-"):
             out.extend(examples(os.path.join(data_dir, name)))
     return out
 
@@ -49,7 +50,7 @@ def test_shard_names_and_manifest_counts(converted):
     for shard in train["shards"] + val["shards"]:
         path = os.path.join(cfg.data_dir, shard["name"])
         assert atomic.sha256_file(path) == shard["sha256"] and os.path.getsize(path) == shard["bytes"]
-        assert tfrecord.count_records(path) == shard["num_records"]
+        assert tfrecord.check_file(path) == shard["num_records"]
     assert convert.verify(cfg) == []
 
 

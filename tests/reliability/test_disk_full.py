@@ -82,7 +82,7 @@ def test_the_checkpoint_save_error_says_what_is_intact_and_what_to_do(small_disk
 
 def test_a_full_disk_during_conversion_leaves_no_shard_that_counts(small_disk, tmp_path):
     from resnext.data import convert
-    from resnext.data.tfrecord import count_records
+    from resnext.data.tfrecord import check_file
     from support.trees import write_tree
     source = write_tree(tmp_path / "source", 12, (4,) * 10, 32)
     reference = convert.convert(S.tiny_config(tmp_path / "ref-data", tmp_path / "results", source_dir=source))
@@ -97,7 +97,7 @@ def test_a_full_disk_during_conversion_leaves_no_shard_that_counts(small_disk, t
     assert "manifest.json" not in left
     assert [n for n in left if not SHARD.match(n)] == []  # no temp file left behind
     for name in left:  # whatever is named like a shard is whole
-        assert count_records(str(data / name)) == ref_shards[name]["num_records"]
+        assert check_file(str(data / name)) == ref_shards[name]["num_records"]
         assert S.file_sha256(data / name) == ref_shards[name]["sha256"]
     os.remove(str(filler))
     manifest = convert.convert(cfg)

@@ -115,8 +115,8 @@ def inference_config(cfg):
 def device_env(cfg, rank, table, table_path):
     """Env of rank `rank` for the launcher: the rank table's entry plus the job-wide NPU variables."""
     env = ranktable.rank_env(table, rank)
-    env.update({"RANK_TABLE_FILE": table_path, "JOB_ID": str(ranktable.setting(cfg, "npu_job_id")),
-                "HCCL_CONNECT_TIMEOUT": str(ranktable.setting(cfg, "hccl_connect_timeout_s")),
+    env.update({"RANK_TABLE_FILE": table_path, "JOB_ID": str(cfg.npu_job_id),
+                "HCCL_CONNECT_TIMEOUT": str(cfg.hccl_connect_timeout_s),
                 "SOC_VERSION": SOC_VERSION})
     return env
 
@@ -126,9 +126,9 @@ def launcher_env(cfg, table_path=None):
     launcher, without importing npu_bridge. One rank: just the device (the one `resnext with-device`
     chose, else the first of npu_device_ids) and no table, so HCCL stays off."""
     if cfg.rank_size == 1:
-        dev = os.environ.get("ASCEND_DEVICE_ID") or str(list(ranktable.setting(cfg, "npu_device_ids"))[0])
+        dev = os.environ.get("ASCEND_DEVICE_ID") or str(list(cfg.npu_device_ids)[0])
         single = {"DEVICE_ID": dev, "ASCEND_DEVICE_ID": dev, "SOC_VERSION": SOC_VERSION,
-                  "JOB_ID": str(ranktable.setting(cfg, "npu_job_id"))}
+                  "JOB_ID": str(cfg.npu_job_id)}
         return lambda rank: dict(single)
     path = ranktable.prepare(cfg, table_path or paths.rank_table(cfg.train_dir))
     table = ranktable.load_table(path, cfg.rank_size)
@@ -158,10 +158,6 @@ class NpuBackend(object):
     def session_config(self):
         return npu_session_config(self.npu_precision_mode, self.cfg.iterations_per_loop, training=True)
 
-    def inference_session_config(self):
-        """Config for evaluation/export sessions on the NPU (graph_run_mode 0, one step per run)."""
-        return npu_session_config(self.npu_precision_mode, 1, training=False)
-
     def session_target(self):
         return ""
 
@@ -179,7 +175,7 @@ class NpuBackend(object):
 
     def device_env(self, rank, table=None, table_path=None):
         """Env of rank `rank` from the rank table (default: RANK_TABLE_FILE / rank_table_file)."""
-        path = table_path or ranktable.setting(self.cfg, "rank_table_file") or os.environ.get("RANK_TABLE_FILE")
+        path = table_path or self.cfg.rank_table_file or os.environ.get("RANK_TABLE_FILE")
         if table is None:
             if not path:
                 raise ConfigError("no rank table: set rank_table_file or RANK_TABLE_FILE")

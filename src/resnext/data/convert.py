@@ -27,9 +27,6 @@ from resnext.data import workers as workers_mod
 
 log = logging.getLogger(__name__)
 
-SPLITS = manifests.SPLITS
-SHARD_RE = manifests.SHARD_RE
-
 
 def shard_name(split, index, total):
     """'train', 3, 4 -> 'train-00003-of-00004'."""
@@ -56,7 +53,7 @@ def plan(cfg):
     listing = sources.list_sources(cfg)
     _check_labels(cfg, listing)
     tasks = []
-    for split in SPLITS:
+    for split in manifests.SPLITS:
         items = list(listing.items[split])
         if split == "train":
             random.Random(cfg.seed).shuffle(items)
@@ -139,7 +136,7 @@ def convert(cfg, progress_seconds=progress_mod.EVERY_SECONDS):
     progress = progress_mod.Progress("convert", total=total, unit="images", every_seconds=progress_seconds)
     results, reused = run_tasks(tasks, dict(listing.label_map), cfg.convert_workers, progress)
     progress.close()
-    by_split = {s: [r for r in results if r["split"] == s] for s in SPLITS}
+    by_split = {s: [r for r in results if r["split"] == s] for s in manifests.SPLITS}
     manifest = manifests.build(cfg, listing, by_split)
     atomic.write_json(paths.manifest(data_dir), manifest)
     for task in tasks:
@@ -150,7 +147,7 @@ def convert(cfg, progress_seconds=progress_mod.EVERY_SECONDS):
 
 def _log_summary(cfg, manifest, reused, num_shards):
     counts = manifest["counts"]
-    for split in SPLITS:
+    for split in manifests.SPLITS:
         c = counts[split]
         kinds = " %s" % c["reencoded_by_kind"] if c["reencoded"] else ""
         log.info("%s: %d files -> %d records (%d kept, %d re-encoded%s), %d skipped, %d with warnings",

@@ -237,7 +237,7 @@ def eval_steps(cfg, rank_size=1, num_records=None):
     if num_records is None:
         layout = dataset_of(cfg).layout
         files = list_shards(cfg.data_dir, "validation", layout)
-        num_records = sum(tfrecord.count_records(f) for f in files)
+        num_records = sum(tfrecord.check_file(f) for f in files)
     per_rank = -(-num_records // rank_size)
     return max(1, -(-per_rank // cfg.eval_batch_size))
 

@@ -69,10 +69,6 @@ def crc32c(data, crc=0):
     return crc32c_python(data, crc)
 
 
-def _crc32c_bytes(crc, data):
-    return crc32c_python(data, crc)
-
-
 def unpack_length(header8):
     """The record length held in the first 8 bytes of a frame header."""
     return _LENGTH.unpack(header8)[0]
@@ -98,11 +94,10 @@ def frame_parts(chunks, length):
     Returns [header] + chunks + [footer]: the chunks are checksummed but not copied.
     """
     length_bytes = _LENGTH.pack(length)
-    extend = _fast_crc.extend if _fast_crc is not None else _crc32c_bytes  # called per chunk: no wrapper
     crc = 0
     for chunk in chunks:
-        crc = extend(crc, chunk)
-    header, footer = length_bytes + _CRC.pack(_mask(extend(0, length_bytes))), _CRC.pack(_mask(crc))
+        crc = crc32c(chunk, crc)
+    header, footer = length_bytes + _CRC.pack(_mask(crc32c(length_bytes))), _CRC.pack(_mask(crc))
     if len(chunks) > 1 and len(chunks[0]) < 4096 and len(chunks[-1]) < 4096:  # small ends absorb header, footer
         return [header + chunks[0], *chunks[1:-1], chunks[-1] + footer]
     return [header, *chunks, footer]
@@ -322,11 +317,6 @@ def check_file(path, expected=None):
         raise CorruptRecordError("%s: %d records, the manifest says %d (file cut at a record boundary, "
                                  "or replaced)" % (path, count, expected))
     return count
-
-
-def count_records(path):
-    """Number of records in one TFRecord file (headers only; CorruptRecordError if damaged)."""
-    return check_file(path)
 
 
 def iter_records(path, verify=False):

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from backend_helpers import SERVERS, CfgWith, npu_config
 from resnext import ranktable
 from resnext.config import ConfigError
+from support.npu import SERVERS, npu_config
 
 HCCN_OUTPUT = "ipaddr:192.168.100.101\nnetmask:255.255.255.0\n"
 HCCN_CONF = """address_0=192.168.100.101
@@ -142,11 +142,11 @@ def test_missing_hccn_tool_is_a_clear_error(monkeypatch):
 
 def test_prepare_uses_given_table_or_writes_one(tmp_path, monkeypatch):
     monkeypatch.delenv("RANK_TABLE_FILE", raising=False)
-    cfg = CfgWith(npu_config(tmp_path), npu_servers=SERVERS, rank_table_format="group_list")
+    cfg = npu_config(tmp_path).replace(npu_servers=SERVERS, rank_table_format="group_list")
     out = ranktable.prepare(cfg, str(tmp_path / "train" / "rank_table.json"))
     assert ranktable.table_format(json.load(open(out))) == "group_list"
-    given = CfgWith(npu_config(tmp_path), rank_table_file=out)
+    given = npu_config(tmp_path).replace(rank_table_file=out)
     assert ranktable.prepare(given, str(tmp_path / "unused.json")) == out
     assert not (tmp_path / "unused.json").exists()
     with pytest.raises(ConfigError, match="rank_size is 2"):
-        ranktable.prepare(CfgWith(npu_config(tmp_path, "rank_size=2"), rank_table_file=out), "x")
+        ranktable.prepare(npu_config(tmp_path, "rank_size=2").replace(rank_table_file=out), "x")
