@@ -12,9 +12,11 @@ No TensorFlow here: workers start fast. Host only.
 """
 import hashlib
 import json
+import mmap
 import os
 import queue as queues
 import threading
+import typing
 
 from resnext import atomic
 from resnext.data import annotations, example, images, tfrecord
@@ -187,6 +189,31 @@ def store_shard(task, shard, side):
     return side
 
 
+class _Open(typing.NamedTuple):
+    """Writer job: start the shard's temp file."""
+    path: str  # the shard's final path
+
+
+class _Data(typing.NamedTuple):
+    """Writer job: write buffer[:used] to the open shard, then hand the buffer back."""
+    buffer: mmap.mmap  # tfrecord.CHUNK_BYTES, page-aligned
+    used: int  # bytes filled; a multiple of tfrecord.BLOCK except in a shard's last buffer
+
+
+class _Commit(typing.NamedTuple):
+    """Writer job: store the open shard (sidecar, then fsync and rename): see store_shard."""
+    index: int  # the caller's index of the task
+    task: dict
+    side: dict  # the sidecar build_shard returned
+
+
+class _Stored(typing.NamedTuple):
+    """Writer result of a _Commit: the stored sidecar, or the exception that ended the shard."""
+    index: int
+    side: typing.Optional[dict]
+    error: typing.Optional[BaseException]
+
+
 class ShardPipeline(object):
     """Converts shards one after another; a writer thread stores them while the next images are checked.
 
@@ -217,9 +244,9 @@ class ShardPipeline(object):
             self._report(len(task["items"]))
             self._on_done(index, side, True)
             return
-        self._jobs.put(("open", task["path"]))
+        self._jobs.put(_Open(task["path"]))
         side = build_shard(task, self._label_map, self._report, tfrecord.RecordChunks(self._take, self._emit))
-        self._jobs.put(("commit", index, task, side))
+        self._jobs.put(_Commit(index, task, side))
         self._pending += 1
 
     def _take(self):
@@ -231,19 +258,19 @@ class ShardPipeline(object):
         return self._free.get()
 
     def _emit(self, buffer, used):
-        self._jobs.put(("data", buffer, used))
+        self._jobs.put(_Data(buffer, used))
 
     def _collect(self, wait):
         """on_done for every stored shard (all outstanding ones when `wait`); raises a writer error."""
         while self._pending:
             try:
-                index, result = self._stored.get(block=wait)
+                stored = self._stored.get(block=wait)
             except queues.Empty:
                 return
             self._pending -= 1
-            if isinstance(result, BaseException):
-                raise result
-            self._on_done(index, result, False)
+            if stored.error is not None:
+                raise stored.error
+            self._on_done(stored.index, stored.side, False)
 
     def finish(self):
         """Wait for the writer; every shard run so far is then on disk with its sidecar."""
@@ -257,32 +284,33 @@ class ShardPipeline(object):
             self._writer.join()
 
     def _write_loop(self):
-        shard = None  # the tfrecord.ShardFile being written; the exception that ended it; or None
+        shard, failed = None, None  # the tfrecord.ShardFile being written; the exception that ended it
         for job in iter(self._jobs.get, None):
-            if job[0] == "data":
-                if isinstance(shard, tfrecord.ShardFile):
-                    shard = self._attempt(_write_chunk, shard, job[1], job[2])
-                self._free.put(job[1])
-            elif job[0] == "open":
-                if isinstance(shard, tfrecord.ShardFile):
+            if isinstance(job, _Data):
+                if shard is not None:
+                    shard, failed = self._attempt(_write_chunk, shard, job.buffer, job.used)
+                self._free.put(job.buffer)
+            elif isinstance(job, _Open):
+                if shard is not None:
                     shard.abort()  # a shard whose building failed in the caller's thread
-                shard = self._attempt(tfrecord.ShardFile, job[1])
+                shard, failed = self._attempt(tfrecord.ShardFile, job.path)
             else:
-                index, task, side = job[1:]
-                stored = self._attempt(store_shard, task, shard, side) if isinstance(shard, tfrecord.ShardFile) \
-                    else shard
-                self._stored.put((index, stored))
-                shard = None
-        if isinstance(shard, tfrecord.ShardFile):
+                side = None
+                if shard is not None:
+                    side, failed = self._attempt(store_shard, job.task, shard, job.side)
+                self._stored.put(_Stored(job.index, side, failed))
+                shard, failed = None, None
+        if shard is not None:
             shard.abort()
 
     def _attempt(self, function, *args):
-        """function(*args), or the exception it raised (also kept for the caller's thread to raise)."""
+        """(function(*args), None), or (None, the exception it raised), which is also kept for the
+        caller's thread to raise (a failed ShardFile has removed its temp file itself)."""
         try:
-            return function(*args)
+            return function(*args), None
         except BaseException as exc:  # handed to the caller's thread by _take / _collect
             self._error = exc
-            return exc
+            return None, exc
 
 
 def _write_chunk(shard, buffer, used):
