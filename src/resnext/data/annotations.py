@@ -19,6 +19,8 @@ import os
 import re
 import xml.etree.ElementTree as ElementTree
 
+from resnext.data import names
+
 log = logging.getLogger(__name__)
 
 GROUND_TRUTH_NAMES = ("LOC_val_solution.csv", "ILSVRC2012_validation_ground_truth.txt",
@@ -129,6 +131,7 @@ def index_xml(folder):
         for name in sorted(files):
             if name.lower().endswith(".xml"):
                 stem = os.path.splitext(name)[0]
+                names.check(os.path.join(root, name))
                 if stem in index:
                     repeats += 1
                     continue

@@ -14,7 +14,7 @@ import collections
 import logging
 import os
 
-from resnext.data import annotations
+from resnext.data import annotations, names
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,13 @@ def option(cfg, key, default=""):
 
 
 def scan(folder):
-    """(sorted sub-folder names, sorted [(name, path, size, mtime_ns)] of every other entry) of `folder`."""
+    """(sorted sub-folder names, sorted [(name, path, size, mtime_ns)] of every other entry) of `folder`.
+
+    Every name is checked here, where it enters: one that is not valid UTF-8 raises names.BadName.
+    """
     dirs, files = [], []
     for entry in os.scandir(folder):
+        names.check(entry.path)
         if entry.is_dir():
             dirs.append(entry.name)
             continue
