@@ -223,6 +223,12 @@ def _cmd_verify(args):
         raise SystemExit(1)
 
 
+def _cmd_compare(args):
+    """`resnext compare RUN_A RUN_B --out DIR` (resnext.compare)."""
+    from resnext.compare import write_compare
+    write_compare(args.run_a, args.run_b, args.out)
+
+
 def _strip_index(path):
     return path[:-len(".index")] if path.endswith(".index") else path
 
@@ -273,6 +279,12 @@ def _parser():
                    help="the run folder (results/<run>), moved or not")
     p.add_argument("--out", metavar="JSON",
                    help="also write the outcome there (e.g. <run>/verify.json)")
+    p = sub.add_parser("compare", help="what differs between two runs, with paired tests")
+    p.set_defaults(func=_cmd_compare)
+    p.add_argument("run_a", metavar="RUN_A", help="a run folder (results/<run>)")
+    p.add_argument("run_b", metavar="RUN_B", help="the run folder to compare with RUN_A")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for compare.{md,html,json}, runs.csv, steps.csv and the plots")
     p = cmd("ranktable", _cmd_ranktable, "write (or --check) the HCCL rank table of an NPU run")
     p.add_argument("--out", help="default <run>/train/rank_table.json")
     p.add_argument("--format", choices=["server_list", "group_list"], help="default: rank_table_format")
@@ -303,6 +315,9 @@ def _user_errors():
     from resnext.train.launch import RankFailed, RunLocked
     errors = (ConfigError, FileNotFoundError, RankFailed, RunLocked, CorruptRecordError, UnsafeFile,
               CheckpointError, DataChanged)
+    compare = sys.modules.get("resnext.compare.runs")
+    if compare is not None:  # only a compare imported it (it imports pandas and scipy)
+        errors += (compare.CompareError,)
     loop = sys.modules.get("resnext.train.loop")
     return errors + ((loop.TrainingDiverged, loop.CheckpointSaveFailed) if loop is not None else ())
 

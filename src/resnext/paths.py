@@ -22,6 +22,9 @@ lives in (a `str`) and returns a `str`; a step or block may be a Snakemake wildc
         report/report.{html,md}, eval_table.txt, audit.json, mllog.txt, <plot>.png
         logs/<rule>.log                             Snakemake's job logs
         verify.json                                 `snakemake verify`'s outcome
+    <results_dir>/<run_name>-s<seed>/               one run of `snakemake repeats` (repeat_seeds)
+    <results_dir>/<run_name>-repeats/               their summary.{md,json,csv}, compare-<a>-<b>/
+    <out>/compare.{md,html,json}, runs.csv, steps.csv, <plot>.png   `resnext compare A B --out`
 
 Python 3.7, no TensorFlow (it runs in the Ascend container).
 """
@@ -213,3 +216,38 @@ def report_file(report, name):
 def plot_file(report, plot):
     """report/<plot>.png of a name in PLOTS."""
     return os.path.join(report, PLOT_FILES[PLOTS.index(plot)])
+
+
+# -- compare and repeats --------------------------------------------------------------------------
+
+# `resnext compare --out DIR`: {output name: file name}
+COMPARE_FILES = {"md": "compare.md", "html": "compare.html", "json": "compare.json",
+                 "runs": "runs.csv", "steps": "steps.csv"}
+COMPARE_PLOTS = ("accuracy.png", "throughput.png")
+# the repeats summary folder: {output name: file name}
+SUMMARY_FILES = {"md": "summary.md", "json": "summary.json", "csv": "summary.csv"}
+
+
+def compare_file(out, name):
+    """<out>/<file> of an output name in COMPARE_FILES ('json' -> <out>/compare.json)."""
+    return os.path.join(out, COMPARE_FILES[name])
+
+
+def repeat_run_name(run_name, seed):
+    """The run_name of the repeat of `run_name` with `seed`: '<run_name>-s<seed>'."""
+    return "%s-s%s" % (run_name, seed)
+
+
+def repeats_dir(results_dir, run_name):
+    """<results_dir>/<run_name>-repeats: the summary of the repeats of `run_name`."""
+    return os.path.join(results_dir, "%s-repeats" % run_name)
+
+
+def summary_file(repeats, name):
+    """<repeats>/<file> of an output name in SUMMARY_FILES ('md' -> summary.md)."""
+    return os.path.join(repeats, SUMMARY_FILES[name])
+
+
+def pair_compare_dir(repeats, seed_a, seed_b):
+    """<repeats>/compare-s<a>-s<b>: `resnext compare` of the repeats with seeds a and b."""
+    return os.path.join(repeats, "compare-s%s-s%s" % (seed_a, seed_b))

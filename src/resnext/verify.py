@@ -25,6 +25,7 @@ import re
 
 from resnext import atomic, checkpoints, paths, predictions
 from resnext import progress as progress_mod
+from resnext.data import choice
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +149,10 @@ def _check_config(ck, audit):
 
 
 def _check_manifest(ck, cfg):
-    own = paths.data_dir(ck.run_dir)
     data_dir = paths.data_dir(ck.run_dir, cfg.data_url if cfg is not None else None)
-    path = paths.manifest(own)  # an indexed run's manifest is its own, its shards data_url's
-    if not os.path.isfile(path):
-        path = paths.manifest(data_dir)
-    if not os.path.isfile(path):
+    # an indexed run's manifest is its own, its shards data_url's
+    path = choice.run_manifest_path(ck.run_dir, cfg.data_url if cfg is not None else None)
+    if path is None:
         return
     manifest = ck.load_json(path)
     for split in sorted(((manifest or {}).get("splits") or {}).items()):

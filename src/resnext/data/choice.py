@@ -43,6 +43,17 @@ def decide(cfg):
     return DataPlan("index", cfg.data_url, paths.manifest(run_data_dir(cfg)))
 
 
+def run_manifest_path(run, data_url):
+    """The manifest of the run in folder `run` (moved or not): its own <run>/data/manifest.json
+    (convert's, or index's for data_url's shards), else data_url's (converted); None if neither."""
+    candidates = [paths.manifest(paths.data_dir(run))]
+    candidates += [paths.manifest(data_url)] if data_url else []
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    return None
+
+
 def manifest_path(cfg):
     """The path of the manifest every stage reads (see decide)."""
     return decide(cfg).manifest_path

@@ -83,6 +83,30 @@ def throughput_plot(stats):
     return _png(fig)
 
 
+def accuracy_compare_plot(series):
+    """Top-1 vs epoch of several runs: series [(label, eval records)]."""
+    fig, ax = _axes("Validation top-1", "epoch", "top-1 (%)")
+    for (label, evals), marker in zip(series, "os^vD"):
+        ax.plot([r["epoch"] for r in evals], [100.0 * r["top1"] for r in evals], marker=marker,
+                label="run %s" % label)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def throughput_compare_plot(series):
+    """Post-warm-up images/s per block of several runs: series [(label, BlockThroughput list)]."""
+    fig, ax = _axes("Throughput per block (warm-up loops excluded)", "block", "images/s")
+    width = 0.8 / max(1, len(series))
+    for i, (label, stats) in enumerate(series):
+        shown = [s for s in stats if s.mean is not None]
+        ax.bar([s.block + (i - (len(series) - 1) / 2.0) * width for s in shown],
+               [s.mean for s in shown], width=width, label="run %s" % label, alpha=0.8)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    return _png(fig)
+
+
 def placeholder_plot(title, message):
     """A figure that says why there is no data, so the report folder always holds every PLOT_NAMES file."""
     fig = Figure(figsize=_SIZE)
