@@ -15,7 +15,8 @@ import stat
 
 
 def tmp_name(path):
-    """The temp file `path` is written as before the rename (never matched by a reader's pattern)."""
+    """The temp file `path` is written as before the rename
+    (never matched by a reader's pattern)."""
     return "%s.tmp-%d" % (path, os.getpid())
 
 
@@ -119,7 +120,8 @@ def check_in_place(path):
 def write_bytes(path, data):
     """Write `data` (bytes) to `path` atomically, creating the folder if needed.
 
-    An OSError (a full disk, say) names `path` and leaves no temp file; an earlier `path` stays whole.
+    An OSError (a full disk, say) names `path` and leaves no temp file;
+    an earlier `path` stays whole.
     """
     make_parent(path)
     tmp = tmp_name(path)

@@ -54,7 +54,8 @@ def build(cfg, backend, mode, data):
 
 
 def time_steps(sess, op, warmup, steps):
-    """Run `op` warmup+steps times; -> list of seconds of the timed steps, and their total wall time."""
+    """Run `op` warmup+steps times; -> list of seconds of the timed steps,
+    and their total wall time."""
     for _ in range(warmup):
         sess.run(op)
     times = []

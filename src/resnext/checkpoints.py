@@ -41,7 +41,8 @@ def step_of(path):
     return int(match.group(1))
 
 
-# a checkpoint's own files; TensorFlow's `<file>.tempstate<N>` of a save in flight (or killed) are not
+# a checkpoint's own files; TensorFlow's `<file>.tempstate<N>` of a save in flight
+# (or killed) are not
 _OWN_SUFFIX = re.compile(r"\.(index|meta|data-\d+-of-\d+)")
 
 

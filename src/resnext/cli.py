@@ -1,5 +1,6 @@
-"""`resnext <stage>`: the only place that parses argv. Each stage loads one Config and calls a library
-function. Python 3.7 (the container runs train-rank/evaluate/export through here too).
+"""`resnext <stage>`: the only place that parses argv.
+Each stage loads one Config and calls a library function. Python 3.7 (the container runs
+train-rank/evaluate/export through here too).
 """
 import argparse
 import json
@@ -95,7 +96,8 @@ def _cmd_schedule(args):
 def _cmd_train(args):
     from resnext.train import launch
     cfg, path = _config(args)
-    # ranks must see exactly this config: with several files or --set, launch hands them a resolved copy
+    # ranks must see exactly this config: with several files or --set,
+    # launch hands them a resolved copy
     given = path if args.config and len(args.config) == 1 and not args.overrides else None
     launch.train(cfg, given, args.until_step)
 

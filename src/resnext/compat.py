@@ -18,7 +18,8 @@ TF_VERSION = _tf.__version__
 IS_TF2 = int(TF_VERSION.split(".")[0]) >= 2
 
 if IS_TF2:
-    import tensorflow.compat.v1 as tf  # tf2-only: TF 1.15 has no compat.v1 under this name at run time
+    # tf2-only: TF 1.15 has no compat.v1 under this name at run time
+    import tensorflow.compat.v1 as tf
     tf.disable_eager_execution()  # tf2-only: graph mode, as TF 1.15 always is
 else:
     tf = _tf
@@ -34,7 +35,8 @@ def enable_determinism(seed):
     """
     tf.set_random_seed(seed)
     if not IS_TF2 or not hasattr(_tf.config.experimental, "enable_op_determinism"):
-        # TF 1.15 (and 2.x before 2.9) has no switch; the env var makes its GPU kernels deterministic
+        # TF 1.15 (and 2.x before 2.9) has no switch;
+        # the env var makes its GPU kernels deterministic
         os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
         return False
     tf_config = _determinism_config()
@@ -56,7 +58,8 @@ def _determinism_config():
 
 
 def bf16_rewrite_options(config_proto):
-    """Turn on oneDNN's auto-mixed-precision (bf16) graph rewrite on a ConfigProto (TF >= 2.9 on CPU)."""
+    """Turn on oneDNN's auto-mixed-precision (bf16) graph rewrite on a ConfigProto
+    (TF >= 2.9 on CPU)."""
     rewrite = config_proto.graph_options.rewrite_options
     rewrite.auto_mixed_precision_onednn_bfloat16 = 1  # tf2-only: RewriterConfig.ON; field absent in TF 1.15
     return config_proto

@@ -113,7 +113,8 @@ class _Derived(object):
 
     @property
     def train_steps(self):
-        """Steps actually run: schedule_steps rounded up to iterations_per_loop (the seed's 601,000)."""
+        """Steps actually run: schedule_steps rounded up to iterations_per_loop
+        (the seed's 601,000)."""
         loop = self.iterations_per_loop
         return int(math.ceil(self.schedule_steps / float(loop))) * loop
 
@@ -316,7 +317,8 @@ def _read_yaml(path):
 def load_config(paths, overrides=(), values=None):
     """Merge YAML files (later wins), then `values` (a dict), then 'key=value' overrides; validate.
 
-    Raises ConfigError naming the file and key on anything the schema or the cross-key checks reject.
+    Raises ConfigError naming the file and key on anything the schema or the
+    cross-key checks reject.
     """
     if isinstance(paths, str):
         paths = [paths]

@@ -62,7 +62,8 @@ def _try_lock(pool_dir, device):
 
 
 def _take(pool_dir, device_ids, count):
-    """One pass over the pool: -> [(device, file)] of `count` locked devices, or [] (nothing held)."""
+    """One pass over the pool: -> [(device, file)] of `count` locked devices, or []
+    (nothing held)."""
     held = []
     for device in device_ids:
         f = _try_lock(pool_dir, device)
@@ -109,8 +110,9 @@ def acquire(pool_dir, device_ids, count=1, timeout_s=None, poll_s=POLL_S):
 
 
 def device_env(ids, base=None):
-    """Env for a job on devices `ids`: one device -> ASCEND_DEVICE_ID/DEVICE_ID set and the collective
-    variables removed (RANK_TABLE_FILE with RANK_SIZE > 0 would switch HCCL on); several -> RESNEXT_DEVICES."""
+    """Env for a job on devices `ids`: one device -> ASCEND_DEVICE_ID/DEVICE_ID set and the
+    collective variables removed (RANK_TABLE_FILE with RANK_SIZE > 0 would switch HCCL on);
+    several -> RESNEXT_DEVICES."""
     env = dict(os.environ if base is None else base)
     env["RESNEXT_DEVICES"] = ",".join(str(d) for d in ids)
     if len(ids) == 1:
@@ -121,7 +123,8 @@ def device_env(ids, base=None):
 
 
 def run_with_devices(pool_dir, device_ids, argv, count=1, timeout_s=None):
-    """Run argv while holding `count` devices from the pool, with device_env(ids); -> its exit code."""
+    """Run argv while holding `count` devices from the pool, with device_env(ids);
+    -> its exit code."""
     with _holding(pool_dir, device_ids, count, timeout_s, POLL_S) as held:
         # the child inherits the locked descriptors: the devices stay held while it runs, even if
         # this wrapper is killed first

@@ -1,5 +1,6 @@
 """One checkpoint -> eval/step-<step>.json: top-1, top-5 and loss over every validation image once,
-and eval/step-<step>.predictions.npz: per image its top-5 classes and label probability (predictions.py).
+and eval/step-<step>.predictions.npz: per image its top-5 classes and label probability
+(predictions.py).
 
 The validation set is read in order, the last batch padded and masked, so num_images equals the
 number of validation records (the seed dropped the remainder). Python 3.7, TF 1.15 API.
@@ -48,7 +49,8 @@ def _metric_sums(rows, logits, labels, mask):
 
 
 def _session_config(cfg):
-    """NPU: the NpuOptimizer inference config (else the graph would run on the host CPU); others: default."""
+    """NPU: the NpuOptimizer inference config (else the graph would run on the host CPU);
+    others: default."""
     if cfg.backend != "npu":
         return None
     from resnext.backends.npu import inference_config

@@ -103,7 +103,8 @@ def export(cfg, prefix, out_dir=None):
 
 
 def _record(cfg, prefix, pb_path, data, images, reference, check):
-    """export.json: what was exported from what, and how far the frozen graph is from the checkpoint."""
+    """export.json: what was exported from what, and how far the frozen graph is
+    from the checkpoint."""
     record = {"arch": cfg.arch, "graph": pb_path, "graph_sha256": hashlib.sha256(data).hexdigest(),
               "checkpoint": {"path": prefix, "sha256": checkpoints.sha256(prefix)},
               "input": {"name": "input", "shape": [None, cfg.image_size, cfg.image_size, 3],

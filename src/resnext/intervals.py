@@ -11,7 +11,8 @@ Z95 = 1.959963984540054  # the standard normal's 0.975 quantile
 
 
 def wilson(successes, n, z=Z95):
-    """[low, high] (fractions) of the Wilson score interval of `successes` of `n`; None when n is 0."""
+    """[low, high] (fractions) of the Wilson score interval of `successes` of `n`;
+    None when n is 0."""
     if not n:
         return None
     p = float(successes) / n

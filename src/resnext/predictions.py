@@ -29,7 +29,8 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip member can carry
 
 
 class PredictionsError(ValueError):
-    """A predictions file that is missing a field, holds the wrong kind of array or cannot be read."""
+    """A predictions file that is missing a field,
+    holds the wrong kind of array or cannot be read."""
 
 
 def _text(value):

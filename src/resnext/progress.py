@@ -1,4 +1,5 @@
-"""Progress of a long stage (conversion, evaluation, export): a bar on a terminal, log lines in a log.
+"""Progress of a long stage (conversion, evaluation, export): a bar on a terminal,
+log lines in a log.
 
 On a TTY the bar is tqdm's when tqdm is importable, else a one-line text bar. When the stream is not
 a TTY (a Snakemake log file, a container's captured output) it logs a plain line through `logging`
@@ -68,7 +69,8 @@ def _tqdm_bar(desc, total, unit, stream, rate):
 
 
 class _TextBar(object):
-    """A minimal in-place bar for terminals without tqdm: 'desc: 40/100 images (40%) 12.5 images/s'."""
+    """A minimal in-place bar for terminals without tqdm: 'desc: 40/100 images
+    (40%) 12.5 images/s'."""
 
     def __init__(self, desc, total, unit, stream, clock, rate):
         self.desc, self.total, self.unit, self.stream, self.clock = desc, total, unit, stream, clock
@@ -178,7 +180,8 @@ class Progress(object):
 
 
 def track(iterable, desc, total=None, unit="items", **kwargs):
-    """Yield from `iterable`, counting one item each (total defaults to len(iterable) when it has one)."""
+    """Yield from `iterable`, counting one item each
+    (total defaults to len(iterable) when it has one)."""
     if total is None and hasattr(iterable, "__len__"):
         total = len(iterable)
     with Progress(desc, total=total, unit=unit, **kwargs) as progress:

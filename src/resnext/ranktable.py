@@ -44,7 +44,8 @@ _HCCN_CONF = re.compile(r"^\s*address_(\d+)\s*=\s*(\S+)\s*$", re.MULTILINE)
 
 
 def parse_hccn_ip(text):
-    """Output of `hccn_tool -i <dev> -ip -g` ("ipaddr:192.168.100.101\\nnetmask:...") -> the IP str."""
+    """Output of `hccn_tool -i <dev> -ip -g` ("ipaddr:192.168.100.101\\nnetmask:...")
+    -> the IP str."""
     match = _HCCN_IP.search(text or "")
     if not match:
         raise ConfigError("hccn_tool printed no 'ipaddr:' line: %r" % (text or "")[:200])
@@ -57,7 +58,8 @@ def parse_hccn_conf(text):
 
 
 def query_device_ips(device_ids, run=subprocess.check_output, tool="hccn_tool"):
-    """[device_id] -> [device_ip] by running `hccn_tool -i <id> -ip -g` (only when the tool exists)."""
+    """[device_id] -> [device_ip] by running `hccn_tool -i <id> -ip -g`
+    (only when the tool exists)."""
     if run is subprocess.check_output and not shutil.which(tool):
         raise ConfigError("npu_servers is empty and %s is not on PATH: list the device IPs in the config "
                           "(npu_servers) or run where the Ascend driver tools are installed" % tool)

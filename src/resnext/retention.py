@@ -52,7 +52,8 @@ def _remove(path):
 
 
 def delete_checkpoint(prefix):
-    """Delete checkpoint `prefix`: its .index first (it stops counting as present), then the rest."""
+    """Delete checkpoint `prefix`: its .index first (it stops counting as present),
+    then the rest."""
     files = checkpoints.files_of(prefix)  # index first
     for path in files:
         _remove(path)

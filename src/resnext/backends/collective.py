@@ -57,7 +57,8 @@ class Collectives(object):
         self.group_size = group_size
         self.max_bytes = max_bytes
         self.hint = hint
-        # Gradient compression: reduce in a 16-bit type (halves the bytes the ring moves), cast back.
+        # Gradient compression: reduce in a 16-bit type (halves the bytes the ring moves),
+        # cast back.
         self.wire_dtype = wire_dtype
         self._next_key = 1
 
@@ -82,7 +83,8 @@ class Collectives(object):
         return out
 
     def broadcast_from_rank0(self, variables, rank):
-        """Op that sets every variable to rank 0's value (an all-reduce of rank 0's values + zeros)."""
+        """Op that sets every variable to rank 0's value
+        (an all-reduce of rank 0's values + zeros)."""
         values = [v.read_value() if rank == 0 else tf.zeros_like(v) for v in variables]
         summed = self.reduce(values, average=False, compress=False)  # weights travel exactly
         return tf.group(*[tf.assign(v, s) for v, s in zip(variables, summed)], name="broadcast_variables")

@@ -113,7 +113,8 @@ def inference_config(cfg):
 
 
 def device_env(cfg, rank, table, table_path):
-    """Env of rank `rank` for the launcher: the rank table's entry plus the job-wide NPU variables."""
+    """Env of rank `rank` for the launcher: the rank table's entry plus the
+    job-wide NPU variables."""
     env = ranktable.rank_env(table, rank)
     env.update({"RANK_TABLE_FILE": table_path, "JOB_ID": str(cfg.npu_job_id),
                 "HCCL_CONNECT_TIMEOUT": str(cfg.hccl_connect_timeout_s),
@@ -136,7 +137,8 @@ def launcher_env(cfg, table_path=None):
 
 
 class NpuBackend(object):
-    """One rank of a data-parallel job on an Ascend NPU (see the module docstring for the design)."""
+    """One rank of a data-parallel job on an Ascend NPU
+    (see the module docstring for the design)."""
 
     def __init__(self, cfg, rank, rank_size):
         self.npu_precision_mode = npu_precision_mode(cfg.precision_mode)
@@ -169,8 +171,8 @@ class NpuBackend(object):
         return tf.float32
 
     def wrap_optimizer(self, optimizer):
-        """Identity: averaging happens in average_gradients (NPUDistributedOptimizer would average in
-        compute_gradients, which step.py does not call)."""
+        """Identity: averaging happens in average_gradients (NPUDistributedOptimizer would average
+        in compute_gradients, which step.py does not call)."""
         return optimizer
 
     def device_env(self, rank, table=None, table_path=None):
@@ -187,8 +189,8 @@ class NpuBackend(object):
         return summed * (1.0 / self.rank_size)
 
     def average_gradients(self, grads_and_vars):
-        """[(grad float32 [var shape], var)] -> the same with each grad averaged over ranks: one HCCL
-        all-reduce per gradient, fused by GE into the split-strategy segments (fusion=1)."""
+        """[(grad float32 [var shape], var)] -> the same with each grad averaged over ranks: one
+        HCCL all-reduce per gradient, fused by GE into the split-strategy segments (fusion=1)."""
         if self.rank_size == 1:
             return list(grads_and_vars)
         averaged = []
@@ -198,20 +200,22 @@ class NpuBackend(object):
         return averaged
 
     def average_scalars(self, tensors):
-        """Scalars (any float dtype) -> float32 means over ranks, for logging the same loss everywhere."""
+        """Scalars (any float dtype) -> float32 means over ranks,
+        for logging the same loss everywhere."""
         if self.rank_size == 1:
             return list(tensors)
         return [self._allreduce_mean(tf.cast(t, tf.float32), fusion=0) for t in tensors]
 
     def broadcast_variables_op(self):
-        """Op setting every float global variable (weights, BN statistics, momentum slots) to rank 0's
-        value, or None on one rank. Run on every rank after init/restore, before training."""
+        """Op setting every float global variable (weights, BN statistics, momentum slots) to rank
+        0's value, or None on one rank. Run on every rank after init/restore, before training."""
         if self.rank_size == 1:
             return None
         variables = [v for v in tf.global_variables() if v.dtype.base_dtype.name in FLOAT_TYPES]
         assigns = []
         for var in variables:
-            # hccl broadcast takes and returns lists; the default fusion=2/fusion_id=0 fuses all of them
+            # hccl broadcast takes and returns lists; the default
+            # fusion=2/fusion_id=0 fuses all of them
             value = self._bridge.hccl_ops.broadcast([var], ROOT_RANK)[0]
             assigns.append(tf.assign(var, value))
         return tf.group(*assigns, name="broadcast_variables")

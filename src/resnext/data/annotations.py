@@ -1,4 +1,5 @@
-"""The label and box files that come with ImageNet: synset lists, validation ground truth, ILSVRC XML.
+"""The label and box files that come with ImageNet: synset lists, validation ground truth,
+ILSVRC XML.
 
 - Synset list (`read_synsets`): one class per line, its synset id first, optionally followed by
   text (imagenet_lsvrc_2015_synsets.txt: "n01440764"; imagenet_metadata.txt / LOC_synset_mapping.txt
@@ -6,9 +7,10 @@
 - Validation ground truth (`read_ground_truth`) for a flat val/ folder:
   LOC_val_solution.csv ("ImageId,PredictionString", the string being "synset xmin ymin xmax ymax"
   repeated, boxes in pixels), or a text file with one line per image in image-number order
-  (ILSVRC2012_val_00000001 is line 1): a synset per line (imagenet_2012_validation_synset_labels.txt)
-  or an integer ILSVRC2012_ID per line (ILSVRC2012_validation_ground_truth.txt), mapped to
-  synsets through an ID-order synset list (line k = ID k).
+  (ILSVRC2012_val_00000001 is line 1): a synset per line
+  (imagenet_2012_validation_synset_labels.txt) or an integer ILSVRC2012_ID per line
+  (ILSVRC2012_validation_ground_truth.txt), mapped to synsets through an ID-order synset list
+  (line k = ID k).
 - ILSVRC bounding-box XML (`index_xml`, `read_xml_boxes`), boxes in pixels with the image size.
 Host only.
 """
@@ -64,7 +66,8 @@ def image_number(name):
 
 
 class GroundTruth(object):
-    """Validation labels (and pixel boxes) by image; `lookup(file_name)` -> (synset, boxes) or None."""
+    """Validation labels (and pixel boxes) by image;
+    `lookup(file_name)` -> (synset, boxes) or None."""
 
     def __init__(self, path, by_stem=None, by_number=None):
         self.path = path
@@ -124,7 +127,8 @@ def read_ground_truth(path, id_synsets=None):
 
 
 def index_xml(folder):
-    """{file stem: path} of every *.xml under `folder` (recursively; the first in sorted order wins)."""
+    """{file stem: path} of every *.xml under `folder`
+    (recursively; the first in sorted order wins)."""
     index, repeats = {}, 0
     for root, dirs, files in os.walk(folder):
         dirs.sort()

@@ -34,9 +34,9 @@ def synset(digit):
 def split_indices(targets, val_fraction, seed):
     """Seeded per-class split of sample indices.
 
-    targets: int array [N] of class ids. Each class c with n_c samples puts round(n_c * val_fraction)
-    of them (chosen by a numpy Generator seeded with `seed`, classes in ascending order) in val.
-    Returns {"train": sorted int list, "val": sorted int list}.
+    targets: int array [N] of class ids. Each class c with n_c samples puts round(n_c *
+    val_fraction) of them (chosen by a numpy Generator seeded with `seed`, classes in ascending
+    order) in val. Returns {"train": sorted int list, "val": sorted int list}.
     """
     rng = np.random.default_rng(seed)
     train, val = [], []

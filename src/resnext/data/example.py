@@ -77,7 +77,8 @@ def _kind_and_values(name, value):
 
 
 def _feature_parts(name, value):
-    """([chunks], size) of one serialised tf.train.Feature; bytes values are chunks of their own (no copy)."""
+    """([chunks], size) of one serialised tf.train.Feature;
+    bytes values are chunks of their own (no copy)."""
     kind, values = _kind_and_values(name, value)
     if kind == _BYTES_LIST:
         chunks = []
@@ -121,8 +122,8 @@ def _entry_parts(name, value):
 def example_parts(features, large=4096):
     """(chunks, size): the serialised tf.train.Example as a few chunks whose concatenation is it.
 
-    Values of `large` bytes or more (the encoded image) are passed through without being copied, so a
-    shard writer can checksum and store them once. Features are sorted by name (deterministic).
+    Values of `large` bytes or more (the encoded image) are passed through without being copied, so
+    a shard writer can checksum and store them once. Features are sorted by name (deterministic).
     """
     chunks, body = [], 0
     for name in sorted(features):
@@ -134,12 +135,14 @@ def example_parts(features, large=4096):
 
 
 def entry_bytes(name, value):
-    """One serialised feature-map entry; entries in sorted name order, joined, make an Example body."""
+    """One serialised feature-map entry; entries in sorted name order, joined,
+    make an Example body."""
     return b"".join(_entry_parts(name, value)[0])
 
 
 def bytes_entry_prefix(name, length):
-    """(prefix, entry size) of the entry {name: one bytes value of `length` bytes}: prefix + value = entry."""
+    """(prefix, entry size) of the entry {name: one bytes value of `length` bytes}:
+    prefix + value = entry."""
     value_head = _TAGS[1] + _varint(length)
     feature_head = _TAGS[_BYTES_LIST] + _varint(len(value_head) + length)
     feature = len(feature_head) + len(value_head) + length

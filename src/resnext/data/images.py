@@ -52,7 +52,8 @@ def decoder_name():
 
 
 def read_file(path):
-    """Bytes of a regular file; BadImage for anything else (opened non-blocking: a pipe never blocks)."""
+    """Bytes of a regular file; BadImage for anything else
+    (opened non-blocking: a pipe never blocks)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
@@ -71,8 +72,8 @@ def read_file(path):
 def _read_all(fd, size):
     """Everything in the open file, which fstat said holds `size` bytes.
 
-    One read() for the usual file: asking for a byte more than fstat announced, a shorter answer that
-    adds up to `size` is the end of the file (no second read to be told so). Anything else (the
+    One read() for the usual file: asking for a byte more than fstat announced, a shorter answer
+    that adds up to `size` is the end of the file (no second read to be told so). Anything else (the
     file grew or shrank meanwhile, a short read) is read on to an empty read.
     """
     parts, total = [], 0
@@ -113,7 +114,8 @@ class Checker(object):
         return check_with_pillow(data, warning)
 
     def _decode(self, data, height, width):
-        """Strict decode (at 1/scale) into the reused buffer; the libjpeg message if it complains, else None."""
+        """Strict decode (at 1/scale) into the reused buffer;
+        the libjpeg message if it complains, else None."""
         scale = self._scale
         # libjpeg rounds scaled sizes up; min 1 x 1 makes simplejpeg pick its smallest scale, 1/8
         needed = -(-height // scale) * -(-width // scale) * 3
@@ -134,7 +136,8 @@ def check_bytes(data):
 
 
 def reencode_kind(fmt, mode):
-    """Why an image is re-encoded: 'png' (any non-JPEG format, lower-cased), 'cmyk', 'grayscale', 'mode-X'."""
+    """Why an image is re-encoded: 'png' (any non-JPEG format, lower-cased), 'cmyk', 'grayscale',
+    'mode-X'."""
     if fmt not in JPEG_FORMATS:
         return (fmt or "unknown").lower()
     if mode == "CMYK":
@@ -155,7 +158,8 @@ def _reason(exc, warning):
 
 
 def check_with_pillow(data, warning=None):
-    """Full decode with Pillow: keep an RGB JPEG's bytes, re-encode anything else; BadImage if unusable."""
+    """Full decode with Pillow: keep an RGB JPEG's bytes, re-encode anything else;
+    BadImage if unusable."""
     from PIL import Image
     try:
         with Image.open(io.BytesIO(data)) as img:

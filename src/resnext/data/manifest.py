@@ -2,9 +2,10 @@
 
 The manifest is written last, when every shard is complete; it is the dataset's identity in the
 report (its sha256) and holds, per split, the shards (name, num_records, sha256, bytes, num_files,
-task_sha256, with_boxes, boxes) and the counts, which add up: files = written + skipped, written = kept + re-encoded,
-written = the records in the shards. Every skipped, re-encoded or warned-about file is listed with
-its reason, split and shard (shard null for files skipped while listing). See docs/data.md. Host only.
+task_sha256, with_boxes, boxes) and the counts, which add up: files = written + skipped, written =
+kept + re-encoded, written = the records in the shards. Every skipped, re-encoded or warned-about
+file is listed with its reason, split and shard (shard null for files skipped while listing). See
+docs/data.md. Host only.
 """
 import collections
 import logging
@@ -44,7 +45,8 @@ def _path(path):
 
 
 def build(cfg, listing, sidecars_by_split):
-    """The manifest dict from the listing (sources.Listing) and each split's sidecars in shard order."""
+    """The manifest dict from the listing (sources.Listing) and each split's
+    sidecars in shard order."""
     manifest = {"format": shardwriter.FORMAT, "source": os.path.abspath(cfg.source_path), "seed": cfg.seed,
                 "label_offset": cfg.label_offset, "label_map": dict(listing.label_map),
                 "class_text": dict(sorted(listing.texts.items())), "num_classes_found": len(listing.label_map),

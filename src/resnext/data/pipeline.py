@@ -91,7 +91,8 @@ def check_shards(data, split, files):
 
 
 def find_damaged(files):
-    """(path, reason) of the first file whose records do not read back whole (checksums included), else None.
+    """(path, reason) of the first file whose records do not read back whole (checksums included),
+    else None.
 
     Reads the files completely: meant for the error path, after tf.data raised a DataLossError.
     """
@@ -109,7 +110,8 @@ def find_damaged(files):
 
 @contextlib.contextmanager
 def naming_damaged_files(files):
-    """Run a session loop over a dataset of `files`; a DataLossError becomes one naming the damaged file."""
+    """Run a session loop over a dataset of `files`;
+    a DataLossError becomes one naming the damaged file."""
     try:
         yield
     except tf.errors.DataLossError as exc:
@@ -136,7 +138,8 @@ def _rank_slice(files, rank, rank_size):
 
 
 def rank_files(cfg, split, rank=0, rank_size=1):
-    """The shard paths one rank reads: train as _train_records shards it; validation, all of them."""
+    """The shard paths one rank reads: train as _train_records shards it;
+    validation, all of them."""
     files = list_shards(cfg.data_dir, split, dataset_of(cfg).layout)
     return _rank_slice(files, rank, rank_size)[0] if split == "train" else files
 
@@ -195,8 +198,9 @@ def _train_records(files, rank, rank_size, seed):
 
 def train_example(serialized, layout, cfg, seed=None):
     """One training record -> (image float32 [image_size, image_size, 3] normalised,
-    label int32 []): parsed by the layout's keys, its boxes the crop's objects with cfg.crop_with_boxes (records
-    converted with bbox_dir and adopted TF-slim records alike; TFDS records have none)."""
+    label int32 []): parsed by the layout's keys, its boxes the crop's objects with
+    cfg.crop_with_boxes (records converted with bbox_dir and adopted TF-slim records alike; TFDS
+    records have none)."""
     parsed = parse_record(serialized, layout, with_boxes=cfg.crop_with_boxes)
     boxes = parsed[2] if cfg.crop_with_boxes else None
     return preprocessing.train_image(parsed[0], cfg, seed=seed, boxes=boxes), parsed[1]
@@ -276,7 +280,8 @@ def eval_dataset(cfg, rank=0, rank_size=1, with_names=False):
     yields exactly eval_steps(cfg, rank_size) batches, so summed over all ranks the mask equals the
     number of validation records and collective ops across ranks stay in step. Every file is checked
     first (check_shards). `with_names` adds two string vectors [real rows], unpadded: each record's
-    file name (the layout's key, '' when absent) and the path of the shard it came from (per-image predictions).
+    file name (the layout's key, '' when absent) and the path of the shard it came from
+    (per-image predictions).
     """
     _check_rank(rank, rank_size)
     data = dataset_of(cfg)

@@ -12,7 +12,8 @@ RESIZE_CENTER_FRACTION = 0.875  # resize_center: short side = image_size / 0.875
 
 
 def _resize(image, height, width):
-    """Bilinear resize of [h, w, 3] to float32 [height, width, 3] (TF1 resize semantics on both TFs)."""
+    """Bilinear resize of [h, w, 3] to float32 [height, width, 3]
+    (TF1 resize semantics on both TFs)."""
     resized = tf.image.resize_images(image, [height, width], method=tf.image.ResizeMethod.BILINEAR)
     return tf.cast(resized, tf.float32)
 
@@ -104,7 +105,8 @@ def eval_resize_center(jpeg_bytes, image_size):
 
 
 def eval_image(jpeg_bytes, image_size, transform="seed"):
-    """Dispatch on cfg.eval_transform ('seed' or 'resize_center'); float32 [image_size, image_size, 3]."""
+    """Dispatch on cfg.eval_transform ('seed' or 'resize_center');
+    float32 [image_size, image_size, 3]."""
     if transform == "seed":
         return eval_seed_crop(jpeg_bytes, image_size)
     if transform == "resize_center":
@@ -113,7 +115,8 @@ def eval_image(jpeg_bytes, image_size, transform="seed"):
 
 
 def normalize(image, mean, std):
-    """(image - mean) / std per channel; image [..., 3] at the 0..255 scale -> float32, same shape."""
+    """(image - mean) / std per channel; image [..., 3] at the 0..255 scale -> float32,
+    same shape."""
     image = tf.cast(image, tf.float32)
     mean = tf.constant(list(mean), dtype=tf.float32)
     std = tf.constant(list(std), dtype=tf.float32)

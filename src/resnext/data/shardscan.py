@@ -88,8 +88,7 @@ class ShardScan:
                 if hasattr(os, "posix_fadvise"):
                     os.posix_fadvise(raw.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
                 size = os.fstat(raw.fileno()).st_size
-                for item in self._frames(io.BufferedReader(raw), size, hasher):
-                    yield item
+                yield from self._frames(io.BufferedReader(raw), size, hasher)
             self.sha256, self.size = hasher.hexdigest(), size
         finally:
             hasher.close()

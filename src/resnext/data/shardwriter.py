@@ -23,7 +23,8 @@ from resnext.data import annotations, example, images, tfrecord
 
 FORMAT = 2  # bump when the record layout changes: every shard is then rewritten
 SIDECAR_SUFFIX = ".json"
-BUFFERS = 4  # most chunk buffers per pipeline (tfrecord.CHUNK_BYTES each): one being filled, the rest queued
+# most chunk buffers per pipeline (tfrecord.CHUNK_BYTES each): one being filled, the rest queued
+BUFFERS = 4
 
 
 def sidecar_path(shard_path):
@@ -31,7 +32,8 @@ def sidecar_path(shard_path):
 
 
 def task_digest(split, name, items):
-    """sha256 identifying what a shard is made of (inputs by path, size and mtime; labels; boxes; encoder)."""
+    """sha256 identifying what a shard is made of (inputs by path, size and mtime; labels; boxes;
+    encoder)."""
     import PIL
     ident = [FORMAT, images.REENCODE_QUALITY, "Pillow " + PIL.__version__, split, name, [list(i) for i in items]]
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode("utf-8")).hexdigest()
@@ -52,7 +54,8 @@ def reusable(task):
 
 
 def _boxes(item, checked, problems):
-    """Relative boxes of one image from its XML file or its ground-truth row; problems get a note."""
+    """Relative boxes of one image from its XML file or its ground-truth row;
+    problems get a note."""
     width, height, boxes = checked.width, checked.height, item.boxes
     if not (boxes or item.bbox_xml):
         return []
@@ -156,7 +159,8 @@ def _add_image(chunks, records, item, checker, label_map, lists):
 
 
 def build_shard(task, label_map, report, chunks):
-    """Check every image of the task and frame its records into `chunks` (tfrecord.RecordChunks), then close it.
+    """Check every image of the task and frame its records into `chunks` (tfrecord.RecordChunks),
+    then close it.
 
     Returns the shard's sidecar (the file is not stored yet).
     """
@@ -215,7 +219,8 @@ class _Stored(typing.NamedTuple):
 
 
 class ShardPipeline(object):
-    """Converts shards one after another; a writer thread stores them while the next images are checked.
+    """Converts shards one after another; a writer thread stores them while the next
+    images are checked.
 
     run(index, task) for each task, then finish(); close() in any case (`with` does it). Records are
     framed (and hashed) into chunk buffers here; the writer thread writes each full buffer to the
@@ -261,7 +266,8 @@ class ShardPipeline(object):
         self._jobs.put(_Data(buffer, used))
 
     def _collect(self, wait):
-        """on_done for every stored shard (all outstanding ones when `wait`); raises a writer error."""
+        """on_done for every stored shard (all outstanding ones when `wait`);
+        raises a writer error."""
         while self._pending:
             try:
                 stored = self._stored.get(block=wait)
@@ -278,7 +284,8 @@ class ShardPipeline(object):
         self.close()
 
     def close(self):
-        """Stop the writer thread once it has done what is queued; a shard not committed is removed."""
+        """Stop the writer thread once it has done what is queued;
+        a shard not committed is removed."""
         if self._writer.is_alive():
             self._jobs.put(None)
             self._writer.join()

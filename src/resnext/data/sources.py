@@ -50,7 +50,8 @@ def scan(folder):
 
 
 def class_order(source, synsets_file):
-    """([synset] in label order, {synset: text}) from synsets_file, else the sorted train folders."""
+    """([synset] in label order, {synset: text}) from synsets_file,
+    else the sorted train folders."""
     train_dir = os.path.join(source, "train")
     if not os.path.isdir(train_dir):
         raise FileNotFoundError("no train/ folder in the JPEG tree %s" % source)
@@ -115,7 +116,8 @@ def _flat_val(val_dir, source, cfg, label_map, texts, xml):
         else:
             items.append(_item(entry, found[0], label_map, texts, xml)._replace(boxes=found[1]))
     if skipped and not items:
-        raise ValueError("%s: none of its %d files has a usable label in %s (wrong ground truth or synset order?)"
+        raise ValueError("%s: none of its %d files has a usable label in %s "
+                         "(wrong ground truth or synset order?)"
                          % (val_dir, len(skipped), path))
     return items, skipped, path
 

@@ -1,4 +1,5 @@
-"""TFRecord files without a TensorFlow session: frame records in memory, write files atomically, check them.
+"""TFRecord files without a TensorFlow session: frame records in memory, write files atomically,
+check them.
 
 A TFRecord file is a sequence of frames: uint64 little-endian length, uint32 masked CRC-32C of the
 length, `length` bytes of data, uint32 masked CRC-32C of the data. `RecordChunks` frames records
@@ -54,7 +55,8 @@ _TABLE = _table()
 
 
 def crc32c_python(data, crc=0):
-    """CRC-32C of `data` in plain Python (reference and fallback); `crc` continues an earlier value."""
+    """CRC-32C of `data` in plain Python (reference and fallback);
+    `crc` continues an earlier value."""
     crc ^= 0xFFFFFFFF
     table = _TABLE
     for byte in bytearray(data):
@@ -109,12 +111,14 @@ def frame(record):
 
 
 def new_buffer():
-    """An empty chunk buffer for RecordChunks: CHUNK_BYTES of page-aligned memory, as O_DIRECT needs."""
+    """An empty chunk buffer for RecordChunks: CHUNK_BYTES of page-aligned memory,
+    as O_DIRECT needs."""
     return mmap.mmap(-1, CHUNK_BYTES)
 
 
 class RecordChunks(object):
-    """Frames records into chunk buffers: `take()` gives an empty one, `emit(buffer, used)` gets it back full.
+    """Frames records into chunk buffers: `take()` gives an empty one,
+    `emit(buffer, used)` gets it back full.
 
     Each record is checksummed and hashed where its bytes already are, still in this core's cache
     (the JPEG was just read and decoded), and copied once, into the buffer. Every buffer of a file
@@ -157,14 +161,16 @@ class RecordChunks(object):
         view.release()
 
     def close(self):
-        """Emit the last buffer (possibly empty); returns {num_records, sha256, bytes} of all records."""
+        """Emit the last buffer (possibly empty); returns
+        {num_records, sha256, bytes} of all records."""
         self._emit(self._buffer, self._used)
         self._buffer = None
         return {"num_records": self._records, "sha256": self._digest.hexdigest(), "bytes": self._bytes}
 
 
 def _open_direct(path):
-    """(fd, direct): `path` created for writing, with O_DIRECT when enabled and the file system takes it."""
+    """(fd, direct): `path` created for writing, with O_DIRECT when enabled and the file
+    system takes it."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     if DIRECT_IO and hasattr(os, "O_DIRECT"):
         try:
@@ -176,13 +182,14 @@ def _open_direct(path):
 
 
 class ShardFile(object):
-    """A file written as `<path>.tmp-<pid>` in large chunks, then fsynced and renamed to `path` by commit().
+    """A file written as `<path>.tmp-<pid>` in large chunks,
+    then fsynced and renamed to `path` by commit().
 
     Whole blocks go out with O_DIRECT where the file system takes it: copying shards into the page
     cache costs the writing process about three times the CPU time (measured on ext4), and a shard
-    is not read back soon. The last partial block, and every write where O_DIRECT is refused, goes through the page
-    cache. An OSError names `path` (not the temp file), and a failed file leaves no temp file; one
-    left by a killed process is removed by the next conversion.
+    is not read back soon. The last partial block, and every write where O_DIRECT is refused, goes
+    through the page cache. An OSError names `path` (not the temp file), and a failed file leaves no
+    temp file; one left by a killed process is removed by the next conversion.
     """
 
     def __init__(self, path):
@@ -248,7 +255,8 @@ class ShardFile(object):
         os.replace(self._tmp, self.path)
 
     def abort(self):
-        """Close and remove the temp file (quietly: an error of its own must not hide the first one)."""
+        """Close and remove the temp file (quietly: an error of its own must not hide the first
+        one)."""
         fd, self._fd = self._fd, None
         try:
             if fd is not None:
@@ -281,7 +289,8 @@ def write_records(path, records):
 
 
 def _read_header(fd, path, offset, size):
-    """Length of the record whose frame starts at `offset`; raises CorruptRecordError naming path."""
+    """Length of the record whose frame starts at `offset`;
+    raises CorruptRecordError naming path."""
     header = os.pread(fd, HEADER_BYTES, offset)
     if len(header) < HEADER_BYTES:
         raise CorruptRecordError("%s: truncated: %d bytes at offset %d are not a whole record header "

@@ -1,4 +1,5 @@
-"""Conversion across worker processes: each runs a ShardPipeline over tasks it takes from a shared queue.
+"""Conversion across worker processes: each runs a ShardPipeline over tasks it takes
+from a shared queue.
 
 The parent puts every task on a queue (then one stop marker per worker) and starts `workers` spawned
 processes (clean interpreters: no TensorFlow threads inherited, nothing imported but what
@@ -64,7 +65,8 @@ def _init(tasks, events, stop, parent):
 
 
 def _worker_loop(label_map):
-    """Run tasks from the shared queue until a stop marker (or the parent's stop); returns how many."""
+    """Run tasks from the shared queue until a stop marker (or the parent's stop);
+    returns how many."""
     events = _WORKER["events"]
     count = 0
     with shardwriter.ShardPipeline(label_map, events.progress, events.done) as pipeline:
@@ -106,7 +108,8 @@ def _start(tasks, workers, context):
 
 
 def run_parallel(tasks, label_map, workers, progress, on_done, settle_seconds=60.0):
-    """Convert `tasks` on `workers` processes; on_done(index, sidecar, reused) in this thread per shard."""
+    """Convert `tasks` on `workers` processes; on_done(index, sidecar, reused) in this
+    thread per shard."""
     workers = min(workers, len(tasks))
     pool, events, stop = _start(tasks, workers, multiprocessing.get_context("spawn"))
     done = 0

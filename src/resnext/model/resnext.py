@@ -52,7 +52,8 @@ class _Builder(object):
         return tf.cast(var, self.dtype) if self.dtype != tf.float32 else var
 
     def conv(self, x, filters, kernel, stride, scope, groups=1):
-        """x [N,H,W,C] -> [N,H',W',filters]; 'pad then VALID' when strided, so sizes match the seed."""
+        """x [N,H,W,C] -> [N,H',W',filters]; 'pad then VALID' when strided,
+        so sizes match the seed."""
         in_ch = int(x.shape[-1])
         with tf.variable_scope(scope):
             w = self._variable("weights", [kernel, kernel, in_ch // groups, filters],
@@ -97,7 +98,8 @@ class _Builder(object):
         return y
 
     def bottleneck(self, x, out_ch, group_ch, stride, project, scope):
-        """One ResNeXt block: 1x1 -> grouped 3x3 (stride) -> 1x1, plus shortcut; [N,H,W,C] -> [N,H/s,W/s,out_ch]."""
+        """One ResNeXt block: 1x1 -> grouped 3x3 (stride) -> 1x1, plus shortcut;
+        [N,H,W,C] -> [N,H/s,W/s,out_ch]."""
         with tf.variable_scope(scope):
             shortcut = x
             if project:

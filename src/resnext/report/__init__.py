@@ -1,4 +1,5 @@
-"""Results -> report: report.md, report.html (self-contained), audit.json, eval_table.txt, mllog.txt.
+"""Results -> report: report.md, report.html (self-contained), audit.json, eval_table.txt,
+mllog.txt.
 
 Host-only (modern Python); reads the run's JSON result files only, never logs, and never
 imports TensorFlow. Entry point: `build_report(cfg)`.

@@ -86,7 +86,8 @@ def times(blocks, evals):
 
 
 def data_origin(man, how):
-    """One sentence on where the run's data came from, from its manifest and choice.decide's mode."""
+    """One sentence on where the run's data came from,
+    from its manifest and choice.decide's mode."""
     if man.get("adopted"):
         producer = man.get("producer") or {}
         made_by = " ".join(str(producer[k]) for k in ("name", "version") if producer.get(k))

@@ -4,7 +4,8 @@ A benchmark JSON is what resnext.benchmark.run() writes: images/s as the mean ov
 as total images over elapsed time, MAD jitter, step-time p50/p90/p99, warm-up steps excluded, plus
 mode, data, arch, image size, batch per rank, ranks, backend, precision and the config sha256.
 A result is compared with the reference's per-device figure only when it is a training benchmark
-on the reference's recipe (backend, arch, image size, batch, precision); otherwise the reason is shown.
+on the reference's recipe (backend, arch, image size, batch, precision);
+otherwise the reason is shown.
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def per_device(data):
 
 
 def blockers(data, ref):
-    """Why this benchmark cannot be compared with the reference per-device figure (empty = comparable)."""
+    """Why this benchmark cannot be compared with the reference per-device figure
+    (empty = comparable)."""
     reasons = [] if data.get("mode") == "train" else ["mode is %r, reference 'train'" % data.get("mode")]
     reasons += recipe_differences(_Fields(data), ref["throughput"]["recipe"])
     if per_device(data) is None:

@@ -98,7 +98,8 @@ def load_blocks(run_dir, problems):
 
 
 def load_metrics(path):
-    """metrics.jsonl -> (records sorted by step, count of unreadable lines), or (None, 0) if absent."""
+    """metrics.jsonl -> (records sorted by step, count of unreadable lines), or
+    (None, 0) if absent."""
     if not os.path.isfile(path):
         return None, 0
     records, skipped = [], 0
@@ -182,7 +183,8 @@ def _check_config_hashes(cfg, results, recipe):
 
 
 def collect(cfg):
-    """Read everything the report needs from cfg.run_dir; raises MissingResultsError without evals."""
+    """Read everything the report needs from cfg.run_dir;
+    raises MissingResultsError without evals."""
     run_dir, missing, problems = cfg.run_dir, {}, []
     evals = load_evals(run_dir, problems)
     blocks = load_blocks(run_dir, problems)

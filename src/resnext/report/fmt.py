@@ -32,7 +32,8 @@ def parse_utc(text):
 
 
 def utc_text(text):
-    """'2026-11-29T07:00:00Z' -> '2026-11-29 07:00:00' (the seed table's form); 'unknown' if unparsable."""
+    """'2026-11-29T07:00:00Z' -> '2026-11-29 07:00:00' (the seed table's form);
+    'unknown' if unparsable."""
     value = parse_utc(text)
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "unknown"
 

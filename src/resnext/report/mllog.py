@@ -53,7 +53,8 @@ class _Writer:
 
 
 def _run_times(results):
-    """(start ms, stop ms): first block start (else first evaluation), last of block finish / evaluation."""
+    """(start ms, stop ms): first block start (else first evaluation),
+    last of block finish / evaluation."""
     starts = [fmt.utc_ms(b.get("started_utc")) for b in results.blocks]
     ends = [fmt.utc_ms(b.get("finished_utc")) for b in results.blocks]
     ends += [fmt.utc_ms(e.get("evaluated_utc")) for e in results.evals]
@@ -105,7 +106,8 @@ def _eval_line(cfg, rec, fallback_ms):
 def _body_lines(cfg, results, t0):
     """Block intervals and evaluations as (time_ms, kind, key, value, metadata), in time order.
 
-    An evaluation without a readable time is placed at the end of the block that wrote its checkpoint.
+    An evaluation without a readable time is placed at the end of the block that
+    wrote its checkpoint.
     """
     lines, pending, last_ms = [], list(results.evals), t0
     for block in results.blocks:
@@ -145,7 +147,8 @@ def check_compliance(path, settings):
     from mlperf_logging.compliance_checker import mlp_compliance  # noqa: PLC0415 - heavy, only here
 
     usage, ruleset = settings.get("usage", "training"), str(settings.get("ruleset", "4.0.0"))
-    mlp_compliance.enqueued_configs.clear()  # module-level queue; a failed earlier run may leave entries
+    # module-level queue; a failed earlier run may leave entries
+    mlp_compliance.enqueued_configs.clear()
     checker = mlp_compliance.make_checker(usage, ruleset, quiet=False, werror=False)
     try:
         valid = checker.check_file(path, "%s_%s/common.yaml" % (usage, ruleset))

@@ -108,7 +108,8 @@ def throughput_compare_plot(series):
 
 
 def placeholder_plot(title, message):
-    """A figure that says why there is no data, so the report folder always holds every PLOT_NAMES file."""
+    """A figure that says why there is no data, so the report folder always holds every
+    PLOT_NAMES file."""
     fig = Figure(figsize=_SIZE)
     fig.text(0.5, 0.6, title, ha="center", va="center", fontsize=13)
     fig.text(0.5, 0.4, message, ha="center", va="center", fontsize=10, color="dimgrey")
@@ -122,7 +123,8 @@ PLOT_NAMES = paths.PLOT_FILES
 
 
 def with_placeholders(images):
-    """`images` plus a placeholder PNG for every missing name in PLOT_NAMES (the files the workflow declares)."""
+    """`images` plus a placeholder PNG for every missing name in PLOT_NAMES
+    (the files the workflow declares)."""
     complete = dict(images)
     for name in PLOT_NAMES:
         if name not in complete:

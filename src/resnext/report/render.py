@@ -140,7 +140,8 @@ table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
 th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.88em; }
-ul.facts { list-style: none; padding-left: 0; } ul.facts b { display: inline-block; min-width: 16em; }
+ul.facts { list-style: none; padding-left: 0; }
+ul.facts b { display: inline-block; min-width: 16em; }
 figure { margin: 1em 0; } figcaption { font-size: 0.9em; color: #555; }
 .PASS { color: #0a7d27; font-weight: bold; } .FAIL { color: #b00020; font-weight: bold; }
 .NOT { color: #8a5a00; font-weight: bold; } .INCONCLUSIVE { color: #5a4a9a; font-weight: bold; }

@@ -1,4 +1,5 @@
-"""Report sections for the export check, the dataset manifest, the MLPerf log and the audit record."""
+"""Report sections for the export check, the dataset manifest,
+the MLPerf log and the audit record."""
 from __future__ import annotations
 
 from resnext.report import fmt

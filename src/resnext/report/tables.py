@@ -89,7 +89,8 @@ def block_throughput(block):
 
 
 def overall_throughput(blocks):
-    """Pooled post-warm-up loops of all blocks -> (mean all ranks, jitter, per device, loops), or Nones."""
+    """Pooled post-warm-up loops of all blocks -> (mean all ranks, jitter, per device, loops),
+    or Nones."""
     values, ranks = [], set()
     for block in blocks:
         values.extend(kept_loops(block))
@@ -109,7 +110,8 @@ def time_to_train(blocks):
 
 
 def training_time_until(blocks, step):
-    """Block wall time spent reaching `step`: whole blocks before it, a pro-rata share of its block."""
+    """Block wall time spent reaching `step`: whole blocks before it,
+    a pro-rata share of its block."""
     total = 0.0
     for block in blocks:
         start, end, wall = block["start_step"], block["end_step"], block.get("wall_time_s") or 0.0
@@ -121,7 +123,8 @@ def training_time_until(blocks, step):
 
 
 def time_to_target(evals, blocks, target_percent):
-    """First evaluation (by step) with top-1 >= target_percent, with the training time to it; or None."""
+    """First evaluation (by step) with top-1 >= target_percent, with the training time to it;
+    or None."""
     for rec in sorted(evals, key=lambda r: r["step"]):
         if 100.0 * rec["top1"] >= target_percent:
             seconds = training_time_until(blocks, rec["step"]) if blocks else None

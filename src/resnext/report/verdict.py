@@ -18,11 +18,11 @@ from resnext.report.collect import ReportError
 
 PASS, FAIL, INCONCLUSIVE, NOT_COMPARABLE = "PASS", "FAIL", "INCONCLUSIVE", "NOT COMPARABLE"
 ACCURACY_RULE = (
-    "Accuracy items are an equivalence test: the measured rate's 95% Wilson score interval over the "
-    "validation images is set against the equivalence range reference ± tolerance. PASS when the "
-    "whole interval lies inside the range, FAIL when it lies wholly outside, INCONCLUSIVE when it "
-    "straddles a bound (the data cannot decide: more images would). Each side is a one-sided test "
-    "at the 2.5% level (two one-sided tests).")
+    "Accuracy items are an equivalence test: the measured rate's 95% Wilson score interval over "
+    "the validation images is set against the equivalence range reference ± tolerance. PASS when "
+    "the whole interval lies inside the range, FAIL when it lies wholly outside, INCONCLUSIVE when "
+    "it straddles a bound (the data cannot decide: more images would). Each side is a one-sided "
+    "test at the 2.5% level (two one-sided tests).")
 THROUGHPUT_RULE = ("Throughput per device PASSES at or above reference × (1 − tolerance fraction) "
                    "and FAILS below it; being faster is never a failure.")
 OVERALL_RULE = ("Overall: FAIL if any counted item fails, else INCONCLUSIVE if any is inconclusive, "
@@ -37,7 +37,8 @@ REFERENCE_ENV = "RESNEXT_REFERENCE"
 
 
 def default_reference_paths(project_dir):
-    """Where reference.yaml is looked for: $RESNEXT_REFERENCE, ./reports, then the project folder."""
+    """Where reference.yaml is looked for: $RESNEXT_REFERENCE, ./reports,
+    then the project folder."""
     paths = [os.environ.get(REFERENCE_ENV), os.path.join("reports", "reference.yaml")]
     if project_dir:
         paths.append(os.path.join(project_dir, "reports", "reference.yaml"))
@@ -61,8 +62,8 @@ def load_reference(path=None, project_dir=None):
 
 @dataclasses.dataclass
 class Item:
-    """One verdict line. Accuracy items carry the measured 95% `interval` and the equivalence `range`
-    ([low, high], percent); the throughput item a `threshold` (its lower limit)."""
+    """One verdict line. Accuracy items carry the measured 95% `interval` and the equivalence
+    `range` ([low, high], percent); the throughput item a `threshold` (its lower limit)."""
     name: str
     measured: float | None
     reference: float

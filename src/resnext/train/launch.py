@@ -211,7 +211,8 @@ def _raise_interrupt(signum, frame):
 
 def backend_env(cfg):
     """The backend's per-rank env as a function of the rank, or None. NPU: the rank table entry plus
-    RANK_TABLE_FILE/JOB_ID/... (backends/npu.py launcher_env; writes the table, imports no npu_bridge)."""
+    RANK_TABLE_FILE/JOB_ID/... (backends/npu.py launcher_env; writes the table, imports no
+    npu_bridge)."""
     if cfg.backend != "npu":
         return None
     from resnext.backends.npu import launcher_env

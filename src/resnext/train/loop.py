@@ -30,7 +30,8 @@ class TrainingDiverged(RuntimeError):
 
 
 class CheckpointSaveFailed(OSError):
-    """Saver.save failed (disk full, ...); the message names the previous checkpoint, still intact."""
+    """Saver.save failed (disk full, ...); the message names the previous checkpoint,
+    still intact."""
 
 
 def block_index(cfg, until_step):
@@ -200,7 +201,8 @@ def save_checkpoint(cfg, run, start, step):
 
 
 def save_failure_message(cfg, prefix, start, exc):
-    """What failed (TensorFlow's first line only), that the previous checkpoint is intact, what to do."""
+    """What failed (TensorFlow's first line only), that the previous checkpoint is intact,
+    what to do."""
     cause = restore.tf_cause(getattr(exc, "message", None) or str(exc))
     folder = paths.ckpt_dir(cfg.train_dir)
     if start:

@@ -53,7 +53,8 @@ def check_data(cfg):
 
 
 def _check_labels(cfg, path, manifest):
-    # tf.one_hot turns a label >= num_classes into an all-zero target: training would run, silently wrong
+    # tf.one_hot turns a label >= num_classes into an all-zero target: training would run,
+    # silently wrong
     label_map = manifest.get("label_map") or {}
     tops = list(label_map.values()) + [(manifest.get("labels") or {}).get("max")]
     tops = [t for t in tops if isinstance(t, int)]
@@ -68,7 +69,8 @@ def _check_labels(cfg, path, manifest):
 
 
 def check_devices(cfg):
-    """Raise ConfigError when rank_size does not fit this host's devices; warn when CPU ranks share cores."""
+    """Raise ConfigError when rank_size does not fit this host's devices;
+    warn when CPU ranks share cores."""
     check = {"cpu": _check_cpu, "gpu": _check_gpu, "npu": _check_npu}[cfg.backend]
     check(cfg)
 
@@ -79,7 +81,8 @@ def _too_many(cfg, has, most):
 
 
 def usable_cores():
-    """CPU cores this process may run on (its affinity mask, which containers and taskset narrow)."""
+    """CPU cores this process may run on (its affinity mask, which containers and taskset
+    narrow)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
@@ -94,8 +97,8 @@ def _check_cpu(cfg):
         raise _too_many(cfg, "%d usable CPU core(s) (os.sched_getaffinity) and CPU ranks share a core at most "
                              "%d at a time" % (cores, CPU_RANKS_PER_CORE), most)
     if cfg.rank_size > cores:
-        log.warning("rank_size is %d on %d usable CPU core(s): the ranks share cores (slower than fewer ranks)",
-                    cfg.rank_size, cores)
+        log.warning("rank_size is %d on %d usable CPU core(s): the ranks share cores "
+                    "(slower than fewer ranks)", cfg.rank_size, cores)
 
 
 def _check_grouped_conv(cfg):
@@ -109,7 +112,8 @@ def _check_grouped_conv(cfg):
 
 
 def cpu_flags(path="/proc/cpuinfo"):
-    """The first processor's feature flags in /proc/cpuinfo; an empty set where there is no such file."""
+    """The first processor's feature flags in /proc/cpuinfo;
+    an empty set where there is no such file."""
     try:
         with open(path) as f:
             for line in f:
@@ -121,8 +125,9 @@ def cpu_flags(path="/proc/cpuinfo"):
 
 
 def _check_bf16(cfg):
-    """oneDNN has bf16 kernels only from AVX-512 (BW, VL, DQ) up; on an AVX2 CPU the bf16 rewrite leaves
-    the grouped-conv gradient to TF's own kernels, which have none, and the first step fails."""
+    """oneDNN has bf16 kernels only from AVX-512 (BW, VL, DQ) up; on an AVX2 CPU the bf16 rewrite
+    leaves the grouped-conv gradient to TF's own kernels, which have none,
+    and the first step fails."""
     if cfg.precision_mode != "bf16":
         return
     flags = cpu_flags()
@@ -149,7 +154,8 @@ def visible_gpus(environ=None):
 
 
 def driver_gpus():
-    """Number of GPUs the NVIDIA driver lists (/proc/driver/nvidia/gpus, else `nvidia-smi -L`); 0 without one."""
+    """Number of GPUs the NVIDIA driver lists (/proc/driver/nvidia/gpus, else `nvidia-smi -L`);
+    0 without one."""
     if os.path.isdir(NVIDIA_GPUS):
         return len(os.listdir(NVIDIA_GPUS))
     try:

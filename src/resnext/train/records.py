@@ -19,7 +19,8 @@ def utc_now():
 
 
 def read_jsonl(path):
-    """A JSON-lines file -> list of dicts ([] when missing; a torn line, from a kill mid-write, is ignored)."""
+    """A JSON-lines file -> list of dicts ([] when missing; a torn line, from a kill mid-write, is
+    ignored)."""
     rows = []
     if not os.path.isfile(path):
         return rows

@@ -64,7 +64,8 @@ def _after_end(cfg):
 
 
 def learning_rate(cfg, global_step):
-    """global_step int64 tensor (scalar, or [N] steps) -> lr float32 of the same shape, named 'learning_rate'."""
+    """global_step int64 tensor (scalar, or [N] steps) -> lr float32 of the same shape,
+    named 'learning_rate'."""
     i = tf.cast(global_step, tf.float32)
     w, t = warmup_steps(cfg), cfg.schedule_steps
     lr = tf.cast(_decay(cfg, i, w, t), tf.float32)

@@ -24,7 +24,8 @@ def cross_entropy(logits, labels, num_classes, label_smoothing):
 
 
 def weight_decay_loss(weight_decay):
-    """weight_decay * sum of l2_loss over trainable variables except batch-norm ones (the seed's rule)."""
+    """weight_decay * sum of l2_loss over trainable variables except batch-norm ones
+    (the seed's rule)."""
     decayed = [v for v in tf.trainable_variables() if not is_batch_norm_variable(v)]
     if not decayed or weight_decay == 0:
         return tf.constant(0.0)
@@ -74,7 +75,8 @@ def _dynamic_apply(cfg, optimizer, grads_and_vars, global_step, scale, good, ski
 
 
 def build_train_graph(cfg, images, labels, backend):
-    """images float32 [B,H,W,3], labels int32 [B] -> TrainGraph (train op advances global_step by 1).
+    """images float32 [B,H,W,3], labels int32 [B] -> TrainGraph
+    (train op advances global_step by 1).
 
     `backend` averages gradients across ranks and may wrap the optimizer (resnext.backends).
     """
