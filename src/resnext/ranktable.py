@@ -292,8 +292,8 @@ def local_ranks(table, server_ids):
 
 
 def table_for_config(cfg, discover=False, fmt=None):
-    """The rank table a config describes: from npu_servers, or (discover / no servers listed) from this
-    host's device NICs for devices 0..rank_size-1. Validated against cfg.rank_size."""
+    """The rank table a config describes: from npu_servers, or (discover / no servers listed) from
+    this host's device NICs for devices 0..rank_size-1. Validated against cfg.rank_size."""
     servers = [dict(s) for s in cfg.npu_servers]
     if discover or not servers:
         ids = list(cfg.npu_device_ids)[:cfg.rank_size]
@@ -302,8 +302,8 @@ def table_for_config(cfg, discover=False, fmt=None):
 
 
 def prepare(cfg, out_path):
-    """Path of the rank table the ranks use: rank_table_file (or an inherited RANK_TABLE_FILE), checked
-    against rank_size; else the table built from the config, written to `out_path`."""
+    """Path of the rank table the ranks use: rank_table_file (or an inherited RANK_TABLE_FILE),
+    checked against rank_size; else the table built from the config, written to `out_path`."""
     given = cfg.rank_table_file or os.environ.get("RANK_TABLE_FILE", "")
     if given:
         load_table(given, cfg.rank_size)

@@ -30,7 +30,8 @@ def option(cfg, key, default=""):
 
 
 def scan(folder):
-    """(sorted sub-folder names, sorted [(name, path, size, mtime_ns)] of every other entry) of `folder`.
+    """(sorted sub-folder names, sorted [(name, path, size, mtime_ns)] of every other entry)
+    of `folder`.
 
     Every name is checked here, where it enters: one that is not valid UTF-8 raises names.BadName.
     """
