@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import logging
 import os
 
@@ -15,9 +16,9 @@ log = logging.getLogger(__name__)
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Context:
-    """Everything the renderers need, computed once."""
+    """Everything the renderers need, computed once (make_context); read-only."""
     cfg: object
     results: collect.Results
     reference: dict
@@ -32,8 +33,13 @@ class Context:
     export_check: dict | None
     git: dict
     generated_utc: str
-    compliance: dict | None = None
-    audit: dict | None = None
+    compliance: dict | None  # mllog.check_compliance of the mllog.txt written; None: not written
+
+    @functools.cached_property
+    def audit(self):
+        """The audit.json document (audit.build_audit), derived from the fields above on first use;
+        without its report_files, which only the finished report has."""
+        return audit.build_audit(self)
 
     @property
     def audit_times(self):
@@ -52,34 +58,35 @@ def generated_time():
     return fmt.iso_utc(now)
 
 
-def make_context(cfg, reference=None, project_dir=None):
-    results = collect.collect(cfg)
+def make_context(cfg, results, out_dir, reference=None, project_dir=None):
+    """The report's Context of `results` (collect.Results); writes <out_dir>/mllog.txt on the way,
+    since the context holds its compliance check."""
     ref, ref_path = verdict.load_reference(reference, project_dir or PROJECT_DIR)
-    stats = [tables.block_throughput(b) for b in results.blocks]
     overall = tables.overall_throughput(results.blocks)
     items = verdict.judge(cfg, ref, results.evals[-1], overall)
     target = ref["accuracy"]["top1"] - ref["tolerances"]["top1_tolerance"]
-    ctx = Context(
+    return Context(
         cfg=cfg, results=results, reference=ref, reference_path=ref_path,
-        reference_sha256=atomic.sha256_file(ref_path), throughput=stats, overall=overall,
+        reference_sha256=atomic.sha256_file(ref_path),
+        throughput=[tables.block_throughput(b) for b in results.blocks], overall=overall,
         items=items, overall_status=verdict.overall_status(items), target_top1=target,
         time_to_target=tables.time_to_target(results.evals, results.blocks, target),
         export_check=verdict.export_status(results.export, ref),
-        git=audit.git_info(project_dir or PROJECT_DIR), generated_utc=generated_time())
-    return ctx
+        git=audit.git_info(project_dir or PROJECT_DIR), generated_utc=generated_time(),
+        compliance=write_mllog(cfg, results, ref, items, out_dir))
 
 
-def write_mllog(ctx, out_dir):
+def write_mllog(cfg, results, reference, items, out_dir):
     """Write mllog.txt and run the compliance checker on it; None if mlperf-logging is absent."""
     try:
         from resnext.report import mllog  # noqa: PLC0415 - optional dependency
     except ImportError as exc:
         log.warning("mlperf-logging not importable (%s); mllog.txt not written", exc)
         return None
-    settings = ctx.reference.get("mllog") or {}
-    success = ctx.items[0].status == verdict.PASS
+    settings = reference.get("mllog") or {}
+    success = items[0].status == verdict.PASS
     path = paths.report_file(out_dir, "mllog")
-    atomic.write_text(path, mllog.build_mllog(ctx.cfg, ctx.results, settings, success))
+    atomic.write_text(path, mllog.build_mllog(cfg, results, settings, success))
     return mllog.check_compliance(path, settings)
 
 
@@ -92,12 +99,11 @@ def build_report(cfg, out_dir=None, *, reference=None, project_dir=None):
     Raises collect.MissingResultsError naming the folder when there is no evaluation result.
     """
     out_dir = out_dir or paths.report_dir(cfg.run_dir)
-    ctx = make_context(cfg, reference, project_dir)
+    results = collect.collect(cfg)
     written = {"eval_table": paths.report_file(out_dir, "table"),
                "mllog": paths.report_file(out_dir, "mllog")}
-    atomic.write_text(written["eval_table"], tables.eval_table_text(ctx.results.evals))
-    ctx.compliance = write_mllog(ctx, out_dir)
-    ctx.audit = audit.build_audit(ctx)
+    atomic.write_text(written["eval_table"], tables.eval_table_text(results.evals))
+    ctx = make_context(cfg, results, out_dir, reference, project_dir)
     comparable = ctx.items[0].status != verdict.NOT_COMPARABLE
     images = plots.make_plots(ctx.results.evals, ctx.results.metrics, ctx.throughput,
                               ctx.reference["accuracy"]["top1"] if comparable else None)
@@ -114,8 +120,8 @@ def build_report(cfg, out_dir=None, *, reference=None, project_dir=None):
     if ctx.compliance is None:
         written.pop("mllog")
     # what `resnext verify` checks the report against: written last, so every other file is final
-    ctx.audit["report_files"] = {os.path.relpath(path, out_dir): atomic.sha256_file(path)
-                                 for key, path in sorted(written.items()) if key != "audit"}
-    atomic.write_json(written["audit"], ctx.audit)
+    report_files = {os.path.relpath(path, out_dir): atomic.sha256_file(path)
+                    for key, path in sorted(written.items()) if key != "audit"}
+    atomic.write_json(written["audit"], dict(ctx.audit, report_files=report_files))
     log.info("report for run %s written to %s (verdict %s)", cfg.run_name, out_dir, ctx.overall_status)
     return written
