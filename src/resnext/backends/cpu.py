@@ -6,19 +6,16 @@ Batch-norm statistics stay local to each rank, as in the seed. Python 3.7, TF 1.
 """
 import contextlib
 import multiprocessing
-import socket
 
+from resnext.backends.base import Backend
 from resnext.compat import tf
 
 
-class CollectiveBackend(object):
-    """One rank of a data-parallel job on CPU or GPU."""
+class CollectiveBackend(Backend):
+    """One rank of a data-parallel job on CPU or GPU (the methods are documented in base.py)."""
 
     def __init__(self, cfg, rank, rank_size):
-        self.cfg = cfg
-        self.rank = rank
-        self.rank_size = rank_size
-        self.hostnames = [socket.gethostname()]
+        super().__init__(cfg, rank, rank_size)
         self._server = None
         self._collectives = None
         if rank_size > 1:
@@ -27,10 +24,6 @@ class CollectiveBackend(object):
             self._collectives = collective.Collectives(
                 rank_size, cfg.allreduce_buffer_mb * 2 ** 20, "nccl" if cfg.backend == "gpu" else "auto", wire)
             self._server = collective.start_server(collective.cluster_from_env(), rank, self.session_config())
-
-    @property
-    def is_chief(self):
-        return self.rank == 0
 
     def threads(self):
         if self.cfg.threads_per_rank:

@@ -1,6 +1,6 @@
 """NPU ranks: Ascend 910 through npu_bridge (the TF Adapter) in session mode, averaged with HCCL.
 
-Same interface as backends/cpu.py's CollectiveBackend. One process per device; the launcher gives
+Implements backends/base.py's Backend. One process per device; the launcher gives
 each its env from the rank table (`device_env`). npu_bridge is imported here only, and only when a
 backend object is built (so only with backend == "npu"); importing it loads the adapter library,
 which registers the NpuOptimizer graph pass that `session_config()` turns on.
@@ -30,9 +30,9 @@ import collections
 import contextlib
 import logging
 import os
-import socket
 
 from resnext import paths, ranktable
+from resnext.backends.base import Backend
 from resnext.compat import tf
 from resnext.config import ConfigError
 
@@ -136,7 +136,7 @@ def launcher_env(cfg, table_path=None):
     return lambda rank: device_env(cfg, rank, table, path)
 
 
-class NpuBackend(object):
+class NpuBackend(Backend):
     """One rank of a data-parallel job on an Ascend NPU
     (see the module docstring for the design)."""
 
@@ -145,17 +145,10 @@ class NpuBackend(object):
         if rank_size > 1 and not os.environ.get("RANK_TABLE_FILE"):
             raise ConfigError("rank_size is %d but RANK_TABLE_FILE is not set: start NPU ranks with "
                               "`resnext train` (it writes the rank table) or export it" % rank_size)
-        self.cfg = cfg
-        self.rank = rank
-        self.rank_size = rank_size
-        self.hostnames = [socket.gethostname()]
+        super().__init__(cfg, rank, rank_size)
         self._bridge = _import_bridge()
         log.info("npu rank %d/%d: precision_mode %s -> NPU %s, iterations_per_loop %d", rank, rank_size,
                  cfg.precision_mode, self.npu_precision_mode, cfg.iterations_per_loop)
-
-    @property
-    def is_chief(self):
-        return self.rank == 0
 
     def session_config(self):
         return npu_session_config(self.npu_precision_mode, self.cfg.iterations_per_loop, training=True)
