@@ -22,6 +22,7 @@ lives in (a `str`) and returns a `str`; a step or block may be a Snakemake wildc
         report/report.{html,md}, eval_table.txt, audit.json, mllog.txt, <plot>.png
         logs/<rule>.log                             Snakemake's job logs
         verify.json                                 `snakemake verify`'s outcome
+        ro-crate-metadata.json, workflow/           the run's RO-Crate and the workflow it names
     <results_dir>/<run_name>-s<seed>/               one run of `snakemake repeats` (repeat_seeds)
     <results_dir>/<run_name>-repeats/               their summary.{md,json,csv}, compare-<a>-<b>/
     <out>/compare.{md,html,json}, runs.csv, steps.csv, <plot>.png   `resnext compare A B --out`
@@ -191,6 +192,11 @@ def benchmark_dir(run):
 def benchmark_json(run, mode, data, ranks, batch):
     """benchmark/<mode>-<data>-<ranks>x<batch>.json (e.g. train-synthetic-8x32.json)."""
     return os.path.join(benchmark_dir(run), "%s-%s-%sx%s.json" % (mode, data, ranks, batch))
+
+
+def crate_metadata(run):
+    """<run>/ro-crate-metadata.json: the run as a Provenance Run Crate (the report writes it)."""
+    return os.path.join(run, "ro-crate-metadata.json")
 
 
 def verify_record(run):

@@ -10,6 +10,7 @@ What is checked (every path relative to RUN_DIR, so a moved or copied run verifi
                              the predictions' own hits
     export/export.json       the frozen graph vs graph_sha256, its checkpoint vs checkpoint.sha256
     report/audit.json        every report file vs report_files
+    ro-crate-metadata.json   every File's sha256, every #checkpoint-<s>'s over its files
 Progress (resnext.progress) counts MB (kB) hashed of the total: a first pass over the same checks
 sizes every file it would hash (no hashing), so a bar on a terminal, else a log line every 10%
 or 10 s, says how far it is. Host only (Python >= 3.11): loads the resolved config with the schema.
@@ -22,6 +23,7 @@ import json
 import logging
 import os
 import re
+import urllib.parse
 
 from resnext import atomic, checkpoints, paths, predictions
 from resnext import progress as progress_mod
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 8 << 20  # large reads: hashing runs at sha256sum's speed (benchmarks/bench_verify.py)
 _EVAL = re.compile(r"step-(\d+)\.json$")
+_CRATE_CHECKPOINT = re.compile(r"#checkpoint-(\d+)")  # resnext.report.crate's checkpoint entities
 _SIZED = "(sized, not hashed)"  # the sizing pass's found value: never equal to a claim
 
 
@@ -74,6 +77,7 @@ class _Checker:
         self.run_dir = run_dir
         self.out = Outcome()
         self.progress, self.scale = progress, scale
+        self.hashes = {}  # path or checkpoint prefix -> found: a file claimed twice is read once
 
     def _read(self, n):
         self.progress.update(n / self.scale)
@@ -83,6 +87,11 @@ class _Checker:
 
     def sha(self, path):
         """sha256 of a file, or 'missing'/'unreadable (...)' (a found value for the mismatch)."""
+        if path not in self.hashes:
+            self.hashes[path] = self._sha(path)
+        return self.hashes[path]
+
+    def _sha(self, path):
         if not os.path.isfile(path):
             return "missing"
         size = os.path.getsize(path)
@@ -116,20 +125,58 @@ class _Checker:
         """Checkpoint model.ckpt-<step> of this run vs the sha256 `owner` (a JSON) claims for it."""
         prefix = paths.ckpt_prefix(paths.train_dir(self.run_dir), step)
         if not checkpoints.files_of(prefix):
-            self.out.pruned.append(self.rel(prefix))
+            if self.rel(prefix) not in self.out.pruned:
+                self.out.pruned.append(self.rel(prefix))
             return
-        if not os.path.isfile(prefix + ".index"):
-            found = "incomplete"
-        elif self.progress is None:
-            found = _SIZED
-        else:
-            found = checkpoints.sha256(prefix, _CHUNK, self._read)
-        for path in checkpoints.files_of(prefix):
-            self.out.bytes_hashed += os.path.getsize(path)
-            self.out.files_hashed.append(path)
+        if prefix not in self.hashes:
+            self.hashes[prefix] = self._checkpoint_sha(prefix)
+        found = self.hashes[prefix]
         # one hash over the checkpoint's files: the mismatch names the checkpoint (its prefix)
         what = "checkpoint sha256 over its files (%s)" % self.rel(owner)
         self.claim(prefix, what, claimed, found)
+
+    def _checkpoint_sha(self, prefix):
+        if not os.path.isfile(prefix + ".index"):
+            return "incomplete"
+        for path in checkpoints.files_of(prefix):
+            self.out.bytes_hashed += os.path.getsize(path)
+            self.out.files_hashed.append(path)
+        if self.progress is None:
+            return _SIZED
+        return checkpoints.sha256(prefix, _CHUNK, self._read)
+
+
+def _check_crate(ck):
+    """Every sha256 the crate claims: a File's (its @id a path in the run), a checkpoint's."""
+    path = paths.crate_metadata(ck.run_dir)
+    if not os.path.isfile(path):
+        return
+    crate = ck.load_json(path)
+    what = "sha256 (%s)" % ck.rel(path)
+    for entity in (crate or {}).get("@graph") or []:
+        claimed, entity_id = entity.get("sha256"), str(entity.get("@id") or "")
+        if claimed is None:
+            continue
+        step = _CRATE_CHECKPOINT.fullmatch(entity_id)
+        if step:
+            ck.checkpoint(path, int(step.group(1)), claimed)
+            continue
+        rel = urllib.parse.unquote(entity_id)
+        if "File" not in _types(entity) or _outside(rel):
+            continue
+        target = os.path.join(ck.run_dir, *rel.split("/"))
+        ck.claim(target, what, claimed, ck.sha(target))
+
+
+def _types(entity):
+    kind = entity.get("@type")
+    return kind if isinstance(kind, list) else [kind]
+
+
+def _outside(rel):
+    """An @id that is no path inside the run (a URL, absolute, or climbing out): not checked."""
+    return ("://" in rel or rel.startswith(("/", "#")) or os.path.isabs(rel)
+            or ".." in rel.split("/"))
 
 
 def _check_config(ck, audit):
@@ -240,4 +287,5 @@ def _run(ck):
     _check_export(ck)
     if audit is not None:
         _check_report(ck, audit, audit_path)
+    _check_crate(ck)
     return ck.out

@@ -127,7 +127,8 @@ def test_hostile_names_and_strings_reach_the_report_as_text(tmp_path, caplog, mo
     """Hostile class and file names, manifest `source`, a config string and result paths, as a
     JSON edited by hand or a converter of someone else's writes them: `resnext report` exits 0,
     report.md and report.html have exactly the blocks and tags of the same tree with plain values,
-    each value is there as text, and nothing but the report folder changed."""
+    each value is there as text, and nothing but the report's own files (report/, the run's
+    ro-crate-metadata.json and workflow/ copy) changed."""
     keys = ("source", "file", "reason", "class", "config", "path")
     hostile = dict(zip(keys, (HOSTILE["newline"], "source/val/3/" + HOSTILE["script"] + ".JPEG",
                               HOSTILE["block-start"], HOSTILE["link"], HOSTILE["table"] + " "
@@ -137,11 +138,15 @@ def test_hostile_names_and_strings_reach_the_report_as_text(tmp_path, caplog, mo
         root = tmp_path / name
         root.mkdir()
         config, manifest, run_dir = _tree(root, values, monkeypatch)
-        report_dir = os.path.relpath(os.path.join(run_dir, "report"), str(root))
-        before, victim = H.tree(root, skip=(report_dir,)), H.sha256(manifest)
+        run_rel = os.path.relpath(run_dir, str(root))
+        # the report's own: report/, the run's crate and the workflow copy it names
+        written = (os.path.join(run_rel, "report"), os.path.join(run_rel, "workflow"))
+        before, victim = H.tree(root, skip=written), H.sha256(manifest)
         code, text = H.main(["report", "--config", config], caplog)
         assert code == 0 and "Traceback" not in text, text
-        assert H.sha256(manifest) == victim and H.tree(root, skip=(report_dir,)) == before
+        after = H.tree(root, skip=written)
+        assert after.pop(os.path.join(run_rel, "ro-crate-metadata.json"))
+        assert H.sha256(manifest) == victim and after == before
         with open(os.path.join(run_dir, "report", "report.md"), encoding="utf-8") as f:
             built[name] = (f.read(), _html(os.path.join(run_dir, "report", "report.html")))
     (md, page), (plain_md, plain_page) = built["hostile"], built["plain"]

@@ -1,5 +1,6 @@
 # The report: `resnext report` -> resnext.report.build_report turns the results JSON into report/
-# {report.html, report.md, eval_table.txt, audit.json, mllog.txt, <plot>.png} (resnext.paths).
+# {report.html, report.md, eval_table.txt, audit.json, mllog.txt, <plot>.png} (resnext.paths), and
+# the run's RO-Crate, <run>/ro-crate-metadata.json, with the workflow copied into <run>/workflow/.
 # Outputs wrapped in report() carry RST captions (workflow/report/), so after a run
 #   snakemake --report report.html
 # builds Snakemake's own report with our report.html, the plots and the audit files in it.
@@ -24,6 +25,7 @@ rule report:
         table=report_output("table", "eval_table", "3. Machine-readable"),
         audit=report_output("audit", "audit", "3. Machine-readable"),
         mllog=report_output("mllog", "mllog", "3. Machine-readable"),
+        crate=paths.crate_metadata(RUN),
         plots=[
             report(
                 paths.plot_file(paths.report_dir(RUN), plot),

@@ -1,5 +1,6 @@
 """build_report: results/<run>/ JSON files -> report/{eval_table.txt, report.md, report.html,
-audit.json, mllog.txt, *.png}, every file written atomically."""
+audit.json, mllog.txt, *.png} and <run>/ro-crate-metadata.json (report.crate), every file written
+atomically."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,7 +10,8 @@ import logging
 import os
 
 from resnext import atomic, paths
-from resnext.report import audit, collect, fmt, plots, render, sections, tables, verdict
+from resnext.report import (audit, collect, crate, fmt, plots, render, sections, tables,
+                            verdict)
 
 log = logging.getLogger(__name__)
 
@@ -123,5 +125,11 @@ def build_report(cfg, out_dir=None, *, reference=None, project_dir=None):
     report_files = {os.path.relpath(path, out_dir): atomic.sha256_file(path)
                     for key, path in sorted(written.items()) if key != "audit"}
     atomic.write_json(written["audit"], dict(ctx.audit, report_files=report_files))
+    # the crate names every report file with its sha256, audit.json's too: written after it; a
+    # report written elsewhere (--out-dir) is no part of the run, so the run's crate is left alone
+    if os.path.abspath(out_dir) == os.path.abspath(paths.report_dir(cfg.run_dir)):
+        hashes = dict(report_files, **{paths.REPORT_FILES["audit"]:
+                                       atomic.sha256_file(written["audit"])})
+        written["crate"] = crate.write_crate(ctx, hashes, project_dir or PROJECT_DIR)
     log.info("report for run %s written to %s (verdict %s)", cfg.run_name, out_dir, ctx.overall_status)
     return written
