@@ -19,7 +19,8 @@ from support.paths import CLASSES, DEMO_CONFIG, TINY, TRAIN_PER_CLASS, VAL_PER_C
 
 @pytest.fixture(scope="session")
 def digits_data(tmp_path_factory):
-    """Folder of TFRecord shards + manifest: 10 digit classes, 120 train and 40 validation images, 32x32."""
+    """Folder of TFRecord shards + manifest: 10 digit classes, 120 train and 40 validation images,
+    32x32."""
     from resnext.data import convert
     from support.trees import write_tree
     root = tmp_path_factory.mktemp("digits")
@@ -32,7 +33,8 @@ def digits_data(tmp_path_factory):
 
 @pytest.fixture
 def tiny_cfg(tmp_path, digits_data):
-    """Factory: a config of the tiny variant on digits_data, results under tmp_path; kwargs override keys."""
+    """Factory: a config of the tiny variant on digits_data, results under tmp_path;
+    kwargs override keys."""
     def make(**changes):
         values = dict(TINY, data_url=digits_data, results_dir=str(tmp_path / "results"), run_name="tiny")
         values.update(changes)

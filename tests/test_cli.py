@@ -105,10 +105,11 @@ def _parser_calling(func):
 
 
 def test_refusing_a_missing_data_folder_does_not_import_tensorflow(tmp_path):
-    """The launcher's preflight refuses before any rank starts; TensorFlow's import would cost seconds."""
+    """The launcher's preflight refuses before any rank starts;
+    TensorFlow's import would cost seconds."""
     code = ("import sys; from resnext import cli; "
-            "rc = cli.main(['train', '--config', %r, '--set', 'data_url=%s', '--set', 'results_dir=%s', "
-            "'--until-step', '4']); print(rc, 'tensorflow' in sys.modules)"
+            "rc = cli.main(['train', '--config', %r, '--set', 'data_url=%s', "
+            "'--set', 'results_dir=%s', '--until-step', '4']); print(rc, 'tensorflow' in sys.modules)"
             % (DEMO_CONFIG, tmp_path / "nowhere", tmp_path / "results"))
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.stdout.split() == ["2", "False"], run.stdout + run.stderr

@@ -85,7 +85,8 @@ def test_block_steps_end_on_loop_multiples_and_cover_training():
 
 
 def test_seed_recipe_step_counts():
-    # 8 ranks x 32: 5004 steps per epoch, 600,480 schedule steps, run to 601,000 (the seed's figures)
+    # 8 ranks x 32: 5004 steps per epoch, 600,480 schedule steps, run to 601,000
+    # (the seed's figures)
     cfg = load_config([], ["rank_size=8", "batch_size=32", "num_epochs=120"])
     assert cfg.steps_per_epoch == 5004 and cfg.schedule_steps == 600480 and cfg.train_steps == 601000
 

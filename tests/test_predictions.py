@@ -1,4 +1,5 @@
-"""Per-image predictions (eval/step-<step>.predictions.npz): what evaluation writes, and reading it."""
+"""Per-image predictions (eval/step-<step>.predictions.npz): what evaluation writes,
+and reading it."""
 import hashlib
 import json
 import os
@@ -28,7 +29,8 @@ def evaluated(tmp_path_factory, digits_data):
 
 
 def _file_names(data_dir):
-    """image/filename of every validation record, in shard order, read with TensorFlow's own parser."""
+    """image/filename of every validation record, in shard order,
+    read with TensorFlow's own parser."""
     names = []
     for path in pipeline.list_shards(data_dir, "validation"):
         for record in tf.compat.v1.io.tf_record_iterator(path):

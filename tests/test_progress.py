@@ -1,4 +1,5 @@
-"""resnext.progress: a bar on a terminal (tqdm, or a text bar without it), periodic log lines otherwise."""
+"""resnext.progress: a bar on a terminal (tqdm, or a text bar without it),
+periodic log lines otherwise."""
 import io
 import logging
 import os

@@ -1,5 +1,6 @@
 """Progress of evaluation and export when their output goes to a log (a file, as under Snakemake's
-`> {log} 2>&1`): plain periodic log lines (export: one per stage, naming it), a final line, no bar."""
+`> {log} 2>&1`): plain periodic log lines (export: one per stage, naming it), a final line,
+no bar."""
 import json
 import os
 import re
@@ -12,7 +13,7 @@ from resnext.backends import get_backend
 from resnext.train import loop
 from resnext import paths
 
-# 2024-01-01 12:00:00,000 INFO resnext.progress: export: 3/7 stages (42.9%), 2.5s; froze the variables ...
+# 2024-01-01 12:00:00,000 INFO resnext.progress: export: 3/7 stages (42.9%), 2.5s; froze the ...
 STAGE = re.compile(r" INFO resnext\.progress: export: (\d)/7 stages \(\d+\.\d%\), [\dhms.]+; (.+)$")
 DONE = re.compile(r" INFO resnext\.progress: export: done, 7 stages in [\dhms.]+$")
 # ... resnext.progress: evaluate: 16/40 images (40.0%), 80.1 images/s, eta 0.3s
@@ -35,7 +36,8 @@ def _stage_to_a_log_file(stage, cfg, prefix, folder):
 
 
 def _progress_lines(stage, tiny_cfg, folder):
-    """Train the tiny model 4 steps, run `stage` on it into a log file: (cfg, prefix, log text, progress lines)."""
+    """Train the tiny model 4 steps, run `stage` on it into a log file:
+    (cfg, prefix, log text, progress lines)."""
     cfg = tiny_cfg(eval_batch_size=16)
     loop.train_block(cfg, 4, get_backend(cfg))
     prefix = paths.ckpt_prefix(cfg.train_dir, 4)
@@ -58,7 +60,8 @@ def test_export_logs_a_line_per_stage_when_its_output_is_a_log(tiny_cfg, tmp_pat
 
 
 def test_evaluate_logs_images_done_of_the_validation_set_when_its_output_is_a_log(tiny_cfg, tmp_path):
-    """Progress counts real images (not the padding of the last batch) against the manifest's count."""
+    """Progress counts real images (not the padding of the last batch) against the
+    manifest's count."""
     cfg, _, text, lines = _progress_lines("evaluate", tiny_cfg, tmp_path)
     with open(os.path.join(cfg.data_dir, "manifest.json")) as f:
         total = json.load(f)["splits"]["validation"]["num_images"]

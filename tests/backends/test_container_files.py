@@ -1,5 +1,5 @@
-"""Cheap checks of the Ascend container scripts and Snakemake profiles (nothing is built or run here;
-that every container script parses is checked in tests/container/test_container_setup.py)."""
+"""Cheap checks of the Ascend container scripts and Snakemake profiles (nothing is built or run
+here; that every container script parses is checked in tests/container/test_container_setup.py)."""
 import os
 import subprocess
 

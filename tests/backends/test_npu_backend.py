@@ -239,7 +239,8 @@ from resnext.backends import get_backend
 from resnext.compat import tf
 from resnext.config import load_config
 from resnext.train.step import build_train_graph
-cfg = load_config(%(config)r, ["arch=resnext_tiny", "image_size=32", "num_classes=10", "batch_size=2"])
+cfg = load_config(%(config)r, ["arch=resnext_tiny", "image_size=32", "num_classes=10",
+                               "batch_size=2"])
 backend = get_backend(cfg, 0, 1)
 with tf.Graph().as_default():
     build_train_graph(cfg, tf.zeros([2, 32, 32, 3]), tf.zeros([2], tf.int32), backend)
@@ -249,7 +250,7 @@ print("LOADED" if any(m.split(".")[0] == "npu_bridge" for m in sys.modules) else
 
 def test_cpu_backend_and_train_graph_never_import_npu_bridge():
     script = ISOLATION_SCRIPT % {"src": os.path.join(ROOT, "src"), "fakes": FAKES, "config": DEMO_CONFIG}
-    out = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True,
                          timeout=120, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     assert out.stdout.decode().strip().splitlines()[-1] == "ABSENT"  # importable, yet not imported

@@ -1,5 +1,6 @@
 """Container tests run only when selected (`pytest -m container`, i.e. `make test-container`): they
-need the CPU image built first (`make image-cpu`), so `pytest tests` without that marker skips them."""
+need the CPU image built first (`make image-cpu`),
+so `pytest tests` without that marker skips them."""
 from support.markers import register, skip_unless_selected
 
 

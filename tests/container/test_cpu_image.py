@@ -37,7 +37,8 @@ def engine_env():
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
-    """Runs stages.sh in the image once; returns (host output folder, console output, wall seconds)."""
+    """Runs stages.sh in the image once; returns (host output folder, console output, wall
+    seconds)."""
     if not shutil.which(ENGINE):
         pytest.skip("%s is not installed (make test-container installs it: docker/host-tools.sh)" % ENGINE)
     env = engine_env()

@@ -53,7 +53,8 @@ def converted(tmp_path_factory, tiny_tree):
 
 @pytest.fixture(scope="session")
 def messy_tree(tmp_path_factory, tiny_tree):
-    """(root, {relative path: expected outcome}) of the tiny tree plus bad files in train and validation.
+    """(root, {relative path: expected outcome}) of the tiny tree plus bad files in
+    train and validation.
 
     Outcomes: 'kept', 'warning', 'reencoded:<kind>', 'skipped'. Also a stray file in train/ and a
     folder nested in a class folder (both skipped: every entry found is accounted for).
@@ -76,9 +77,11 @@ def messy_tree(tmp_path_factory, tiny_tree):
 
 @pytest.fixture(scope="session")
 def photo_tree(tmp_path_factory):
-    """3 classes x (64 train + 8 val) ImageNet-like 480x360 JPEGs (quality 90): conversion takes a while.
+    """3 classes x (64 train + 8 val) ImageNet-like 480x360 JPEGs (quality 90):
+    conversion takes a while.
 
-    Each class is one photo shifted sideways by a different amount per image (cheap to make, all distinct).
+    Each class is one photo shifted sideways by a different amount per image
+    (cheap to make, all distinct).
     """
     root = str(tmp_path_factory.mktemp("photos"))
     for c in range(3):

@@ -1,4 +1,5 @@
-"""Test images: ImageNet-like photos (smooth colour field + noise) and the bad files real trees hold."""
+"""Test images: ImageNet-like photos (smooth colour field + noise) and the bad files
+real trees hold."""
 import io
 import os
 
@@ -29,7 +30,8 @@ def write(path, data):
 
 
 def bad_files(seed=0):
-    """{file name: (bytes, expected outcome)}: outcome 'kept', 'warning', 'reencoded:<kind>' or 'skipped'."""
+    """{file name: (bytes, expected outcome)}: outcome 'kept', 'warning',
+    'reencoded:<kind>' or 'skipped'."""
     rgb = photo(30, 40, seed)
     good = encode(rgb, quality=90)
     return {

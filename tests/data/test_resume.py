@@ -1,4 +1,5 @@
-"""Resuming conversion: sidecars per finished shard, reuse checked by sha256, a SIGKILLed run finished."""
+"""Resuming conversion: sidecars per finished shard, reuse checked by sha256,
+a SIGKILLed run finished."""
 import errno
 import os
 import signal

@@ -1,4 +1,5 @@
-"""The RGB-JPEG check decodes at 1/8 scale: it must refuse and warn exactly where the full decode does.
+"""The RGB-JPEG check decodes at 1/8 scale: it must refuse and warn exactly where
+the full decode does.
 
 libjpeg-turbo Huffman-decodes the whole entropy-coded stream at any scale, so a bad file should fail
 the same way; these tests check that on many broken variants of differently encoded JPEGs, and that
@@ -14,7 +15,8 @@ from resnext.data import convert, images
 
 pytestmark = pytest.mark.skipif(images.simplejpeg is None, reason="simplejpeg is not installed")
 
-ENCODINGS = {  # Pillow options: baseline 4:2:0, optimised tables, progressive, 4:4:4, 4:2:2, restart markers
+# Pillow options: baseline 4:2:0, optimised tables, progressive, 4:4:4, 4:2:2, restart markers
+ENCODINGS = {
     "baseline": dict(quality=90), "optimized": dict(quality=75, optimize=True),
     "progressive": dict(quality=90, progressive=True), "444": dict(quality=95, subsampling=0),
     "422": dict(quality=85, subsampling=1), "restarts": dict(quality=90, restart_marker_blocks=4),
@@ -22,7 +24,8 @@ ENCODINGS = {  # Pillow options: baseline 4:2:0, optimised tables, progressive, 
 
 
 def outcome(checker, data):
-    """What conversion would do with data: the Checked fields (data by equality) or the skip reason."""
+    """What conversion would do with data: the Checked fields
+    (data by equality) or the skip reason."""
     try:
         checked = checker.check(data)
     except images.BadImage as exc:
@@ -31,7 +34,8 @@ def outcome(checker, data):
 
 
 def broken_variants(good, rng, count):
-    """good cut at many offsets, with flipped/replaced bytes in the entropy data and header, cut or padded."""
+    """good cut at many offsets, with flipped/replaced bytes in the entropy data and header,
+    cut or padded."""
     sos = good.find(b"\xff\xda")
     start = sos + 14  # past the scan header of a 3-component frame
     cuts = list(range(0, sos + 20)) + list(np.linspace(sos, len(good), count, dtype=int))

@@ -1,4 +1,5 @@
-"""Inputs beyond train/<synset>/: synset lists, flat validation folders with ground truth, XML boxes."""
+"""Inputs beyond train/<synset>/: synset lists, flat validation folders with ground truth,
+XML boxes."""
 import os
 import shutil
 
@@ -8,14 +9,15 @@ import imagemaker
 from resnext.data import annotations, convert, sources
 from test_convert import all_examples
 
-BOX_XML = """<annotation><filename>{stem}</filename><size><width>{w}</width><height>{h}</height><depth>3</depth>
-</size><object><name>{syn}</name><bndbox><xmin>4</xmin><ymin>2</ymin><xmax>12</xmax><ymax>20</ymax></bndbox>
-</object><object><name>n09999999</name><bndbox><xmin>-3</xmin><ymin>0</ymin><xmax>40</xmax><ymax>8</ymax>
-</bndbox></object></annotation>"""
+BOX_XML = """<annotation><filename>{stem}</filename><size><width>{w}</width><height>{h}</height>
+<depth>3</depth></size><object><name>{syn}</name><bndbox><xmin>4</xmin><ymin>2</ymin><xmax>12</xmax>
+<ymax>20</ymax></bndbox></object><object><name>n09999999</name><bndbox><xmin>-3</xmin><ymin>0</ymin>
+<xmax>40</xmax><ymax>8</ymax></bndbox></object></annotation>"""
 
 
 def _flat_val(tmp_path, tiny_tree):
-    """Copy of the tiny tree whose val/ is flat: ILSVRC2012_val_0000000k.JPEG, k in sorted path order."""
+    """Copy of the tiny tree whose val/ is flat: ILSVRC2012_val_0000000k.JPEG,
+    k in sorted path order."""
     root = str(tmp_path / "tree")
     shutil.copytree(tiny_tree, root)
     truth = []

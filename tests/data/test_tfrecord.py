@@ -1,4 +1,5 @@
-"""Framing, checksums and Example bytes against TensorFlow's own reader and protobuf; shard file writes."""
+"""Framing, checksums and Example bytes against TensorFlow's own reader and protobuf;
+shard file writes."""
 import errno
 import fcntl
 import hashlib

@@ -34,7 +34,8 @@ EVAL_VOLATILE = ("evaluated_utc", "images_per_sec")
 
 
 def env(extra=None):
-    """Environment of a child process: this tree's src first on PYTHONPATH, the venv's bin on PATH."""
+    """Environment of a child process: this tree's src first on PYTHONPATH,
+    the venv's bin on PATH."""
     e = dict(os.environ)
     e["PYTHONPATH"] = SRC + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
     e["PATH"] = BIN + os.pathsep + e.get("PATH", "")
@@ -81,7 +82,8 @@ def snakemake_argv(*args, cores=2):
 
 
 def snakemake(workdir, *args, check=True, cores=2, timeout=STAGE_TIMEOUT_S):
-    """Run Snakemake on this tree's workflow in `workdir`; -> CompletedProcess (output in .stdout)."""
+    """Run Snakemake on this tree's workflow in `workdir`;
+    -> CompletedProcess (output in .stdout)."""
     proc = subprocess.run(snakemake_argv(*args, cores=cores), cwd=str(workdir), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, env=env(), timeout=timeout)
     if check and proc.returncode != 0:
@@ -111,7 +113,8 @@ def process_tree(pid):
 
 
 def kill_all(procs):
-    """SIGKILL every process in `procs` (deepest first: the ranks that write), then wait for them."""
+    """SIGKILL every process in `procs` (deepest first: the ranks that write),
+    then wait for them."""
     for p in reversed(procs):
         try:
             p.send_signal(signal.SIGKILL)
@@ -261,7 +264,8 @@ def metrics_steps(train_dir):
 
 
 def training_curve(train_dir):
-    """[(step, loss, total_loss, lr)] of metrics.jsonl: what two equal runs must share (no timings)."""
+    """[(step, loss, total_loss, lr)] of metrics.jsonl: what two equal runs must share
+    (no timings)."""
     return [(r["step"], r["loss"], r["total_loss"], r["lr"]) for r in metrics_rows(train_dir)]
 
 

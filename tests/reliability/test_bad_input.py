@@ -167,7 +167,8 @@ def test_more_ranks_than_devices_stops_before_any_rank_starts(backend, extra, na
 
 def test_native_grouped_conv_with_onednn_off_stops_before_any_rank_starts(cfg_file, tmp_path, caplog, monkeypatch):
     """With oneDNN switched off TF's CPU kernels have no grouped-conv gradient: the first step would
-    fail inside every rank with an InvalidArgumentError that names neither the key nor the variable."""
+    fail inside every rank with an InvalidArgumentError that names neither the key
+    nor the variable."""
     monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
     code, text = _main(["train", "--config", cfg_file(), "--until-step", 4], caplog, monkeypatch)
     assert code == 2 and "TF_ENABLE_ONEDNN_OPTS=0" in text and "grouped_conv: split" in text, text
@@ -178,8 +179,8 @@ def test_native_grouped_conv_with_onednn_off_stops_before_any_rank_starts(cfg_fi
 
 @pytest.mark.parametrize("stage", ["train", "benchmark"])
 def test_bf16_on_a_cpu_without_avx512_stops_before_any_rank_starts(stage, cfg_file, tmp_path, caplog, monkeypatch):
-    """On an AVX2-only CPU oneDNN has no bf16 kernels: the grouped-conv gradient falls back to TF's own
-    kernels, which have none, and every rank would fail at its first step."""
+    """On an AVX2-only CPU oneDNN has no bf16 kernels: the grouped-conv gradient falls back to TF's
+    own kernels, which have none, and every rank would fail at its first step."""
     from resnext.train import preflight
     monkeypatch.setattr(preflight, "cpu_flags", lambda: {"avx", "avx2", "fma"})
     extra = ["--until-step", 4] if stage == "train" else ["--steps", 1]

@@ -35,7 +35,8 @@ def small_disk(tmp_path):
 
 
 def _fill(disk, leave_bytes):
-    """Fill the disk so that about leave_bytes stay free; -> the filler file (delete it to free space)."""
+    """Fill the disk so that about leave_bytes stay free;
+    -> the filler file (delete it to free space)."""
     st = os.statvfs(str(disk))
     filler = disk / "filler"
     with open(str(filler), "wb") as f:

@@ -77,7 +77,8 @@ def test_a_killed_conversion_is_never_used_and_its_rerun_writes_the_same_shards(
     log = tmp_path / "convert.log"
     data = tmp_path / "data"
 
-    # 1. the first shard file (temp or final) appears; 2. the first whole shard is renamed into place
+    # 1. the first shard file (temp or final) appears;
+    # 2. the first whole shard is renamed into place
     for predicate in (lambda n: n.startswith(("train-", "validation-")), lambda n: bool(SHARD.match(n))):
         proc = S.start_cli(["convert", "--config", path], log)
         assert S.kill_on_file(proc, data, predicate) is not None, log.read_text()[-2000:]
@@ -133,7 +134,8 @@ def test_a_killed_report_is_rebuilt_identically(trained, monkeypatch):
         os.remove(os.path.join(report_dir, name))
     log = root / "report.log"
 
-    # 1. the instant its first file appears; 2. the instant its first whole file is renamed into place
+    # 1. the instant its first file appears;
+    # 2. the instant its first whole file is renamed into place
     for predicate in (lambda n: True, lambda n: n in reference):
         proc = S.start_cli(["report", "--config", path], log, extra_env=epoch)
         assert S.kill_on_file(proc, report_dir, predicate) is not None, log.read_text()[-2000:]

@@ -75,7 +75,8 @@ def reference(tmp_path_factory, digits_data):
 
 @pytest.fixture(scope="module")
 def save_kill(tmp_path_factory, digits_data):
-    """Block 2 killed while Saver writes model.ckpt-8 (its data temp file has just appeared), rerun."""
+    """Block 2 killed while Saver writes model.ckpt-8 (its data temp file has just appeared),
+    rerun."""
     root = tmp_path_factory.mktemp("train-savekill")
     cfg = S.tiny_config(digits_data, root / "results", "killed")
     path = S.write_config(cfg, root / "killed.yaml")
@@ -121,7 +122,8 @@ def test_the_rerun_resumes_from_the_last_complete_checkpoint(save_kill):
 
 
 def test_two_fresh_runs_with_the_same_seed_write_the_same_first_checkpoint(reference, save_kill):
-    """Block 1 of the killed run was not interrupted: it is a second run of the reference's block 1."""
+    """Block 1 of the killed run was not interrupted:
+    it is a second run of the reference's block 1."""
     assert S.tensor_differences(save_kill["final"]["tensors"][4], reference["tensors"][4]) == {}
 
 
@@ -134,8 +136,8 @@ def test_after_the_kill_and_rerun_the_results_equal_an_uninterrupted_run(referen
 
 
 def test_the_recorded_checkpoint_hash_equals_the_uninterrupted_one(reference, save_kill):
-    """The killed save left model.ckpt-8.data-*.tempstate<N>; the hash that eval JSON and audit record
-    must cover the checkpoint's own files only."""
+    """The killed save left model.ckpt-8.data-*.tempstate<N>; the hash that eval JSON and audit
+    record must cover the checkpoint's own files only."""
     assert save_kill["final"]["sha256"][8] == reference["sha256"][8]
 
 
@@ -193,7 +195,8 @@ def test_a_run_killed_at_every_phase_completes(chain):
     assert final["steps"] == [4, 8]
     assert S.metrics_steps(cfg.train_dir) == [2, 4, 6, 8]
     if "block-2.json" not in chain["states"][-1]["blocks"] and 8 in chain["states"][-1]["complete"]:
-        # killed between the index and the block record: the rerun trains nothing, rebuilds the record
+        # killed between the index and the block record: the rerun trains nothing,
+        # rebuilds the record
         assert final["blocks"][1]["recovered"] is True and "already covers" in chain["rerun_log"]
 
 

@@ -1,6 +1,6 @@
-"""Faults around the launcher (`resnext train`): SIGKILL of the launcher alone (as when the Snakemake
-that ran it is killed and its job's process group is not), and a second launcher of the same run
-(a rerun while the first still trains). Neither may leave two trainers writing one run."""
+"""Faults around the launcher (`resnext train`): SIGKILL of the launcher alone (as when the
+Snakemake that ran it is killed and its job's process group is not), and a second launcher of the
+same run (a rerun while the first still trains). Neither may leave two trainers writing one run."""
 import json
 import os
 import subprocess

@@ -82,7 +82,8 @@ def test_the_newest_without_a_result_is_kept_and_counts_among_the_n(run):
 
 
 def test_a_result_of_another_checkpoint_at_that_step_does_not_count(run):
-    """eval/step-4.json left from an earlier attempt (other weights, other sha256): 4 is not evaluated."""
+    """eval/step-4.json left from an earlier attempt (other weights, other sha256):
+    4 is not evaluated."""
     cfg = run(1, evaluated=(8, 12))
     _fake_eval(cfg, 4, sha="0" * 64)
     with open(paths.eval_json(cfg.run_dir, 12), "w") as f:
@@ -138,7 +139,8 @@ def test_no_checkpoints_is_fine(tmp_path):
 
 
 def test_real_checkpoints_of_a_training_run(tiny_cfg):
-    """Two real blocks and a real evaluation: the evaluated older checkpoint goes, the rest restores."""
+    """Two real blocks and a real evaluation: the evaluated older checkpoint goes,
+    the rest restores."""
     from resnext.backends import get_backend
     from resnext.evaluate import evaluate
     from resnext.train import loop

@@ -22,7 +22,7 @@ def dry_run(cwd, **env):
     environ.update(RESNEXT_DRY_RUN="1", RESNEXT_ENGINE="docker", RESNEXT_IMAGE="img:1", **env)
     proc = subprocess.run([RUN_SH, "resnext", "evaluate", "--out", "a b*"], cwd=str(cwd),
                           env=environ,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          capture_output=True, text=True)
     if proc.returncode:
         return proc.returncode, None, proc.stderr
     back = subprocess.run(["bash", "-c", 'eval "argv=($1)"; printf "%s\\0" "${argv[@]}"', "-",

@@ -76,7 +76,7 @@ def test_a_name_that_is_not_utf8_is_refused_naming_the_path(case, pristine, tmp_
     before = H.tree(tmp_path)
     code, text = H.main(["convert", "--config", config], caplog)
     assert code == 2, text
-    lines = [l for l in text.splitlines() if "ERROR" in l]
+    lines = [line for line in text.splitlines() if "ERROR" in line]
     assert len(lines) == 1 and "Traceback" not in text, text
     shown = os.fsdecode(bad).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     assert shown.replace("\n", "\\x0a") in lines[0] and "not valid UTF-8" in lines[0], lines[0]

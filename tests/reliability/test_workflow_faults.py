@@ -161,10 +161,10 @@ def test_two_runs_with_the_same_seed_give_the_same_eval_json(reference, tmp_path
 
 
 def test_evaluate_in_a_second_terminal_while_all_trains(tmp_path):
-    """Block 1 done; `snakemake all` trains block 2 (its rank paused with SIGSTOP, so it is certainly
-    still training). A second `snakemake evaluate` is refused by Snakemake's lock; with --nolock it
-    evaluates step 4 only (the one complete checkpoint without a result) and plans no training.
-    Then the rank resumes and `all` completes untouched."""
+    """Block 1 done; `snakemake all` trains block 2 (its rank paused with SIGSTOP, so it is
+    certainly still training). A second `snakemake evaluate` is refused by Snakemake's lock; with
+    --nolock it evaluates step 4 only (the one complete checkpoint without a result) and plans no
+    training. Then the rank resumes and `all` completes untouched."""
     work = make_workdir(tmp_path / "wf")
     train_dir = run_dir(work) / "train"
     # a block's target is its done marker (train_block's output; the checkpoint is no rule's output)
@@ -213,9 +213,9 @@ def _read(path):
 
 
 def test_checkpoints_pruned_during_training_are_never_planned_again(tmp_path):
-    """keep_checkpoint_max 1, three blocks. Block 1 trained and evaluated, then block 2 trained: rank 0
-    prunes checkpoint 4. `snakemake all` then plans block 3 and the missing results only (neither
-    block 1 nor its evaluation again), completes, and leaves nothing to do."""
+    """keep_checkpoint_max 1, three blocks. Block 1 trained and evaluated, then block 2 trained:
+    rank 0 prunes checkpoint 4. `snakemake all` then plans block 3 and the missing results only
+    (neither block 1 nor its evaluation again), completes, and leaves nothing to do."""
     work = make_workdir(tmp_path / "wf", max_train_steps=12, keep_checkpoint_max=1)
     train_dir = run_dir(work) / "train"
     block = "results/tiny/train/done/step-%d.json"  # a block's target: its done marker

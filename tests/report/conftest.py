@@ -16,7 +16,8 @@ def _no_image_digest(monkeypatch):
 
 @pytest.fixture(scope="session")
 def demo_report(tmp_path_factory):
-    """A demo tree and its built report (built once, before any function fixture; tests only read it)."""
+    """A demo tree and its built report (built once, before any function fixture; tests only read
+    it)."""
     from resnext.report import build_report
     with pytest.MonkeyPatch.context() as monkeypatch:
         _clean_env(monkeypatch)

@@ -108,7 +108,8 @@ def write_results(cfg, recipe="demo", base=BASE, top1=(0.61611, 0.97), top5=(0.8
 
 
 def write_benchmark(cfg, base=BASE, per_device=40.0, **changes):
-    """benchmark/<mode>-<data>-<ranks>x<batch>.json as resnext.benchmark.run() writes it; returns the record."""
+    """benchmark/<mode>-<data>-<ranks>x<batch>.json as resnext.benchmark.run() writes it;
+    returns the record."""
     images = cfg.batch_size * cfg.rank_size
     step_s = images / (per_device * cfg.rank_size)
     rec = {"steps": 20, "images_per_step": images, "images_per_sec_mean": per_device * cfg.rank_size,

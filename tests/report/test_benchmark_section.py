@@ -1,4 +1,5 @@
-"""The report's throughput benchmark section, fed by <run>/benchmark/*.json (resnext benchmark's JSON)."""
+"""The report's throughput benchmark section, fed by <run>/benchmark/*.json
+(resnext benchmark's JSON)."""
 import json
 import os
 

@@ -1,4 +1,5 @@
-"""build_report on fake results trees: outputs, formats, verdict, audit, determinism, missing inputs."""
+"""build_report on fake results trees: outputs, formats, verdict, audit, determinism,
+missing inputs."""
 import base64
 import hashlib
 import io
@@ -38,7 +39,8 @@ def test_eval_table_rows_sorted_in_percent(demo_report):
     times = [json.loads(_read(os.path.join(cfg.run_dir, "eval", "step-%d.json" % s)))["checkpoint"]["time_utc"]
              for s in steps]
     assert times[0].endswith("Z") and "T" in times[0]
-    # the seed's columns, then the Wilson intervals of 177/287 (61.611%) and 243/287 (84.63%), by scipy
+    # the seed's columns, then the Wilson intervals of 177/287 (61.611%) and 243/287 (84.63%),
+    # by scipy
     assert lines[1] == "%d 2.4 61.611 84.63 2.55 %s %s %s" % (
         steps[0], times[0].replace("T", " ")[:-1], _wilson_text(177, 287, 3), _wilson_text(243, 287, 2))
     assert lines[2].startswith("%d 4.9 97.000 99.80 1.55 %s [" % (steps[1], times[1].replace("T", " ")[:-1]))
@@ -179,7 +181,8 @@ def test_missing_optional_inputs_say_missing(tmp_path):
     audit = json.loads(_read(written["audit"]))
     assert audit["export"] is None and audit["dataset"] is None and audit["seeds"]["manifest"] is None
     assert set(audit["missing_inputs"]) == {"export.json", "metrics.jsonl", "manifest.json"}
-    # the workflow declares every plot file: a placeholder stands in for loss/lr, the HTML embeds only real plots
+    # the workflow declares every plot file: a placeholder stands in for loss/lr,
+    # the HTML embeds only real plots
     assert os.path.isfile(written["loss.png"]) and os.path.isfile(written["lr.png"])
     assert len(re.findall("data:image/png;base64,", _read(written["report.html"]))) == 2
 

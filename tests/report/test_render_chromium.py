@@ -23,7 +23,8 @@ window.addEventListener("load", function () {
   var found = [];
   for (var i = 0; i < document.images.length; i++) {
     var img = document.images[i];
-    found.push({alt: img.alt, complete: img.complete, width: img.naturalWidth, height: img.naturalHeight});
+    found.push({alt: img.alt, complete: img.complete,
+                width: img.naturalWidth, height: img.naturalHeight});
   }
   var out = document.createElement("pre");
   out.id = "image-check";

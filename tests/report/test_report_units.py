@@ -45,6 +45,7 @@ def test_recipe_differences_accept_lists_and_derived_keys(tmp_path):
 
 def test_report_package_does_not_import_tensorflow():
     code = ("import sys, resnext.report, resnext.report.mllog, resnext.report.plots; "
-            "sys.exit(1 if any(m == 'tensorflow' or m.startswith('tensorflow.') for m in sys.modules) else 0)")
+            "sys.exit(1 if any(m == 'tensorflow' or m.startswith('tensorflow.') "
+            "for m in sys.modules) else 0)")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     assert subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode == 0

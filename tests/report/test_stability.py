@@ -26,7 +26,8 @@ TIME_ROWS = {"throughput per device"}  # the verdict row judging the measured sp
 
 
 def _rerun(value, key=""):
-    """The same record as a second run would write it: times shifted, durations and speeds scaled."""
+    """The same record as a second run would write it: times shifted,
+    durations and speeds scaled."""
     if isinstance(value, dict):
         return {k: _rerun(v, k) for k, v in value.items()}
     if isinstance(value, list):

@@ -1,10 +1,11 @@
-"""The two-node SLURM cluster the `slurm` tests run in (tests/slurm/cluster.sh), started once per session.
+"""The two-node SLURM cluster the `slurm` tests run in (tests/slurm/cluster.sh),
+started once per session.
 
-Run by `make test-slurm` (pytest -m slurm), which installs Debian's slurm-wlm and munge first where it
-can; `pytest tests` without that marker skips these tests. They skip with the reason when not root,
-when the kernel refuses `unshare --net`, or when slurm-wlm / munge are not installed. The cluster is
-stopped (daemons, job processes, namespaces) when the session ends, also after a failed test, Ctrl-C
-or SIGTERM.
+Run by `make test-slurm` (pytest -m slurm), which installs Debian's slurm-wlm and munge first where
+it can; `pytest tests` without that marker skips these tests. They skip with the reason when not
+root, when the kernel refuses `unshare --net`, or when slurm-wlm / munge are not installed. The
+cluster is stopped (daemons, job processes, namespaces) when the session ends, also after a failed
+test, Ctrl-C or SIGTERM.
 """
 import signal
 import subprocess
@@ -30,7 +31,8 @@ def _interrupt(signum, frame):
 
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory):
-    """The cluster, up for the whole session; skips the test with the reason when it cannot start."""
+    """The cluster, up for the whole session; skips the test with the reason when
+    it cannot start."""
     reason = why_not()
     if reason:
         pytest.skip(reason)

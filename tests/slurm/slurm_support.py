@@ -32,7 +32,8 @@ class Cluster:
         return [CLUSTER_SH, "on", str(node), self.root] + [str(a) for a in argv]
 
     def on(self, node, argv, **kwargs):
-        """subprocess.run of argv on node `node` (1 or 2); text output captured unless told otherwise."""
+        """subprocess.run of argv on node `node` (1 or 2);
+        text output captured unless told otherwise."""
         kwargs.setdefault("capture_output", True)
         kwargs.setdefault("text", True)
         kwargs.setdefault("timeout", 300)

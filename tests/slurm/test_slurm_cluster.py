@@ -1,4 +1,5 @@
-"""The test cluster itself: two nodes that SLURM schedules across, and nothing left once it is down."""
+"""The test cluster itself: two nodes that SLURM schedules across,
+and nothing left once it is down."""
 import os
 import subprocess
 
@@ -22,7 +23,8 @@ def test_nodes_reach_each_other_on_their_own_addresses_only(slurm_cluster):
     server = slurm_cluster.popen(1, ["python3", "-c", listen], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout.readline().strip() == "ready"
-        send = "import socket; socket.create_connection(('node1', 24567), timeout=10).sendall(b'over veth')"
+        send = ("import socket; "
+                "socket.create_connection(('node1', 24567), timeout=10).sendall(b'over veth')")
         assert slurm_cluster.on(2, ["python3", "-c", send]).returncode == 0
         assert server.stdout.readline().split() == ["over", "veth", "10.77.0.2"]
     finally:

@@ -3,7 +3,8 @@ import pytest
 
 
 def register(config, name, text):
-    """Registers the marker (also listed in pyproject.toml, so it is known wherever pytest starts)."""
+    """Registers the marker (also listed in pyproject.toml, so it is known wherever pytest
+    starts)."""
     config.addinivalue_line("markers", "%s: %s" % (name, text))
 
 

@@ -1,4 +1,5 @@
-"""NPU test settings shared by tests in several folders: a two-server layout and an 8-rank config."""
+"""NPU test settings shared by tests in several folders: a two-server layout and an 8-rank
+config."""
 from resnext.config import load_config
 from support.paths import DEMO_CONFIG
 

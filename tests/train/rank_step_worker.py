@@ -1,6 +1,7 @@
 """Test worker: one train step of resnext_tiny_nobn on fixed images, this rank's slice of them.
 
-usage: rank_step_worker.py OUT_DIR GLOBAL_BATCH   (env RANK_ID/RANK_SIZE/RESNEXT_CLUSTER from the launcher)
+usage: rank_step_worker.py OUT_DIR GLOBAL_BATCH
+       (env RANK_ID/RANK_SIZE/RESNEXT_CLUSTER from the launcher)
 Writes OUT_DIR/rank-<r>.npz with every trainable variable after the step.
 """
 import os

@@ -61,7 +61,8 @@ def test_a_hung_rank_is_stopped_after_the_timeout(tmp_path):
 
 
 def test_ranks_get_their_env_and_logs(tmp_path):
-    script = "import os\nprint('R', os.environ['RANK_ID'], os.environ['RANK_SIZE'], os.environ['DEVICE_ID'])\n"
+    script = ("import os\n"
+              "print('R', os.environ['RANK_ID'], os.environ['RANK_SIZE'], os.environ['DEVICE_ID'])\n")
     launch.supervise(_cfg(tmp_path), [sys.executable, "-c", script], str(tmp_path / "logs"))
     for r in range(3):
         assert "R %d 3 %d" % (r, r) in (tmp_path / "logs" / ("rank-%d.log" % r)).read_text()
@@ -70,8 +71,8 @@ def test_ranks_get_their_env_and_logs(tmp_path):
 def test_sigterm_to_the_launcher_stops_every_rank(tmp_path):
     code = ("import sys; from resnext.config import load_config; from resnext.train import launch\n"
             "cfg = load_config([], ['rank_size=2'])\n"
-            "launch.supervise(cfg, [sys.executable, '-c', 'import os,time; print(os.getpid(), flush=True); "
-            "time.sleep(120)'], sys.argv[1])\n")
+            "launch.supervise(cfg, [sys.executable, '-c', "
+            "'import os,time; print(os.getpid(), flush=True); time.sleep(120)'], sys.argv[1])\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "logs")])
     logs = [tmp_path / "logs" / ("rank-%d.log" % r) for r in range(2)]
     deadline = time.time() + 30

@@ -54,7 +54,8 @@ def test_static_loss_scale_gives_the_unscaled_update():
 
 
 def test_dynamic_overflow_skips_the_step_and_reduces_the_scale():
-    """An inf in the (averaged) gradients: weights untouched, scale halved, step counted, lr clock on."""
+    """An inf in the (averaged) gradients: weights untouched, scale halved, step counted,
+    lr clock on."""
     cfg = load_config([], BASE + ["loss_scale=dynamic", "dynamic_loss_scale_init=1024"])
     with tf.Graph().as_default():
         step_var = tf.train.get_or_create_global_step()

@@ -26,7 +26,8 @@ CONFIG = ("--configfile", "tiny.yaml")
 
 
 def _placeholders(cfg):
-    """Files of the stages before the report that the fake tree lacks: demo marker, checkpoints, graph."""
+    """Files of the stages before the report that the fake tree lacks: demo marker, checkpoints,
+    graph."""
     files = [paths.demo_marker(cfg.source_path), paths.export_graph(paths.export_dir(cfg.run_dir), cfg.arch)]
     files += [paths.ckpt_index(cfg.train_dir, s) for s in cfg.block_steps]
     for path in files:
@@ -73,8 +74,8 @@ def test_benchmark_target_runs_resnext_benchmark_on_the_run_config(finished):
     run = snakemake(work, "benchmark", "-n", "-p", *CONFIG)
     assert planned_jobs(run) == {"benchmark": 1}
     out = "results/tiny/benchmark/train-synthetic-1x8.json"
-    assert ("resnext benchmark --config results/tiny/config.resolved.yaml --mode train --data synthetic "
-            "--out %s > results/tiny/logs/benchmark.log 2>&1" % out) in run.stdout + run.stderr
+    assert ("resnext benchmark --config results/tiny/config.resolved.yaml --mode train "
+            "--data synthetic --out %s > results/tiny/logs/benchmark.log 2>&1" % out) in run.stdout + run.stderr
 
 
 def test_a_benchmark_result_reruns_the_report_which_shows_it(finished):

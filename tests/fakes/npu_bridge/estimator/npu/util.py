@@ -72,7 +72,8 @@ def _load(variables, sess, iterations_per_loop):
 
 
 def set_iteration_per_loop(sess, train_op, iterations_per_loop=1):
-    """-> train_op itself when iterations_per_loop is 1, else tf.group(train_op, name='IterationOp')."""
+    """-> train_op itself when iterations_per_loop is 1,
+    else tf.group(train_op, name='IterationOp')."""
     record("util.set_iteration_per_loop", sess=sess, train_op=train_op,
            iterations_per_loop=iterations_per_loop)
     _check_operation(train_op)
