@@ -175,7 +175,8 @@ def _fake_workflow_run(work):
                   "train/ckpt/model.ckpt-%d.index" % step,
                   "train/done/step-%d.json" % step]  # train_block's output (issue 12 item 1)
     files += ["eval/step-4.json", "eval/step-8.json", "export/resnext_tiny.pb", "export/export.json",
-              "report/report.md", "report/eval_table.txt", "report/audit.json"]
+              "report/report.md", "report/eval_table.txt", "report/audit.json",
+              "ro-crate-metadata.json"]
     stamp = time.time() - 1000
     for k, rel in enumerate(files):
         path = run / rel
