@@ -313,10 +313,11 @@ def _user_errors():
     from resnext.atomic import UnsafeFile
     from resnext.checkpoints import CheckpointError
     from resnext.data.identity import DataChanged
+    from resnext.data.pixels import ImageTooLarge
     from resnext.data.tfrecord import CorruptRecordError
     from resnext.train.launch import RankFailed, RunLocked
     errors = (ConfigError, FileNotFoundError, RankFailed, RunLocked, CorruptRecordError, UnsafeFile,
-              CheckpointError, DataChanged)
+              CheckpointError, DataChanged, ImageTooLarge)
     compare = sys.modules.get("resnext.compare.runs")
     if compare is not None:  # only a compare imported it (it imports pandas and scipy)
         errors += (compare.CompareError,)

@@ -74,7 +74,8 @@ def _run_eval(cfg, prefix, num_images):
     with tf.Session(graph=graph, config=_session_config(cfg)) as sess:
         restore.restore(sess, saver, prefix, cfg, restore.INFERENCE_TODO)
         t0 = time.time()
-        with pipeline.naming_damaged_files(pipeline.rank_files(cfg, "validation")), \
+        with pipeline.naming_damaged_files(pipeline.rank_files(cfg, "validation"),
+                                              cfg.max_image_pixels), \
                 progress_mod.Progress("evaluate", total=num_images, unit="images") as progress:
             while True:
                 try:

@@ -40,7 +40,9 @@ def _validation_images(cfg, limit):
     with graph.as_default():
         batch = tf.data.make_one_shot_iterator(pipeline.eval_dataset(cfg)).get_next()
     chunks, count = [], 0
-    with tf.Session(graph=graph) as sess:
+    files = pipeline.rank_files(cfg, "validation")
+    with tf.Session(graph=graph) as sess, \
+            pipeline.naming_damaged_files(files, cfg.max_image_pixels):
         while count < limit:
             try:
                 images, _, mask = sess.run(batch)

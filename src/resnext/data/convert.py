@@ -62,8 +62,10 @@ def plan(cfg):
             log.warning("%s: %d images for %d shards; some shards will be empty", split, len(items), total)
         for k, chunk in enumerate(chunks(items, total)):
             name = shard_name(split, k, total)
-            tasks.append({"name": name, "split": split, "path": os.path.join(cfg.data_dir, name), "items": chunk,
-                          "task_sha256": shardwriter.task_digest(split, name, chunk)})
+            limit = cfg.max_image_pixels
+            tasks.append({"name": name, "split": split, "path": os.path.join(cfg.data_dir, name),
+                          "items": chunk, "max_image_pixels": limit,
+                          "task_sha256": shardwriter.task_digest(split, name, chunk, limit)})
     return listing, tasks
 
 

@@ -7,7 +7,8 @@
   too, and the warning is reported (TensorFlow's decoder accepts these, as TF-slim relied on);
 - grayscale, CMYK/YCCK JPEGs and every non-JPEG format (PNG, GIF, ...) are converted to RGB and
   re-encoded as JPEG (quality REENCODE_QUALITY, 4:4:4), the kind being reported;
-- empty, truncated or undecodable data raises BadImage with the reason.
+- empty, truncated or undecodable data raises BadImage with the reason, and so does an image over
+  max_image_pixels (read from its header, before any decode; resnext.data.pixels).
 The fast path decodes with simplejpeg (libjpeg-turbo, straight into a reused buffer); Pillow
 handles everything else (at full size), and everything when simplejpeg is not installed. Host only.
 """
@@ -16,6 +17,8 @@ import io
 import os
 import re
 import stat
+
+from resnext.data import pixels
 
 try:  # host requirement (pinned); Pillow does the same job more slowly without it
     import simplejpeg
@@ -40,6 +43,21 @@ Checked.__doc__ = """Outcome of a check: JPEG bytes to store, size, re-encode ki
 
 class BadImage(ValueError):
     """A file that cannot be used; str() is the reason recorded in the manifest."""
+
+
+def image_size(data):
+    """(height, width) from the header of an encoded image (JPEG by simplejpeg, other formats by
+    Pillow), nothing decoded; None when neither can read the header."""
+    if simplejpeg is not None and data[:2] == b"\xff\xd8":
+        try:
+            return tuple(simplejpeg.decode_jpeg_header(data)[:2])
+        except ValueError:
+            pass
+    try:
+        with _header(data, lift=True) as img:
+            return img.size[1], img.size[0]
+    except Exception:  # not an image Pillow reads: the size is unknown, not over the limit
+        return None
 
 
 def decoder_name():
@@ -92,8 +110,9 @@ def _read_all(fd, size):
 class Checker(object):
     """check_bytes with a decode buffer reused across images (one Checker per worker)."""
 
-    def __init__(self, use_simplejpeg=True, scaled=None):
+    def __init__(self, use_simplejpeg=True, scaled=None, max_pixels=None):
         self._fast = simplejpeg if use_simplejpeg else None
+        self._max_pixels = max_pixels  # None: no limit
         self._buffer = bytearray()
         scaled = SCALED_CHECK if scaled is None else scaled
         self._scale = 8 if scaled else 1  # libjpeg's smallest DCT scale is 1/8
@@ -107,11 +126,13 @@ class Checker(object):
                 height, width, colorspace, _ = self._fast.decode_jpeg_header(data)
             except ValueError:
                 colorspace = None  # let Pillow decide and word the reason
+            if colorspace is not None and pixels.over(height, width, self._max_pixels):
+                raise BadImage(pixels.reason(height, width, self._max_pixels))
             if colorspace in KEEP_COLORSPACES:
                 warning = self._decode(data, height, width)
                 if warning is None:
                     return Checked(data, height, width, None, None)
-        return check_with_pillow(data, warning)
+        return check_with_pillow(data, warning, self._max_pixels)
 
     def _decode(self, data, height, width):
         """Strict decode (at 1/scale) into the reused buffer;
@@ -157,18 +178,45 @@ def _reason(exc, warning):
     return "cannot decode: %s%s" % (text, extra)
 
 
-def check_with_pillow(data, warning=None):
-    """Full decode with Pillow: keep an RGB JPEG's bytes, re-encode anything else;
-    BadImage if unusable."""
+def _header(data, lift):
+    """Pillow's image of `data`, its header read, nothing decoded.
+
+    With `lift`, Pillow's own limit (DecompressionBombError at twice Image.MAX_IMAGE_PIXELS, raised
+    while opening, without the size) is lifted for the open: ours names the size and the key.
+    """
     from PIL import Image
+    saved = Image.MAX_IMAGE_PIXELS
+    if lift:
+        Image.MAX_IMAGE_PIXELS = None
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        return Image.open(io.BytesIO(data))
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _open(data, max_pixels):
+    """_header, then BadImage when the image is over max_pixels (None: Pillow's limit only)."""
+    img = _header(data, lift=max_pixels is not None)
+    width, height = img.size
+    if pixels.over(height, width, max_pixels):
+        img.close()
+        raise BadImage(pixels.reason(height, width, max_pixels))
+    return img
+
+
+def check_with_pillow(data, warning=None, max_pixels=None):
+    """Full decode with Pillow: keep an RGB JPEG's bytes, re-encode anything else; BadImage if
+    unusable or over max_pixels (checked on the header, before the decode)."""
+    try:
+        with _open(data, max_pixels) as img:
             img.load()
             fmt, mode, (width, height) = img.format, img.mode, img.size
             if fmt in JPEG_FORMATS and mode in KEEP_MODES:
                 return Checked(data, height, width, None, warning)
             buf = io.BytesIO()
             img.convert("RGB").save(buf, format="JPEG", quality=REENCODE_QUALITY, subsampling=0)
+    except BadImage:
+        raise
     except Exception as exc:  # Pillow raises many types for bad files; each one is a skip reason
         raise BadImage(_reason(exc, warning))
     kind = reencode_kind(fmt, mode)

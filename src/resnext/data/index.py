@@ -130,7 +130,8 @@ def index(cfg, progress_seconds=progress_mod.EVERY_SECONDS):
     or `progress_seconds`.
     """
     plan, layout, shards = _plan(cfg)
-    check = recordcheck.RecordCheck(layout, cfg.label_offset, cfg.num_classes)
+    check = recordcheck.RecordCheck(layout, cfg.label_offset, cfg.num_classes,
+                                    cfg.max_image_pixels)
     total = sum(os.path.getsize(p) for paths in shards.values() for p in paths)
     log.info("indexing %s (%s): %d train and %d validation shards, %.1f MB", plan.shard_dir,
              layout.title, len(shards["train"]), len(shards["validation"]), total / 1e6)

@@ -17,10 +17,11 @@ import collections
 import contextlib
 import logging
 import os
+import re
 
 from resnext import atomic
 from resnext.compat import tf
-from resnext.data import choice, layouts, preprocessing
+from resnext.data import choice, layouts, pixels, preprocessing
 from resnext.data import tfrecord
 
 log = logging.getLogger(__name__)
@@ -108,10 +109,26 @@ def find_damaged(files):
     return None
 
 
+# what tf.debugging.Assert prints of limit_pixels' values: [TOO_LARGE] [name] [height] [width]
+_TOO_LARGE = re.compile(r"\[%s\] \[(.*)\] \[(\d+)\] \[(\d+)\]" % re.escape(preprocessing.TOO_LARGE),
+                        re.S)
+
+
+def _too_large(exc, files, limit):
+    """pixels.ImageTooLarge from limit_pixels' failed assertion, else None (another error)."""
+    match = _TOO_LARGE.search(exc.message or "")
+    if match is None:
+        return None
+    shard = files[0] if len(files) == 1 else "one of the %d shards in %s" % (
+        len(files), os.path.dirname(files[0]) if files else "?")
+    return pixels.record_refused(match.group(1), shard, match.group(2), match.group(3), limit)
+
+
 @contextlib.contextmanager
-def naming_damaged_files(files):
+def naming_damaged_files(files, max_pixels=None):
     """Run a session loop over a dataset of `files`;
-    a DataLossError becomes one naming the damaged file."""
+    a DataLossError becomes one naming the damaged file, limit_pixels' failed assertion (with
+    `max_pixels` given) pixels.ImageTooLarge naming the image and the key."""
     try:
         yield
     except tf.errors.DataLossError as exc:
@@ -119,6 +136,11 @@ def naming_damaged_files(files):
         if found is None:
             raise
         raise tfrecord.CorruptRecordError("damaged TFRecord file %s" % found[1]) from exc
+    except tf.errors.InvalidArgumentError as exc:
+        refused = _too_large(exc, files, max_pixels) if max_pixels is not None else None
+        if refused is None:
+            raise
+        raise refused from exc
 
 
 def with_threads(ds, threads):
@@ -200,10 +222,12 @@ def train_example(serialized, layout, cfg, seed=None):
     """One training record -> (image float32 [image_size, image_size, 3] normalised,
     label int32 []): parsed by the layout's keys, its boxes the crop's objects with
     cfg.crop_with_boxes (records converted with bbox_dir and adopted TF-slim records alike; TFDS
-    records have none)."""
-    parsed = parse_record(serialized, layout, with_boxes=cfg.crop_with_boxes)
-    boxes = parsed[2] if cfg.crop_with_boxes else None
-    return preprocessing.train_image(parsed[0], cfg, seed=seed, boxes=boxes), parsed[1]
+    records have none). An image over max_image_pixels stops the session (limit_pixels;
+    naming_damaged_files names it)."""
+    parsed = parse_record(serialized, layout, with_name=True, with_boxes=cfg.crop_with_boxes)
+    boxes = parsed[3] if cfg.crop_with_boxes else None
+    jpeg = preprocessing.limit_pixels(parsed[0], cfg.max_image_pixels, parsed[2])
+    return preprocessing.train_image(jpeg, cfg, seed=seed, boxes=boxes), parsed[1]
 
 
 def train_dataset(cfg, rank=0, rank_size=1, seed_offset=0):
@@ -298,8 +322,10 @@ def eval_dataset(cfg, rank=0, rank_size=1, with_names=False):
         ds = ds.shard(rank_size, rank)
 
     def _prepare(serialized, *shard):
-        parsed = parse_record(serialized, data.layout, with_name=with_names)
-        return (preprocessing.eval_image_from_config(parsed[0], cfg),) + parsed[1:] + shard
+        parsed = parse_record(serialized, data.layout, with_name=True)
+        jpeg = preprocessing.limit_pixels(parsed[0], cfg.max_image_pixels, parsed[2])
+        kept = parsed[1:] if with_names else parsed[1:2]
+        return (preprocessing.eval_image_from_config(jpeg, cfg),) + kept + shard
 
     ds = ds.map(_prepare, num_parallel_calls=AUTOTUNE)
     ds = ds.batch(cfg.eval_batch_size).map(_pad_batch(cfg.eval_batch_size, cfg.image_size))

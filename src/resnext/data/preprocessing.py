@@ -9,6 +9,24 @@ from resnext.compat import tf
 EVAL_TRANSFORMS = ("seed", "resize_center")
 SEED_EVAL_BOX = (0.1, 0.1, 0.9, 0.9)  # the seed's eval crop: central 80% of each side
 RESIZE_CENTER_FRACTION = 0.875  # resize_center: short side = image_size / 0.875, then centre crop
+# first value of limit_pixels' assertion: resnext.data.pipeline finds its error by it
+TOO_LARGE = "image over max_image_pixels"
+
+
+def limit_pixels(jpeg_bytes, limit, name):
+    """`jpeg_bytes` (string []) passed on only once its JPEG header shows at most `limit` pixels;
+    else the decode never starts and the assertion fails with [TOO_LARGE, name, height, width].
+
+    Reads the header only (extract_jpeg_shape). Bytes that are not a JPEG pass unchecked: the
+    converter writes JPEGs only, and `resnext index` checked every adopted record's size.
+    """
+    is_jpeg = tf.equal(tf.strings.substr(jpeg_bytes, 0, 2), b"\xff\xd8")
+    shape = tf.cond(is_jpeg, lambda: tf.image.extract_jpeg_shape(jpeg_bytes, output_type=tf.int64),
+                    lambda: tf.zeros([3], tf.int64))
+    small = tf.less_equal(shape[0] * shape[1], tf.constant(int(limit), tf.int64))
+    check = tf.debugging.Assert(small, [TOO_LARGE, name, shape[0], shape[1]])
+    with tf.control_dependencies([check]):
+        return tf.identity(jpeg_bytes)
 
 
 def _resize(image, height, width):

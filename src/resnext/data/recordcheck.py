@@ -6,12 +6,14 @@ non-empty bytes value, the label one int64 inside label_offset..num_classes-1, t
 the layout has one) must always go with the same label and the label with the same synset, and
 box corner lists, when present, must be float lists of one length. A record that fails raises
 Problem (the caller names the shard, the record and its offset). Labels, synsets, class texts and
-box counts are gathered on the way. Host only.
+box counts are gathered on the way. The image's header must give a size within max_image_pixels
+(resnext.data.pixels: a record over it is refused before any stage decodes it). Host only.
 """
 import collections
 import re
 
 from resnext.data import exampleread as er
+from resnext.data import images, pixels
 
 
 class Problem(Exception):
@@ -47,8 +49,9 @@ class RecordCheck:
     first; raises Problem. labels: Counter {label: records}; label_of {synset: (label, where)}.
     """
 
-    def __init__(self, layout, label_offset, num_classes):
+    def __init__(self, layout, label_offset, num_classes, max_pixels=None):
         self.layout, self.low, self.num_classes = layout, label_offset, num_classes
+        self.max_pixels = max_pixels
         self._image, self._label = _key(layout.image), _key(layout.label)
         self._text = _key(layout.text)
         self._synset = _key(layout.synset[0]) if layout.synset else None
@@ -70,6 +73,7 @@ class RecordCheck:
         start, stop = _one(data, features, self._image, er.BYTES_LIST, layout.image)
         if start == stop:
             raise Problem("%s is empty" % layout.image)
+        self._check_size(data[start:stop])
         if self._label not in features:
             raise Problem("no %s feature (the class label)" % layout.label)
         label = _one(data, features, self._label, er.INT64_LIST, layout.label)
@@ -80,6 +84,14 @@ class RecordCheck:
             self._note_synset(data, features, label, index)
         if self._boxes:
             self._count_boxes(data, features)
+
+    def _check_size(self, image):
+        """Problem when the image's header says it is over max_pixels (an unreadable header is
+        left to the decoder: what it cannot read, it names)."""
+        size = images.image_size(image) if self.max_pixels is not None else None
+        if size is not None and pixels.over(size[0], size[1], self.max_pixels):
+            raise Problem("%s is %s" % (self.layout.image, pixels.reason(size[0], size[1],
+                                                                         self.max_pixels)))
 
     def _range_problem(self, label):
         text = "label %d is outside label_offset..num_classes-1 (%d..%d)" % (

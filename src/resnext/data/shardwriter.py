@@ -31,11 +31,12 @@ def sidecar_path(shard_path):
     return shard_path + SIDECAR_SUFFIX
 
 
-def task_digest(split, name, items):
+def task_digest(split, name, items, max_pixels):
     """sha256 identifying what a shard is made of (inputs by path, size and mtime; labels; boxes;
-    encoder)."""
+    encoder; the pixel limit, which decides what is skipped)."""
     import PIL
-    ident = [FORMAT, images.REENCODE_QUALITY, "Pillow " + PIL.__version__, split, name, [list(i) for i in items]]
+    ident = [FORMAT, images.REENCODE_QUALITY, "Pillow " + PIL.__version__, split, name,
+             [list(i) for i in items], max_pixels]
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -164,7 +165,7 @@ def build_shard(task, label_map, report, chunks):
 
     Returns the shard's sidecar (the file is not stored yet).
     """
-    checker, records = images.Checker(), SlimRecords()
+    checker, records = images.Checker(max_pixels=task["max_image_pixels"]), SlimRecords()
     lists = {"skipped": [], "reencoded": [], "warnings": [], "boxes": 0, "with_boxes": 0}
     for item in task["items"]:
         _add_image(chunks, records, item, checker, label_map, lists)
