@@ -178,8 +178,8 @@ def train_block(cfg, until_step, backend):
     with _session(cfg, backend, start) as run:
         log.info("rank %d/%d: training block %d, steps %d -> %d", backend.rank, backend.rank_size,
                  block, start, until_step)
-        with pipeline.naming_damaged_files(pipeline.rank_files(cfg, "train", backend.rank, backend.rank_size),
-                                           cfg.max_image_pixels):
+        files = pipeline.rank_files(cfg, "train", backend.rank, backend.rank_size)
+        with pipeline.naming_damaged_files(files, cfg.max_image_pixels):
             loops = _loop(cfg, run, backend, start, until_step, block)
         if not backend.is_chief:
             return None
