@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bare-graph baseline for `resnext benchmark --mode train`: images/sec of one ResNeXt-50 32x4d train step.
+"""Bare-graph baseline of `resnext benchmark --mode train`: images/s of one ResNeXt-50 32x4d step.
 
 Independent of the package (it does not import resnext): the same math written directly with
 tf.nn ops in graph mode - NHWC, 7x7/2 stem with explicit padding, 3-4-6-3 bottlenecks whose 3x3 conv
@@ -150,8 +150,8 @@ def main():
               "step_time_ms_p50": float(np.percentile(times, 50) * 1000), "steps": args.steps,
               "warmup_steps": args.warmup, "batch": args.batch, "image_size": args.image_size,
               "tensorflow": tf.__version__}
-    print("bare ResNeXt-50 32x4d train step, %dx%d, batch %d, fp32: %.2f images/sec (mean over %d steps), "
-          "%.2f images/sec (total/elapsed)" % (args.image_size, args.image_size, args.batch,
+    print("bare ResNeXt-50 32x4d train step, %dx%d, batch %d, fp32: %.2f images/sec (mean over %d "
+          "steps), %.2f images/sec (total/elapsed)" % (args.image_size, args.image_size, args.batch,
                                                result["images_per_sec_mean"], args.steps,
                                                result["images_per_sec_total"]))
     print(json.dumps(result, sort_keys=True))

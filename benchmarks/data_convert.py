@@ -2,7 +2,8 @@
 """Conversion images/s per worker against decode-only throughput of the same JPEGs.
 
 usage: .venv/bin/python benchmarks/data_convert.py [--images 400] [--repeats 5] [--workers 2]
-                                                   [--shard-size 100] [--keep DIR] [--out-dir DIR] [--pillow]
+                                                   [--shard-size 100] [--keep DIR]
+                                                   [--out-dir DIR] [--pillow]
 
 Writes --images ImageNet-like JPEGs (benchmarks/data_images.py) to a temp dir, then alternates,
 --repeats times:
@@ -40,7 +41,8 @@ from resnext.data import convert, images  # noqa: E402
 
 
 def decode_only(paths, scale=1):
-    """(wall s, CPU s) to read + decode every file with conversion's decoder (at 1/scale: 1 or 8)."""
+    """(wall s, CPU s) to read + decode every file with conversion's decoder
+    (at 1/scale: 1 or 8)."""
     buffer, least = bytearray(), 1 if scale > 1 else 0
     os.sync()
     start, cpu = time.perf_counter(), time.process_time()
@@ -82,7 +84,8 @@ def decode_tensorflow(paths):
 
 
 def overhead_per_image(source, out, num_train, shards, repeats):
-    """Median CPU us per image of convert x1 with the decode check stubbed out (everything else as is)."""
+    """Median CPU us per image of convert x1 with the decode check stubbed out
+    (everything else as is)."""
     real = images.Checker._decode
     images.Checker._decode = lambda self, data, height, width: None
     try:
@@ -107,7 +110,8 @@ def convert_seconds(source, out, workers, num_train, shards):
 
 
 def timed_rounds(args, paths, source, out, num_train, shards, scaled):
-    """Alternating rounds of full decode-only, scaled decode (if `scaled`) and convert x1; medians."""
+    """Alternating rounds of full decode-only, scaled decode (if `scaled`) and convert x1;
+    medians."""
     rows, decode_cpu_us, scaled_cpu_us, n = [], [], [], float(len(paths))
     for r in range(args.repeats):
         decode_wall, decode_cpu = decode_only(paths)
@@ -118,8 +122,8 @@ def timed_rounds(args, paths, source, out, num_train, shards, scaled):
         assert written == len(paths)
         rows.append((n / decode_wall, n / wall, decode_wall / wall, decode_cpu / cpu,
                      n / scaled_wall, scaled_wall / wall, scaled_cpu / cpu))
-        print("  round %d: decode-only %.1f images/s, scaled %.1f, convert x1 %.1f images/s; ratio to full "
-              "wall %.3f, CPU %.3f; to scaled wall %.3f, CPU %.3f"
+        print("  round %d: decode-only %.1f images/s, scaled %.1f, convert x1 %.1f images/s; ratio "
+              "to full wall %.3f, CPU %.3f; to scaled wall %.3f, CPU %.3f"
               % ((r + 1,) + tuple(rows[-1][i] for i in (0, 4, 1, 2, 3, 5, 6))))
     return [statistics.median(col) for col in zip(*rows)], decode_cpu_us, scaled_cpu_us if scaled else []
 
@@ -146,18 +150,20 @@ def print_ratios(med, scaled):
     if scaled:
         print("scaled decode (1/8, conversion's check), 1 process:      median %.1f images/s" % med[4])
     print("convert, 1 worker:                                        median %.1f images/s" % med[1])
-    print("convert / full decode-only per worker, median of rounds: wall-clock %.3f, CPU time %.3f (goal >= 0.9)"
+    print("convert / full decode-only per worker, median of rounds: wall-clock %.3f, CPU time %.3f "
+          "(goal >= 0.9)"
           % (med[2], med[3]))
     if scaled:
-        print("convert / scaled decode alone, median of rounds:          wall-clock %.3f, CPU time %.3f "
-              "(the cost beyond validation)" % (med[5], med[6]))
+        print("convert / scaled decode alone, median of rounds:          wall-clock %.3f, CPU time "
+              "%.3f (the cost beyond validation)" % (med[5], med[6]))
 
 
 def print_beyond_the_decode(source, out, num_train, shards, repeats, decode_cpu_us, scaled_cpu_us):
     extra = overhead_per_image(source, out, num_train, shards, repeats)
     full, check = statistics.median(decode_cpu_us), statistics.median(scaled_cpu_us or decode_cpu_us)
-    print("conversion beyond the decode (decode stubbed out): median %.0f us/image CPU; %.0f us would be "
-          "0.9x of full decode-only's CPU time here (check %.0f us, full decode %.0f us per image)"
+    print("conversion beyond the decode (decode stubbed out): median %.0f us/image CPU; %.0f us "
+          "would be 0.9x of full decode-only's CPU time here "
+          "(check %.0f us, full decode %.0f us per image)"
           % (extra, full / 0.9 - check, check, full))
 
 
@@ -179,10 +185,12 @@ def run(args, root):
     if images.simplejpeg is not None:
         print_beyond_the_decode(source, out, num_train, shards, args.repeats, decode_cpu_us, scaled_cpu_us)
     print("load average after: %.2f %.2f %.2f" % os.getloadavg())
-    print("reference, once each: Pillow decode-only %.1f images/s, TensorFlow decode_jpeg (eager) %.1f images/s"
+    print("reference, once each: Pillow decode-only %.1f images/s, TensorFlow decode_jpeg (eager) "
+          "%.1f images/s"
           % (len(paths) / decode_pillow(paths), len(paths) / decode_tensorflow(paths)))
     wall, _, written = convert_seconds(source, out, args.workers, num_train, shards)
-    print("convert, %d workers: %.1f images/s total, %.1f per worker (incl. spawning workers; %d cores here)"
+    print("convert, %d workers: %.1f images/s total, %.1f per worker (incl. spawning workers; %d "
+          "cores here)"
           % (args.workers, written / wall, written / wall / args.workers, os.cpu_count()))
     shutil.rmtree(out, ignore_errors=True)
 

@@ -1,4 +1,5 @@
-"""ImageNet-like JPEG trees for the data benchmarks (imported by data_convert.py and data_pipeline.py).
+"""ImageNet-like JPEG trees for the data benchmarks
+(imported by data_convert.py and data_pipeline.py).
 
 Each image is a smooth random colour field (bicubic upscale of a 6x8 random grid) plus Gaussian
 noise (sigma 20), 500x375 (every fourth one 375x500), saved by Pillow at quality 90: ~100 KB, close
@@ -38,7 +39,8 @@ def photo_jpeg(rng, portrait=False):
 
 
 def write_tree(root, num_images, classes=10, val_every=10, seed=0):
-    """train/<synset>/*.JPEG and val/<synset>/*.JPEG under root; returns (paths, seconds, mean bytes)."""
+    """train/<synset>/*.JPEG and val/<synset>/*.JPEG under root;
+    returns (paths, seconds, mean bytes)."""
     rng = np.random.default_rng(seed)
     start, paths, total = time.perf_counter(), [], 0
     for i in range(num_images):

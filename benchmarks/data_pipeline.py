@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""Train input pipeline images/s (resnext.data.pipeline) against a bare tf.data pipeline doing the same ops.
+"""Train input pipeline images/s (resnext.data.pipeline) against bare tf.data doing the same ops.
 
 usage: .venv/bin/python benchmarks/data_pipeline.py [--images 400] [--batch 32] [--image-size 224]
            [--batches 12] [--warmup 5] [--repeats 9] [--threads 1,2] [--keep DIR]
 
-Writes --images ImageNet-like JPEGs (benchmarks/data_images.py), converts them with `resnext convert`
-code (8 train shards), then for each thread count alternates, --repeats times:
+Writes --images ImageNet-like JPEGs (benchmarks/data_images.py), converts them with
+`resnext convert` code (8 train shards), then for each thread count alternates, --repeats times:
   resnext   pipeline.train_dataset(cfg) with input_threads = threads (shard check at build time,
             file shuffle + parallel interleave, record shuffle, parse, random-area crop 0.08-1 with
-            aspect 3/4-4/3 via sample_distorted_bounding_box + decode_and_crop_jpeg, bilinear resize,
-            random flip, mean/std normalisation, batch, prefetch)
-  bare      the same ops written directly with tf.data in this file (no resnext code), no shard check
+            aspect 3/4-4/3 via sample_distorted_bounding_box + decode_and_crop_jpeg, bilinear
+            resize, random flip, mean/std normalisation, batch, prefetch)
+  bare      the same ops written directly with tf.data in this file (no resnext code), no shard
+            check
 each in a fresh graph and session (intra/inter-op threads = threads, tf.data private pool =
 threads), --warmup batches untimed then --batches timed. Reports median images/s, the median of
 the per-round ratios (goal: resnext >= 0.95x bare) by wall clock and by images per CPU second of
@@ -76,7 +77,8 @@ def bare_dataset(cfg, threads):
 
 
 def measure(make, threads, warmup, batches, batch_size):
-    """(images/s wall, images per CPU second of the process, seconds to build the dataset), fresh graph."""
+    """(images/s wall, images per CPU second of the process, seconds to build the dataset),
+    fresh graph."""
     with tf.Graph().as_default():
         start = time.perf_counter()
         ds = make()
@@ -127,7 +129,8 @@ def prepare(args, root):
                                       batch_size=args.batch, shuffle_buffer=1024, crop_area_min=0.08,
                                       random_flip=True))
     convert.convert(cfg)
-    print("%d train images (~%.0f KB JPEGs, %dx%d) in 8 shards; batch %d at %dx%d; %d timed batches after %d"
+    print("%d train images (~%.0f KB JPEGs, %dx%d) in 8 shards; batch %d at %dx%d; %d timed batches "
+          "after %d"
           % (num_train, mean_bytes / 1024.0, data_images.WIDTH, data_images.HEIGHT, args.batch,
              args.image_size, args.image_size, args.batches, args.warmup))
     return cfg
@@ -144,16 +147,18 @@ def run(args, root):
                                         args.batch)
             rows.append((rate, base, rate / base, cpu_rate / base_cpu))
             builds.append(built)
-            print("  %d thread(s), round %d: resnext %.1f images/s, bare %.1f images/s; ratio wall %.3f, CPU %.3f"
+            print("  %d thread(s), round %d: resnext %.1f images/s, bare %.1f images/s; ratio wall "
+                  "%.3f, CPU %.3f"
                   % ((threads, r + 1) + rows[-1]))
         med = [statistics.median(col) for col in zip(*rows)]
-        print("%d thread(s): resnext median %.1f images/s, bare tf.data median %.1f images/s; ratio (median of "
-              "rounds) wall %.3f, CPU %.3f (goal >= 0.95); train_dataset() built in %.0f ms"
+        print("%d thread(s): resnext median %.1f images/s, bare tf.data median %.1f images/s; ratio "
+              "(median of rounds) wall %.3f, CPU %.3f (goal >= 0.95); "
+              "train_dataset() built in %.0f ms"
               % (threads, med[0], med[1], med[2], med[3], 1000 * statistics.median(builds)))
     seconds, records = check_cost(cfg)
     per_record = seconds / records
-    print("shard check at build time: %d records in %.1f ms = %.2f us/record; an ILSVRC-2012 rank of 8 "
-          "(160,146 records, page cache warm) ~ %.2f s" % (records, seconds * 1000, per_record * 1e6,
+    print("shard check at build time: %d records in %.1f ms = %.2f us/record; an ILSVRC-2012 rank of "
+          "8 (160,146 records, page cache warm) ~ %.2f s" % (records, seconds * 1000, per_record * 1e6,
                                                            per_record * 1281167 / 8))
 
 

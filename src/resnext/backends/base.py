@@ -46,7 +46,8 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def average_gradients(self, grads_and_vars):
-        """[(grad float32 tensor [var shape], var)] -> the same list, each grad the mean over ranks."""
+        """[(grad float32 tensor [var shape], var)] -> the same list,
+        each grad the mean over ranks."""
 
     @abc.abstractmethod
     def average_scalars(self, tensors):
