@@ -231,6 +231,12 @@ def _cmd_compare(args):
     write_compare(args.run_a, args.run_b, args.out)
 
 
+def _cmd_repeats(args):
+    """`resnext repeats --out DIR --runs RUN... --compares DIR...` (resnext.compare.repeats)."""
+    from resnext.compare.repeats import write_summary
+    write_summary(args.runs, args.compares, args.out)
+
+
 def _strip_index(path):
     return path[:-len(".index")] if path.endswith(".index") else path
 
@@ -287,6 +293,12 @@ def _parser():
     p.add_argument("run_b", metavar="RUN_B", help="the run folder to compare with RUN_A")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="folder for compare.{md,html,json}, runs.csv, steps.csv and the plots")
+    p = sub.add_parser("repeats", help="summary of the repeats of one config (snakemake repeats)")
+    p.set_defaults(func=_cmd_repeats)
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for summary.{md,json,csv}")
+    p.add_argument("--runs", nargs="+", required=True, metavar="RUN", help="the repeat run folders")
+    p.add_argument("--compares", nargs="*", default=[], metavar="DIR",
+                   help="`resnext compare` output folders of the pairs")
     p = cmd("ranktable", _cmd_ranktable, "write (or --check) the HCCL rank table of an NPU run")
     p.add_argument("--out", help="default <run>/train/rank_table.json")
     p.add_argument("--format", choices=["server_list", "group_list"], help="default: rank_table_format")

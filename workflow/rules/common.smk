@@ -1,5 +1,6 @@
 # Helpers shared by the rules: the config, validated once here, and every path, from resnext.paths.
 # Rules name their files through these; a rule's input names another rule's output (rules.x.output).
+import itertools
 import os
 import shlex
 
@@ -10,6 +11,12 @@ from resnext.config import STAGES, load_config, write_resolved
 from resnext.data import choice
 from resnext.train import recipe
 
+# Snakemake's --config reads the items of a list as strings (YAML's BaseLoader): the seeds of
+# --config 'repeat_seeds=[1,2,3]' are numbers again before the schema checks them
+if isinstance(config.get("repeat_seeds"), list):
+    config["repeat_seeds"] = [
+        int(s) if isinstance(s, str) and s.isdigit() else s for s in config["repeat_seeds"]
+    ]
 CFG = load_config([], values=config)  # fails here, naming the key, before any job runs
 # A changed training key of a run that has checkpoints (not named in accept_changes, not a longer
 # schedule) fails here too, naming each key with its old and new value: before any job.
@@ -17,6 +24,10 @@ recipe.check_workflow(CFG)
 RUN = CFG.run_dir
 # convert, converted or index, by the rule in docs/data.md "Which data a run uses" (data_url + disk)
 DATA = choice.decide(CFG)
+if CFG.repeat_of and CFG.data_url == choice.run_data_dir(CFG.replace(run_name=CFG.repeat_of)):
+    # a repeat (rules/repeats.smk) reads the data its base run converts in this same DAG: the
+    # manifest may not be there yet, but it is the base's convert output, not shards to index
+    DATA = choice.DataPlan("converted", CFG.data_url, paths.manifest(CFG.data_url))
 HOST_ENV = "../envs/host.yaml"  # the host runtime, for --sdm conda
 
 # Container-side rules (train, evaluate, export): Snakemake's apptainer deployment takes CONTAINER
@@ -151,3 +162,54 @@ def manifest():
 
 def demo_marker():
     return [paths.demo_marker(CFG.source_path)] if CFG.source_dir == "demo" else []
+
+
+# -- snakemake repeats (rules/repeats.smk) --------------------------------------------------
+
+
+def repeat_config(seed):
+    """The config of the repeat with `seed`: this one with its name, seed and repeat_of, on the
+    data this run converts or reads (the seed would otherwise split and shuffle other data)."""
+    return dict(
+        config,
+        run_name=paths.repeat_run_name(CFG.run_name, seed),
+        seed=seed,
+        repeat_of=CFG.run_name,
+        data_url=DATA.shard_dir,
+    )
+
+
+REPEATS = paths.repeats_dir(CFG.results_dir, CFG.run_name)
+REPEAT_RUNS = {
+    seed: paths.run_dir(CFG.results_dir, paths.repeat_run_name(CFG.run_name, seed))
+    for seed in CFG.repeat_seeds
+}
+REPEAT_PAIRS = list(itertools.combinations(CFG.repeat_seeds, 2))
+
+
+def repeat_audit(seed):
+    """The report's audit.json of the repeat with `seed` (its module's report writes it)."""
+    return paths.report_file(paths.report_dir(REPEAT_RUNS[int(seed)]), "audit")
+
+
+def repeat_of_audit(audit):
+    """The run folder of a repeat's <run>/report/audit.json."""
+    return os.path.dirname(os.path.dirname(audit))
+
+
+def pair_compare(seed_a, seed_b):
+    """compare.json of `resnext compare` of the repeats with seeds a and b."""
+    return paths.compare_file(paths.pair_compare_dir(REPEATS, seed_a, seed_b), "json")
+
+
+def repeats_inputs(wildcards):
+    """The summary's inputs; with fewer than two seeds, the one line that says what to set."""
+    if len(CFG.repeat_seeds) < 2:
+        raise WorkflowError(
+            "repeats: repeat_seeds holds %d seed(s), needs at least two: set it in the config "
+            "or pass --config 'repeat_seeds=[1,2,3]'" % len(CFG.repeat_seeds)
+        )
+    return {
+        "audits": [repeat_audit(s) for s in CFG.repeat_seeds],
+        "compares": [pair_compare(a, b) for a, b in REPEAT_PAIRS],
+    }

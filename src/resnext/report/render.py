@@ -17,6 +17,7 @@ import base64
 import dataclasses
 import html
 import re
+import urllib.parse
 
 
 @dataclasses.dataclass
@@ -45,6 +46,13 @@ class Table:
 @dataclasses.dataclass
 class Pre:
     text: str
+
+
+@dataclasses.dataclass
+class Link:
+    """A line that links to a file by a relative path we build (never a value's own markup)."""
+    text: str
+    href: str
 
 
 @dataclasses.dataclass
@@ -123,7 +131,15 @@ def _md_block(block):
         return _md_pre(block.text)
     if isinstance(block, Image):  # the name is ours (a PNG written beside the report)
         return "![%s](%s)" % (_md(block.caption, brackets=True), block.name)
+    if isinstance(block, Link):
+        return "[%s](%s)" % (_md(block.text, brackets=True), _href(block.href))
     raise TypeError("unknown report block %r" % (block,))
+
+
+def _href(path):
+    """A relative path as a URL path: every character but letters, digits and / . _ - ~
+    percent-encoded, so it can close neither the link nor an HTML attribute."""
+    return urllib.parse.quote(_printable(path), safe="/._-~")
 
 
 def to_markdown(blocks):
@@ -176,6 +192,8 @@ def _html_block(block, images):
         return "<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (head, body)
     if isinstance(block, Pre):
         return "<pre>%s</pre>" % _esc(block.text.rstrip("\n"))
+    if isinstance(block, Link):
+        return '<p><a href="%s">%s</a></p>' % (_href(block.href), _esc(block.text))
     if isinstance(block, Image):
         data = images.get(block.name)
         if data is None:

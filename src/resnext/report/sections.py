@@ -7,8 +7,11 @@ config therefore differ only there (tests/report/test_stability.py).
 """
 from __future__ import annotations
 
+import os
+
+from resnext import paths
 from resnext.report import benchmarks, fmt, tables, verdict
-from resnext.report.render import Facts, Heading, Image, Para, Pre, Table
+from resnext.report.render import Facts, Heading, Image, Link, Para, Pre, Table
 from resnext.report.sections_audit import audit_section, dataset_section, export_section, mllog_section
 
 
@@ -22,7 +25,7 @@ def build_blocks(ctx):
               Para("Built from the result JSON files under %s (never from logs)." % ctx.results.run_dir),
               Para(STABILITY_NOTE),
               Facts([("Report generated (UTC)", fmt.utc_text(ctx.generated_utc))])]
-    for part in (summary_section, verdict_section, accuracy_section, training_section, eval_table_section,
+    for part in (summary_section, repeats_section, verdict_section, accuracy_section, training_section, eval_table_section,
                  export_section, dataset_section, mllog_section, audit_section):
         blocks.extend(part(ctx))
     return blocks
@@ -48,6 +51,24 @@ def summary_section(ctx):
             tables.interval_text(final, "top5"), final.get("num_images"))),
         ("Config sha256", cfg.sha256()),
     ])]
+
+
+def repeats_section(ctx):
+    """A link to the repeats summary (`snakemake repeats`): always from a repeat run (repeat_of
+    set: the summary is written after its report), from any other run when the summary exists."""
+    cfg = ctx.cfg
+    base = cfg.repeat_of or cfg.run_name
+    summary = paths.summary_file(paths.repeats_dir(cfg.results_dir, base), "md")
+    if not cfg.repeat_of and not os.path.isfile(summary):
+        return []
+    what = ("This run is the repeat of run %s with seed %d (repeat_seeds %s)."
+            % (base, cfg.seed, list(cfg.repeat_seeds)) if cfg.repeat_of
+            else "Run %s has repeats with seeds %s." % (base, list(cfg.repeat_seeds)))
+    href = os.path.relpath(summary, paths.report_dir(cfg.run_dir))
+    return [Heading(2, "Repeats"), Para(what + " Their run-to-run spread (mean and sd of the "
+                                        "final top-1/top-5 and the time to train) and the "
+                                        "compare of each pair:"),
+            Link("repeats summary (%s)" % href, href)]
 
 
 def verdict_section(ctx):
