@@ -41,7 +41,7 @@ def _claiming(data, height, width):
 
 
 def _result_lines(text):
-    return [l for l in text.splitlines() if "ERROR" in l]
+    return [line for line in text.splitlines() if "ERROR" in line]
 
 
 @pytest.fixture(scope="module")
