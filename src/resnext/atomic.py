@@ -10,8 +10,12 @@ import errno
 import hashlib
 import io
 import json
+import logging
+import math
 import os
 import stat
+
+log = logging.getLogger(__name__)
 
 
 def tmp_name(path):
@@ -146,9 +150,44 @@ def write_text(path, text):
     write_bytes(path, text.encode("utf-8"))
 
 
+def _finite(value, where, found):
+    """`value` with every NaN / Infinity float (at any depth) replaced by None; `found` gets one
+    "<where> is NaN" (or Infinity, -Infinity) per replacement."""
+    if isinstance(value, float) and not math.isfinite(value):
+        found.append("%s is %s" % (where or "value", "NaN" if math.isnan(value) else
+                                   "Infinity" if value > 0 else "-Infinity"))
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v, "%s.%s" % (where, k) if where else str(k), found)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v, "%s[%d]" % (where, i), found) for i, v in enumerate(value)]
+    return value
+
+
+def json_text(obj, indent=None, what="record"):
+    """Strict JSON of `obj` (sorted keys): never NaN or Infinity, which are not JSON.
+
+    Each non-finite float becomes null, and a record (a dict) names it in its "warnings" list
+    ("loss is NaN", "top1_ci95[0] is Infinity"), so a reader sees why the value is missing;
+    the writer logs it too.
+    """
+    found = []
+    clean = _finite(obj, "", found)
+    found.sort()
+    if found:
+        log.warning("%s: %s; written as null", what, "; ".join(found))
+        if isinstance(clean, dict):
+            earlier = clean.get("warnings")
+            earlier = [w for w in earlier if w not in found] if isinstance(earlier, list) else []
+            clean["warnings"] = earlier + found
+    return json.dumps(clean, indent=indent, sort_keys=True, allow_nan=False)
+
+
 def write_json(path, obj):
-    """JSON with sorted keys and a trailing newline, so equal results give equal files."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    """JSON with sorted keys and a trailing newline, so equal results give equal files
+    (json_text: a non-finite float is written as null with a warning)."""
+    write_text(path, json_text(obj, indent=2, what=path) + "\n")
 
 
 def append_line(path, line):

@@ -330,6 +330,9 @@ def _user_errors():
     from resnext.train.launch import RankFailed, RunLocked
     errors = (ConfigError, FileNotFoundError, RankFailed, RunLocked, CorruptRecordError, UnsafeFile,
               CheckpointError, DataChanged, ImageTooLarge)
+    report = sys.modules.get("resnext.report.collect")
+    if report is not None:  # only the report imports it (and matplotlib with it)
+        errors += (report.ReportError,)
     compare = sys.modules.get("resnext.compare.runs")
     if compare is not None:  # only a compare imported it (it imports pandas and scipy)
         errors += (compare.CompareError,)

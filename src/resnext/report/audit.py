@@ -163,7 +163,8 @@ def eval_record(rec):
             "top1_ci95": intervals.rate_interval(rec, "top1"), "top5_ci95": intervals.rate_interval(rec, "top5"),
             "loss": rec["loss"], "num_images": rec.get("num_images"), "images_per_sec": rec.get("images_per_sec"),
             "checkpoint_path": ckpt.get("path"), "checkpoint_sha256": ckpt.get("sha256"),
-            "checkpoint_time_utc": ckpt.get("time_utc"), "evaluated_utc": rec.get("evaluated_utc")}
+            "checkpoint_time_utc": ckpt.get("time_utc"), "evaluated_utc": rec.get("evaluated_utc"),
+            "warnings": list(rec.get("warnings") or [])}
 
 
 def build_audit(ctx):

@@ -59,22 +59,71 @@ def _numbered(folder, pattern, regex):
     return sorted(found)
 
 
+# what the report reads of a record by key: {key: (JSON type name, accepted types, may be null)}
+_NUMBER = ("a number", (int, float), False)
+EVAL_FIELDS = {"step": ("an integer", (int,), False), "epoch": _NUMBER, "top1": _NUMBER,
+               "top5": _NUMBER,
+               "loss": ("a number or null", (int, float), True)}  # null: evaluate's NaN warning
+EVAL_OPTIONAL = {"num_images": ("an integer", (int,), True),
+                 "checkpoint": ("an object", (dict,), True),
+                 "top1_ci95": ("a list", (list,), True), "top5_ci95": ("a list", (list,), True),
+                 "warnings": ("a list", (list,), True)}
+BLOCK_FIELDS = {"start_step": ("an integer", (int,), False), "end_step": ("an integer", (int,), False)}
+BLOCK_OPTIONAL = {"images_per_sec": ("a number", (int, float), True),
+                  "wall_time_s": ("a number", (int, float), True),
+                  "loops": ("a list", (list,), True)}
+RERUN = {"evaluation result": "run `resnext evaluate` for that checkpoint again (or move the file "
+                              "aside)",
+         "training block record": "move it aside: `resnext train` rebuilds it from metrics.jsonl"}
+
+
+def _type_name(value):
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")
+
+
+def check_record(path, record, what, required=None, optional=None):
+    """`record`, or ReportError naming `path` and the first key the report cannot read: the file
+    must hold an object; each `required` key must be there with its type, each `optional` one
+    may be absent. A boolean is no number (JSON has both)."""
+    todo = RERUN.get(what, "restore it or move it aside")
+    if not isinstance(record, dict):
+        raise ReportError("%s is not a %s: it holds %s, not an object; %s"
+                          % (path, what, _type_name(record), todo))
+    for fields, needed in ((required or {}, True), (optional or {}, False)):
+        for key, (name, types, nullable) in sorted(fields.items()):
+            if key not in record:
+                if needed:
+                    raise ReportError("%s: key %r is missing (a %s has it); %s"
+                                      % (path, key, what, todo))
+                continue
+            value = record[key]
+            if (value is None and nullable) or (
+                    isinstance(value, types) and not isinstance(value, bool)):
+                continue
+            raise ReportError("%s: key %r is %s, not %s; %s"
+                              % (path, key, _type_name(value), name, todo))
+    return record
+
+
 def _read(path, what):
     try:
-        return atomic.read_json(path)
+        record = atomic.read_json(path)
     except (OSError, ValueError) as exc:
         raise ReportError("cannot read %s %s: %s" % (what, path, exc)) from exc
+    return check_record(path, record, what)
 
 
-def _load_numbered(pattern, field, what, problems):
-    """Every JSON file named like `pattern` (a resnext.paths name with "*" for its number); a record
-    whose `field` differs from the number in its name is kept and listed in `problems`."""
+def _load_numbered(pattern, field, what, problems, fields=((), ())):
+    """Every JSON file named like `pattern` (a resnext.paths name with "*" for its number), each
+    checked against `fields` (required, optional: check_record); a record whose `field` differs
+    from the number in its name is kept and listed in `problems`."""
     head, tail = os.path.basename(pattern).split("*")
     files = _numbered(os.path.dirname(pattern), os.path.basename(pattern),
                       re.escape(head) + r"(\d+)" + re.escape(tail))
     records = []
     for number, path in files:
-        record = _read(path, what)
+        record = check_record(path, _read(path, what), what, *fields)
         if record.get(field) != number:
             problems.append("%s: file name says %s %d, content says %r"
                             % (path, field, number, record.get(field)))
@@ -83,7 +132,13 @@ def _load_numbered(pattern, field, what, problems):
 
 
 def load_evals(run_dir, problems):
-    evals = _load_numbered(paths.eval_json(run_dir, "*"), "step", "evaluation result", problems)
+    evals = _load_numbered(paths.eval_json(run_dir, "*"), "step", "evaluation result", problems,
+                           (EVAL_FIELDS, EVAL_OPTIONAL))
+    for record in evals:  # non-finite numbers, written as null by atomic.json_text
+        for warning in record.get("warnings") or []:
+            problems.append("eval/step-%s.json: %s (written as null: the checkpoint's outputs are "
+                            "not finite numbers; this evaluation is not a result)"
+                            % (record["step"], warning))
     if not evals:
         raise MissingResultsError(
             "no evaluation results (eval/step-<step>.json) in %s: run the evaluate stage first"
@@ -93,7 +148,7 @@ def load_evals(run_dir, problems):
 
 def load_blocks(run_dir, problems):
     blocks = _load_numbered(paths.block_record(paths.train_dir(run_dir), "*"), "block",
-                            "training block record", problems)
+                            "training block record", problems, (BLOCK_FIELDS, BLOCK_OPTIONAL))
     return sorted(blocks, key=lambda r: r["start_step"])
 
 

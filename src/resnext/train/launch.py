@@ -266,8 +266,8 @@ def train(cfg, config_path, until_step, env_extra=None):
     with run_lock(cfg, until_step):
         recipe.begin_block(cfg, manifest, records.utc_now())  # a changed recipe: refused, no rank
         atomic.append_line(paths.data_checks(cfg.train_dir),
-                           json.dumps(dict(verified, until_step=until_step,
-                                           verified_utc=records.utc_now()), sort_keys=True))
+                           atomic.json_text(dict(verified, until_step=until_step,
+                                                 verified_utc=records.utc_now())))
         covered = _covered(cfg, until_step)
         if covered:
             log.info("checkpoint at step %d already covers the block ending at step %d: no rank "

@@ -6,7 +6,6 @@ the same seed gives the same weights on CPU. The console line every iterations_p
 the seed's format. Python 3.7, TF 1.15 API.
 """
 import contextlib
-import json
 import logging
 import math
 import os
@@ -153,7 +152,7 @@ def _loop(cfg, run, backend, start, until, block):
         loops.append(rec)
         if backend.is_chief:
             log.info(LOG_FORMAT, step, rec["epoch"], rec["images_per_sec"], loss, total, lr)
-            atomic.append_line(paths.metrics(cfg.train_dir), json.dumps(rec, sort_keys=True))
+            atomic.append_line(paths.metrics(cfg.train_dir), atomic.json_text(rec))
             events.write(step, train_values(rec), prefix="train/")
     if events is not None:
         events.close()

@@ -43,7 +43,7 @@ def truncate_metrics(cfg, start_step):
     rows = read_metrics(cfg)
     kept = [r for r in rows if r["step"] <= start_step]
     if len(kept) != len(rows) or (rows and not os.path.getsize(paths.metrics(cfg.train_dir))):
-        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept)
+        text = "".join(atomic.json_text(r) + "\n" for r in kept)
         atomic.write_text(paths.metrics(cfg.train_dir), text)
 
 
