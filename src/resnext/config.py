@@ -18,18 +18,9 @@ import shlex
 import yaml
 
 from resnext import atomic, paths
+from resnext.yamlload import Loader as _Loader
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "config.schema.yaml")
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads `1e-6` (no dot) as a string; configs mean a number, as YAML 1.2 does."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"""^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"""),
-    list("-+0123456789."))
 
 
 def _load_yaml(stream):
@@ -297,18 +288,31 @@ def parse_override(text):
     try:
         value = _load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError("override %r: value is not valid YAML (%s)" % (text, exc))
+        raise ConfigError("override %s: value is not valid YAML (%s)"
+                          % (_printable(text), _one_line(exc)))
     return key.strip(), value
+
+
+def _one_line(exc):
+    """A YAML error's text on one line (PyYAML's marks span several)."""
+    return " ".join(str(exc).split())
 
 
 def _read_yaml(path):
     if not os.path.isfile(path):
         raise ConfigError("config file %s does not exist" % path)
+    with io.open(path, "rb") as f:
+        raw = f.read()
     try:
-        with io.open(path, encoding="utf-8") as f:
-            data = _load_yaml(f) or {}
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError("config file %s is not UTF-8 text (byte 0x%02x at line %d); save it "
+                          "as UTF-8" % (path, raw[exc.start], line))
+    try:
+        data = _load_yaml(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError("config file %s is not valid YAML: %s" % (path, exc))
+        raise ConfigError("config file %s is not valid YAML: %s" % (path, _one_line(exc)))
     if not isinstance(data, dict):
         raise ConfigError("config file %s must hold a mapping of keys, not %s" % (path, type(data).__name__))
     return data
