@@ -25,7 +25,7 @@ class Loader(yaml.SafeLoader):
     MAX_NODES = 20000  # a full config is ~300 nodes
 
     def __init__(self, stream):
-        super(Loader, self).__init__(stream)
+        super().__init__(stream)
         self._depth, self._sizes = 0, {}
 
     def compose_node(self, parent, index):
@@ -34,7 +34,7 @@ class Loader(yaml.SafeLoader):
             if self._depth > self.MAX_DEPTH:
                 raise YamlRefused("nested more than %d levels deep (line %d)"
                                   % (self.MAX_DEPTH, self.peek_event().start_mark.line + 1))
-            node = super(Loader, self).compose_node(parent, index)
+            node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
         if self._size(node) > self.MAX_NODES:
@@ -71,7 +71,7 @@ class Loader(yaml.SafeLoader):
                 if first is not None:
                     raise YamlRefused("key %r is given twice (lines %d and %d); keep one"
                                       % (key, first, line))
-        return super(Loader, self).construct_mapping(node, deep=deep)
+        return super().construct_mapping(node, deep=deep)
 
 
 Loader.add_implicit_resolver(

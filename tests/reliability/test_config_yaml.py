@@ -52,7 +52,7 @@ def test_a_hostile_config_file_is_refused_in_one_line(case, tmp_path, caplog, mo
     finally:
         tracemalloc.stop()
     assert code == 2 and "Traceback" not in text, text
-    line, = [l for l in text.splitlines() if "ERROR" in l]
+    line, = [ln for ln in text.splitlines() if "ERROR" in ln]
     assert "config file %s" % victim in line and words in line, line
     assert H.tree(tmp_path) == before  # the file unchanged (sha256), nothing written
     assert seconds < 10 and peak < 50e6, (seconds, peak)  # bounded, on a loaded 2-core machine
@@ -69,7 +69,7 @@ def test_a_hostile_set_value_is_refused_naming_it(value, words, tmp_path, caplog
     code, text = H.main(["resolve-config", "--config", DEMO_CONFIG, "--set", "image_mean=" + value,
                          "--out", tmp_path / "resolved.yaml"], caplog)
     assert code == 2 and "Traceback" not in text, text
-    line, = [l for l in text.splitlines() if "ERROR" in l]
+    line, = [ln for ln in text.splitlines() if "ERROR" in ln]
     assert "override 'image_mean=" in line and words in line, line
     assert H.tree(tmp_path) == before
 

@@ -56,7 +56,7 @@ def test_a_malformed_result_is_refused_naming_the_file_and_key(case, tmp_path, c
     before, sha = H.tree(tmp_path), H.sha256(victim)
     code, text = H.main(["report", "--config", config], caplog)
     assert code == 2 and "Traceback" not in text, text
-    line, = [l for l in text.splitlines() if "ERROR" in l]
+    line, = [ln for ln in text.splitlines() if "ERROR" in ln]
     assert victim in line and words in line, line
     assert H.sha256(victim) == sha and H.tree(tmp_path) == before  # no report file, nothing else
     assert not os.path.exists(os.path.join(cfg.run_dir, "report"))

@@ -68,7 +68,8 @@ EVAL_OPTIONAL = {"num_images": ("an integer", (int,), True),
                  "checkpoint": ("an object", (dict,), True),
                  "top1_ci95": ("a list", (list,), True), "top5_ci95": ("a list", (list,), True),
                  "warnings": ("a list", (list,), True)}
-BLOCK_FIELDS = {"start_step": ("an integer", (int,), False), "end_step": ("an integer", (int,), False)}
+BLOCK_FIELDS = {"start_step": ("an integer", (int,), False),
+                "end_step": ("an integer", (int,), False)}
 BLOCK_OPTIONAL = {"images_per_sec": ("a number", (int, float), True),
                   "wall_time_s": ("a number", (int, float), True),
                   "loops": ("a list", (list,), True)}
