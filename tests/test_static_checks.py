@@ -25,11 +25,11 @@ SRC = os.path.join(ROOT, "src", "resnext")
 SHARED_TOOLS = os.path.join(os.path.dirname(ROOT), "shared", "tools")
 COMPAT_IMPORT = "from resnext.compat import tf\n"
 # what the container runs (the `resnext` stages train, train-rank, evaluate, export, benchmark,
-# with-device); cli.py and devicepool.py are checked but not followed: cli's host-only stages
-# (convert, report) import their modules lazily
+# with-device, npu-check, npu-check-rank); cli.py and devicepool.py are checked but not followed:
+# cli's host-only stages (convert, report) import their modules lazily
 ROOTS = (["config.py", "compat.py", "evaluate.py", "export.py", "benchmark.py", "data/pipeline.py",
           "data/preprocessing.py"]
-         + [os.path.relpath(p, SRC) for d in ("model", "train", "backends")
+         + [os.path.relpath(p, SRC) for d in ("model", "train", "backends", "npucheck")
             for p in glob.glob(os.path.join(SRC, d, "*.py"))])
 LEAVES = ("cli.py", "devicepool.py")
 
@@ -81,7 +81,7 @@ def test_the_container_modules_are_found_through_their_imports():
     found = {os.path.relpath(p, SRC) for p in container_modules()}
     assert {"paths.py", "atomic.py", "checkpoints.py", "progress.py", "retention.py",
             "ranktable.py", "data/tfrecord.py", "predictions.py", "intervals.py", "train/loop.py",
-            "backends/npu.py", "cli.py"} <= found
+            "backends/npu.py", "cli.py", "npucheck/ranks.py", "data/index.py"} <= found
     host_only = [p for p in found if p.startswith("report") or p.startswith("data/convert")]
     assert not host_only and "data/demo.py" not in found
 

@@ -237,6 +237,34 @@ def _cmd_repeats(args):
     write_summary(args.runs, args.compares, args.out)
 
 
+def _cmd_npu_check(args):
+    """`resnext npu-check [--out DIR] [--item NAME ...]`: one line per item on stdout; exit 1 if
+    an item FAILED."""
+    cfg, _ = _config(args)
+    out = args.out or paths.npu_check_dir(cfg.run_dir)
+    if os.path.lexists(out) and not os.path.isdir(out):
+        raise ConfigError("npu-check --out %s is not a folder: give a folder (created if missing)"
+                          % out)
+    from resnext.npucheck import check, outcome  # imports TensorFlow: after the checks above
+
+    def show(result):
+        for text in [outcome.line(result)] + outcome.tail_lines(result):
+            print(text, flush=True)
+        if result.get("note"):
+            print("NOTE: " + result["note"], flush=True)
+    record = check.run(cfg, out, args.item, show)
+    for text in check.summary_lines(record):
+        print(text)
+    if not record["passed"]:
+        raise SystemExit(1)
+
+
+def _cmd_npu_check_rank(args):
+    from resnext.npucheck import ranks
+    cfg, _ = _config(args)
+    ranks.rank_main(cfg, args.out)
+
+
 def _strip_index(path):
     return path[:-len(".index")] if path.endswith(".index") else path
 
@@ -313,7 +341,19 @@ def _parser():
     p.add_argument("--count", type=int, default=1, help="devices to hold (default 1)")
     p.add_argument("--timeout", type=float, help="seconds to wait for free devices (default: forever)")
     p.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- COMMAND", help="the command to run")
+    _npu_check_parsers(cmd)
     return parser
+
+
+def _npu_check_parsers(cmd):
+    from resnext.npucheck.outcome import NAMES
+    p = cmd("npu-check", _cmd_npu_check,
+            "first-run check of an Ascend server (README: Running on Ascend)")
+    p.add_argument("--out", metavar="DIR", help="default <run>/npu-check")
+    p.add_argument("--item", action="append", default=[], choices=NAMES,
+                   help="run only this item (repeatable; the software item always runs)")
+    cmd("npu-check-rank", _cmd_npu_check_rank, "one rank of npu-check's 2-device run").add_argument(
+        "--out", required=True)
 
 
 def _user_errors():

@@ -122,6 +122,12 @@ def device_env(ids, base=None):
     return env
 
 
+def held_devices(environ=None):
+    """The device ids `device_env` gave this job (RESNEXT_DEVICES), [] when it gave none."""
+    text = (os.environ if environ is None else environ).get("RESNEXT_DEVICES", "")
+    return [int(d) for d in text.split(",") if d.strip().isdigit()]
+
+
 def run_with_devices(pool_dir, device_ids, argv, count=1, timeout_s=None):
     """Run argv while holding `count` devices from the pool, with device_env(ids);
     -> its exit code."""

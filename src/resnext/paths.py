@@ -23,6 +23,7 @@ lives in (a `str`) and returns a `str`; a step or block may be a Snakemake wildc
         logs/<rule>.log                             Snakemake's job logs
         verify.json                                 `snakemake verify`'s outcome
         ro-crate-metadata.json, workflow/           the run's RO-Crate and the workflow it names
+        npu-check/npu-check.json, npu-check/logs/   `resnext npu-check` (`snakemake npu_check`)
     <results_dir>/<run_name>-s<seed>/               one run of `snakemake repeats` (repeat_seeds)
     <results_dir>/<run_name>-repeats/               their summary.{md,json,csv}, compare-<a>-<b>/
     <out>/compare.{md,html,json}, runs.csv, steps.csv, <plot>.png   `resnext compare A B --out`
@@ -202,6 +203,31 @@ def crate_metadata(run):
 def verify_record(run):
     """<run>/verify.json: what `resnext verify` found (the workflow's verify target)."""
     return os.path.join(run, "verify.json")
+
+
+def npu_check_dir(run):
+    """<run>/npu-check/: `resnext npu-check`'s folder (the workflow's npu_check target)."""
+    return os.path.join(run, "npu-check")
+
+
+def npu_check_record(check):
+    """<npu-check>/npu-check.json: every item of the check, its status, time and log tail."""
+    return os.path.join(check, "npu-check.json")
+
+
+def npu_check_logs(check):
+    """<npu-check>/logs/: one log per item (<name>.log)."""
+    return os.path.join(check, "logs")
+
+
+def npu_check_rank_table(check):
+    """<npu-check>/rank_table.json: the rank table of the devices the check found."""
+    return os.path.join(check, "rank_table.json")
+
+
+def npu_check_rank_values(train, rank):
+    """<train>/rank-<r>.npz: the variables one rank of the check's 2-device run ends with."""
+    return os.path.join(train, "rank-%d.npz" % rank)
 
 
 def stage_settings(run, stage):

@@ -7,7 +7,9 @@ the layout has one) must always go with the same label and the label with the sa
 box corner lists, when present, must be float lists of one length. A record that fails raises
 Problem (the caller names the shard, the record and its offset). Labels, synsets, class texts and
 box counts are gathered on the way. The image's header must give a size within max_image_pixels
-(resnext.data.pixels: a record over it is refused before any stage decodes it). Host only.
+(resnext.data.pixels: a record over it is refused before any stage decodes it). Pure Python: it
+runs on the host (`resnext index`) and in the Ascend container (`resnext npu-check` indexes its
+tiny shards).
 """
 import collections
 import re
