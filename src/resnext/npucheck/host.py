@@ -150,7 +150,7 @@ def rank_table_item(cfg, out_path):
             "under npu_servers)" % (len(ids), HCCN_CONF)
         )
     table = ranktable.build_table(
-        ranktable.host_servers(ids), ranktable.setting(cfg, "rank_table_format"), len(ids)
+        ranktable.host_servers(ids), cfg.rank_table_format, len(ids)
     )
     ranktable.write_table(out_path, table)
     return "%d device(s) %s -> %s" % (len(ids), ids, out_path)

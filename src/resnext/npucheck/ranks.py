@@ -139,7 +139,7 @@ def two_device_item(cfg, servers):
     from resnext.train import launch
 
     train = cfg.train_dir
-    fmt = ranktable.setting(cfg, "rank_table_format")
+    fmt = cfg.rank_table_format
     table = ranktable.write_table(
         paths.rank_table(train), ranktable.build_table(servers, fmt, RANKS)
     )
