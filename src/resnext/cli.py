@@ -103,12 +103,13 @@ def _cmd_train(args):
 
 
 def _cmd_train_rank(args):
+    from resnext.train import rankenv
+    cfg, _ = _config(args)
+    cfg, rank, size = rankenv.join(cfg)  # under SLURM from the step's env: refused before TF
     from resnext.backends import get_backend
     from resnext.train.loop import train_block
     from resnext.train.preflight import check_train_data
-    cfg, _ = _config(args)
     check_train_data(cfg)  # before the backend joins its peers; also when started without the launcher
-    rank, size = int(os.environ.get("RANK_ID", "0")), int(os.environ.get("RANK_SIZE", "1"))
     if size != cfg.rank_size:
         raise ConfigError("RANK_SIZE=%d in the environment but rank_size is %d" % (size, cfg.rank_size))
     train_block(cfg, args.until_step, get_backend(cfg, rank, size))
@@ -145,7 +146,9 @@ def _cmd_ranktable(args):
     ranktable.write_table(out, table)
     log.info("rank table (%s) for %d device(s) -> %s", ranktable.table_format(table), cfg.rank_size, out)
     if args.env_for is not None:
-        print(json.dumps(ranktable.rank_env(table, args.env_for), sort_keys=True))
+        from resnext.train.rankenv import npu_rank_env
+        env = npu_rank_env(cfg, args.env_for, table, os.path.abspath(out))
+        print(json.dumps(env, sort_keys=True))
 
 
 def _cmd_with_device(args):
@@ -187,17 +190,18 @@ def _cmd_benchmark(args):
         write_resolved(cfg, config_path)
         argv = [sys.executable, "-m", "resnext.cli", "benchmark-rank"] + _benchmark_argv(
             args, config_path, out)
-        launch.supervise(cfg, argv, paths.train_logs(work), launch.backend_env(cfg))
+        launch.supervise(cfg, argv, paths.train_logs(work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(atomic.read_json(out), indent=2, sort_keys=True))
 
 
 def _cmd_benchmark_rank(args):
+    from resnext.train import rankenv
+    cfg, _ = _config(args)
+    cfg, rank, size = rankenv.join(cfg)
     from resnext import benchmark
     from resnext.backends import get_backend
-    cfg, _ = _config(args)
-    rank, size = int(os.environ.get("RANK_ID", "0")), int(os.environ.get("RANK_SIZE", "1"))
     benchmark.run(cfg, get_backend(cfg, rank, size), args.mode, args.data, args.warmup, args.steps, args.out)
 
 

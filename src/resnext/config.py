@@ -184,6 +184,9 @@ def _check_cross_keys(values, origin):
                         % (values["label_offset"], values["num_classes"]))
     if values["hosts"] and len(values["hosts"]) != values["rank_size"]:
         problems.append("hosts lists %d entries but rank_size is %d" % (len(values["hosts"]), values["rank_size"]))
+    if values["hosts"] and values["launcher"] == "slurm":  # SLURM's allocation places the ranks
+        problems.append("hosts is for launcher local; launcher slurm takes the hosts from the "
+                        "allocation: set hosts: []")
     if values["backend"] == "npu":
         problems.extend(_npu_refusals(values))
     try:

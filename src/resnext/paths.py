@@ -15,6 +15,7 @@ lives in (a `str`) and returns a `str`; a step or block may be a Snakemake wildc
         train/block-<b>.json, train/metrics.jsonl   training records
         train/done/step-<step>.json                 a finished block (the workflow's output)
         train/logs/rank-<r>.log, train/.lock        rank logs, the launcher's lock
+        train/logs/srun.log                         srun's own messages (launcher slurm)
         train/rank_table.json, train/config.ranks.yaml
         eval/step-<step>.json (+ .predictions.npz)  one result per checkpoint
         export/<arch>.pb, export/export.json        the frozen graph and its record
@@ -145,6 +146,11 @@ def rank_log(logs, rank):
 def train_lock(train):
     """The launcher's flock file: one launcher trains a run at a time."""
     return os.path.join(train, ".lock")
+
+
+def srun_log(logs):
+    """<logs>/srun.log: srun's own messages when launcher slurm starts the ranks."""
+    return os.path.join(logs, "srun.log")
 
 
 def rank_table(train):

@@ -210,23 +210,23 @@ def test_device_env_of_rank3_comes_from_the_rank_table(fake_bridge, npu_cfg, tab
     assert get_backend(npu_cfg, 0, 8).device_env(4)["DEVICE_ID"] == "0"  # first device of server 2
 
 
-def test_launcher_env_writes_the_table_without_importing_npu_bridge(npu_cfg, tmp_path, monkeypatch):
-    from resnext.backends.npu import launcher_env
+def test_npu_env_writes_the_table_without_importing_npu_bridge(npu_cfg, tmp_path, monkeypatch):
+    from resnext.train.rankenv import npu_env
     monkeypatch.delenv("RANK_TABLE_FILE", raising=False)
     cfg = npu_cfg.replace(npu_servers=SERVERS, npu_job_id="job-7")
-    env_for = launcher_env(cfg, str(tmp_path / "table.json"))
+    env_for = npu_env(cfg, str(tmp_path / "table.json"))
     assert env_for(5)["DEVICE_ID"] == "1" and env_for(5)["JOB_ID"] == "job-7"
     assert os.path.isfile(env_for(0)["RANK_TABLE_FILE"])
     assert "npu_bridge" not in sys.modules
 
 
 def test_one_rank_gets_the_pool_device_and_no_table(tmp_path, monkeypatch):
-    from resnext.backends.npu import launcher_env
+    from resnext.train.rankenv import npu_env
     monkeypatch.setenv("ASCEND_DEVICE_ID", "6")
-    env = launcher_env(npu_config(tmp_path, "rank_size=1"))(0)
+    env = npu_env(npu_config(tmp_path, "rank_size=1"))(0)
     assert env["DEVICE_ID"] == env["ASCEND_DEVICE_ID"] == "6" and "RANK_TABLE_FILE" not in env
     monkeypatch.delenv("ASCEND_DEVICE_ID")
-    assert launcher_env(npu_config(tmp_path, "rank_size=1"))(0)["DEVICE_ID"] == "0"
+    assert npu_env(npu_config(tmp_path, "rank_size=1"))(0)["DEVICE_ID"] == "0"
 
 
 # ---- (f) npu_bridge is imported only for backend npu ------------------------------------------

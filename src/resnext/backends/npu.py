@@ -1,9 +1,9 @@
 """NPU ranks: Ascend 910 through npu_bridge (the TF Adapter) in session mode, averaged with HCCL.
 
-Implements backends/base.py's Backend. One process per device; the launcher gives
-each its env from the rank table (`device_env`). npu_bridge is imported here only, and only when a
-backend object is built (so only with backend == "npu"); importing it loads the adapter library,
-which registers the NpuOptimizer graph pass that `session_config()` turns on.
+Implements backends/base.py's Backend. One process per device; the launcher gives each its
+env from the rank table (resnext.train.rankenv builds every rank's env). npu_bridge is imported
+here only, and only when a backend object is built (so only with backend == "npu"); importing it
+loads the adapter library, which registers the NpuOptimizer graph pass that `session_config()` turns on.
 
 Where gradients are averaged, and why here
 ------------------------------------------
@@ -31,8 +31,9 @@ import contextlib
 import logging
 import os
 
-from resnext import paths, ranktable
+from resnext import ranktable
 from resnext.backends.base import Backend
+from resnext.train.rankenv import npu_rank_env
 from resnext.compat import tf
 from resnext.config import ConfigError
 
@@ -50,7 +51,6 @@ NPU_PRECISION = {
     # where a kernel has no fp32 form: choose it explicitly.
     "fp32": "force_fp32",
 }
-SOC_VERSION = "Ascend910"
 ROOT_RANK = 0
 FLOAT_TYPES = ("float16", "float32", "bfloat16")
 LOOP_OP_NAME = "IterationOp"
@@ -112,30 +112,6 @@ def inference_config(cfg):
     return npu_session_config(npu_precision_mode(cfg.precision_mode), 1, training=False)
 
 
-def device_env(cfg, rank, table, table_path):
-    """Env of rank `rank` for the launcher: the rank table's entry plus the
-    job-wide NPU variables."""
-    env = ranktable.rank_env(table, rank)
-    env.update({"RANK_TABLE_FILE": table_path, "JOB_ID": str(cfg.npu_job_id),
-                "HCCL_CONNECT_TIMEOUT": str(cfg.hccl_connect_timeout_s),
-                "SOC_VERSION": SOC_VERSION})
-    return env
-
-
-def launcher_env(cfg, table_path=None):
-    """-> env_extra(rank) for launch.supervise. Resolves (or writes) the rank table once, in the
-    launcher, without importing npu_bridge. One rank: just the device (the one `resnext with-device`
-    chose, else the first of npu_device_ids) and no table, so HCCL stays off."""
-    if cfg.rank_size == 1:
-        dev = os.environ.get("ASCEND_DEVICE_ID") or str(list(cfg.npu_device_ids)[0])
-        single = {"DEVICE_ID": dev, "ASCEND_DEVICE_ID": dev, "SOC_VERSION": SOC_VERSION,
-                  "JOB_ID": str(cfg.npu_job_id)}
-        return lambda rank: dict(single)
-    path = ranktable.prepare(cfg, table_path or paths.rank_table(cfg.train_dir))
-    table = ranktable.load_table(path, cfg.rank_size)
-    return lambda rank: device_env(cfg, rank, table, path)
-
-
 class NpuBackend(Backend):
     """One rank of a data-parallel job on an Ascend NPU
     (see the module docstring for the design)."""
@@ -175,7 +151,7 @@ class NpuBackend(Backend):
             if not path:
                 raise ConfigError("no rank table: set rank_table_file or RANK_TABLE_FILE")
             table = ranktable.load_table(path, self.rank_size)
-        return device_env(self.cfg, rank, table, os.path.abspath(path) if path else "")
+        return npu_rank_env(self.cfg, rank, table, os.path.abspath(path) if path else "")
 
     def _allreduce_mean(self, tensor, fusion):
         summed = self._bridge.hccl_ops.allreduce(tensor, "sum", fusion=fusion)

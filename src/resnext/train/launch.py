@@ -1,8 +1,11 @@
-"""Start one process per rank, supervise them, stop them all if one fails or hangs.
+"""Start every rank of a block, supervise them, stop them all if one fails or hangs.
 
-Each rank runs `resnext train-rank` with RANK_ID, RANK_SIZE, DEVICE_ID (and the backend's extra
-env: a TF ClusterSpec for CPU/GPU collectives, the rank table for NPU). Its stdout/stderr go to
-train/logs/rank-<r>.log; rank 0's log lines are echoed to the console. Ranks die with the launcher
+Each rank runs `resnext train-rank` with the environment resnext.train.rankenv builds (RANK_ID,
+RANK_SIZE, DEVICE_ID, the ClusterSpec for CPU/GPU collectives, the rank table for NPU). Who starts
+them is `launcher`: local = one process per rank here; slurm = one srun step (train/slurmstep.py),
+each rank deriving its env from the step. Either way its stdout/stderr go to
+train/logs/rank-<r>.log, rank 0's log lines are echoed to the console, a rank that logs nothing
+for rank_timeout_s is a hang, and one failed rank stops all. Ranks die with the launcher
 (PR_SET_PDEATHSIG on Linux), and one launcher at a time trains a run (flock on train/.lock).
 Python 3.7.
 """
@@ -13,14 +16,13 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 from resnext import atomic, checkpoints, paths
 from resnext.config import write_resolved
-from resnext.train import preflight, recipe, records
+from resnext.train import preflight, rankenv, recipe, records
 
 log = logging.getLogger(__name__)
 
@@ -37,41 +39,10 @@ class RunLocked(RuntimeError):
     """Another launcher holds this run's train/.lock; the message names its pid and block."""
 
 
-def free_ports(n):
-    """n distinct free localhost TCP ports (bound then released)."""
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
-def cluster_hosts(cfg):
-    """host:port of every rank: cfg.hosts for multi-node, else free localhost ports."""
-    if cfg.hosts:
-        return list(cfg.hosts)
-    return ["127.0.0.1:%d" % p for p in free_ports(cfg.rank_size)]
-
-
-def rank_env(cfg, rank, hosts, extra=None):
-    """Environment of rank `rank` (seed names: RANK_ID, RANK_SIZE, DEVICE_ID)."""
-    env = dict(os.environ)
-    env.update({"RANK_ID": str(rank), "RANK_SIZE": str(cfg.rank_size), "DEVICE_ID": str(rank),
-                "RESNEXT_CLUSTER": json.dumps(hosts), "PYTHONUNBUFFERED": "1"})
-    if cfg.backend == "gpu":  # rank r takes the r-th GPU the launcher may use (preflight counted them)
-        visible = preflight.visible_gpus()
-        env["CUDA_VISIBLE_DEVICES"] = visible[rank] if visible and rank < len(visible) else str(rank)
-    env.update(extra or {})
-    return env
-
-
-def _die_with_launcher():
-    """preexec_fn arming SIGKILL for the rank when the launcher dies (even by SIGKILL, when nothing
-    in the launcher runs), so no orphan trains on; None off Linux or without prctl.
+def die_with_launcher(sig=signal.SIGKILL):
+    """preexec_fn arming `sig` for the rank when the launcher dies (even by SIGKILL, when nothing
+    in the launcher runs), so no orphan trains on; None off Linux or without prctl. srun gets
+    SIGTERM instead: it then cancels its step on every node.
 
     Linux sends it when the *thread* that started the child exits: supervise() runs in one thread.
     """
@@ -84,7 +55,7 @@ def _die_with_launcher():
     launcher = os.getpid()
 
     def arm():
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        prctl(PR_SET_PDEATHSIG, int(sig))
         if os.getppid() != launcher:  # the launcher died before the signal was armed
             os.kill(os.getpid(), signal.SIGKILL)
     return arm
@@ -102,24 +73,31 @@ def log_tail(path, lines=20):
 class _Ranks(object):
     """The running rank processes and their log files."""
 
-    def __init__(self, cfg, argv, log_dir, env_extra):
+    def __init__(self, cfg, argv, log_dir, device):
         self.cfg = cfg
-        self.procs, self.logs, self.files = [], [], []
-        hosts = cluster_hosts(cfg)
-        os.makedirs(log_dir, exist_ok=True)
-        arm = _die_with_launcher()
-        self.logs = [paths.rank_log(log_dir, rank) for rank in range(cfg.rank_size)]
-        try:  # every log opened before any rank starts: a refused one (a planted link) starts none
-            for path in self.logs:
-                self.files.append(os.fdopen(atomic.open_in_place(path, LOG_FLAGS), "ab"))
-        except BaseException:
-            self.close_logs()
-            raise
-        for rank, f in enumerate(self.files):
-            env = rank_env(cfg, rank, hosts, env_extra(rank) if env_extra else None)
+        self.procs = []
+        self.logs, self.files = open_rank_logs(cfg, log_dir)
+        arm = die_with_launcher()
+        for placement, f in zip(rankenv.local_placements(cfg), self.files):
+            env = rankenv.rank_env(placement, device)
             proc = subprocess.Popen(argv, env=env, stdout=f, stderr=subprocess.STDOUT,
                                     start_new_session=True, preexec_fn=arm)
             self.procs.append(proc)
+
+    def failed(self):
+        """-> RankFailed for the first rank that exited non-zero, or None."""
+        for rank, (proc, path) in enumerate(zip(self.procs, self.logs)):
+            code = proc.poll()
+            if code not in (None, 0):
+                return RankFailed("rank %d exited with code %s; last lines of %s:\n%s"
+                                  % (rank, code, path, log_tail(path)))
+        return None
+
+    def running(self, rank):
+        return self.procs[rank].poll() is None
+
+    def finished(self):
+        return all(p.poll() == 0 for p in self.procs)
 
     def close_logs(self):
         for f in self.files:
@@ -170,26 +148,49 @@ class _Echo(object):
 def _check(ranks, timeout_s, last_growth):
     """Return None while all run, 0 when all finished, else raise RankFailed."""
     now = time.time()
-    for rank, (proc, path) in enumerate(zip(ranks.procs, ranks.logs)):
-        code = proc.poll()
-        if code not in (None, 0):
-            raise RankFailed("rank %d exited with code %s; last lines of %s:\n%s"
-                             % (rank, code, path, log_tail(path)))
+    failed = ranks.failed()
+    if failed is not None:
+        raise failed
+    for rank, path in enumerate(ranks.logs):
         size = os.path.getsize(path) if os.path.isfile(path) else 0
         if size != last_growth[rank][0]:
             last_growth[rank] = (size, now)
-        elif code is None and now - last_growth[rank][1] > timeout_s:
+        elif ranks.running(rank) and now - last_growth[rank][1] > timeout_s:
             raise RankFailed("rank %d wrote nothing to %s for %.0f s (rank_timeout_s); last lines:\n%s"
                              % (rank, path, timeout_s, log_tail(path)))
-    return 0 if all(p.poll() == 0 for p in ranks.procs) else None
+    return 0 if ranks.finished() else None
 
 
-def supervise(cfg, argv, log_dir, env_extra=None, console=None):
+def open_rank_logs(cfg, log_dir):
+    """-> ([train/logs/rank-<r>.log], [their files open for append]). Every log is opened before
+    any rank starts: a refused one (a planted link) starts none."""
+    os.makedirs(log_dir, exist_ok=True)
+    logs, files = [paths.rank_log(log_dir, rank) for rank in range(cfg.rank_size)], []
+    try:
+        for path in logs:
+            files.append(os.fdopen(atomic.open_in_place(path, LOG_FLAGS), "ab"))
+    except BaseException:
+        for f in files:
+            f.close()
+        raise
+    return logs, files
+
+
+def start_ranks(cfg, argv, log_dir, device):
+    """The ranks of one block, started by cfg.launcher: a process each (local), or one srun step."""
+    if cfg.launcher == "slurm":  # each rank derives its env from the step (rankenv.join)
+        from resnext.train import slurmstep
+        return slurmstep.SlurmStep(cfg, argv, log_dir)
+    return _Ranks(cfg, argv, log_dir, device if device is not None else rankenv.device_env(cfg))
+
+
+def supervise(cfg, argv, log_dir, device=None, console=None):
     """Run argv once per rank; return when all exit 0. Raises RankFailed (all ranks stopped) on
-    a non-zero exit or a hang, KeyboardInterrupt on Ctrl-C/SIGTERM (all ranks stopped)."""
-    ranks = _Ranks(cfg, argv, log_dir, env_extra)
+    a non-zero exit or a hang, KeyboardInterrupt on Ctrl-C/SIGTERM (all ranks stopped).
+    device: function(Placement) -> a rank's device variables; default rankenv.device_env(cfg)."""
+    ranks = start_ranks(cfg, argv, log_dir, device)
     echo = _Echo(ranks.logs[0], console or sys.stderr)
-    growth = [(0, time.time()) for _ in ranks.procs]
+    growth = [(0, time.time()) for _ in ranks.logs]
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         while _check(ranks, cfg.rank_timeout_s, growth) is None:
@@ -207,16 +208,6 @@ def supervise(cfg, argv, log_dir, env_extra=None, console=None):
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt("signal %d" % signum)
-
-
-def backend_env(cfg):
-    """The backend's per-rank env as a function of the rank, or None. NPU: the rank table entry plus
-    RANK_TABLE_FILE/JOB_ID/... (backends/npu.py launcher_env; writes the table, imports no
-    npu_bridge)."""
-    if cfg.backend != "npu":
-        return None
-    from resnext.backends.npu import launcher_env
-    return launcher_env(cfg)
 
 
 def _holder(path):
@@ -253,7 +244,7 @@ def run_lock(cfg, until_step):
         os.close(fd)
 
 
-def train(cfg, config_path, until_step, env_extra=None):
+def train(cfg, config_path, until_step, device=None):
     """Launch every rank of one training block (`resnext train`).
 
     Checks the data and the devices before anything is written, then takes the run's lock and
@@ -274,7 +265,7 @@ def train(cfg, config_path, until_step, env_extra=None):
                      "started", covered, until_step)
             records.ensure_block_record(cfg, cfg.block_steps.index(until_step) + 1, until_step)
         else:
-            _launch(cfg, config_path, until_step, env_extra)
+            _launch(cfg, config_path, until_step, device)
         _mark_done(cfg, until_step, started=not covered)
 
 
@@ -285,7 +276,7 @@ def _covered(cfg, until_step):
     return latest if latest >= until_step and until_step in cfg.block_steps else None
 
 
-def _launch(cfg, config_path, until_step, env_extra):
+def _launch(cfg, config_path, until_step, device):
     if config_path is None:
         config_path = paths.ranks_config(cfg.train_dir)
         write_resolved(cfg, config_path)
@@ -294,7 +285,7 @@ def _launch(cfg, config_path, until_step, env_extra):
     log_dir = paths.train_logs(cfg.train_dir)
     log.info("launching %d rank(s) on backend %s, block ending at step %d; logs in %s",
              cfg.rank_size, cfg.backend, until_step, log_dir)
-    supervise(cfg, argv, log_dir, env_extra if env_extra is not None else backend_env(cfg))
+    supervise(cfg, argv, log_dir, device)
 
 
 def _mark_done(cfg, until_step, started):

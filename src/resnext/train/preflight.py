@@ -11,6 +11,7 @@ Runs in the Ascend container: Python 3.7 syntax, no TensorFlow.
 """
 import logging
 import os
+import shutil
 import subprocess
 
 from resnext import atomic
@@ -73,6 +74,21 @@ def check_devices(cfg):
     warn when CPU ranks share cores."""
     check = {"cpu": _check_cpu, "gpu": _check_gpu, "npu": _check_npu}[cfg.backend]
     check(cfg)
+
+
+def check_slurm(cfg):
+    """launcher slurm: SLURM's commands are here, an allocation's task count equals rank_size, and
+    (CPU) this node's CPU runs the configured kernels. The allocation, not this host, decides how
+    many devices the ranks get: srun refuses a step that does not fit."""
+    from resnext.train import rankenv
+    missing = [tool for tool in ("srun", "scontrol") if shutil.which(tool) is None]
+    if missing:
+        raise ConfigError("launcher is slurm but %s is not on PATH: run `resnext train` on a node of "
+                          "the SLURM cluster (or set launcher: local)" % " and ".join(missing))
+    rankenv.check_allocation(cfg)
+    if cfg.backend == "cpu":
+        _check_grouped_conv(cfg)
+        _check_bf16(cfg)
 
 
 def _too_many(cfg, has, most):
@@ -217,7 +233,10 @@ def check_launch(cfg):
     and their sha256 too with verify_train_sha256 (after the device check, which is instant).
     """
     manifest, verified = _train_data(cfg)
-    check_devices(cfg)
+    if cfg.launcher == "slurm":
+        check_slurm(cfg)
+    else:
+        check_devices(cfg)
     if cfg.verify_train_sha256:
         verified = identity.verify(cfg, manifest, "train", full=True)
     return manifest, verified
