@@ -10,11 +10,12 @@ import shutil
 
 import numpy as np
 import pytest
+import yaml
 
 from resnext import checkpoints, paths, predictions
 from resnext import verify as verify_mod
 from resnext.cli import main
-from resnext.config import load_config, write_resolved
+from resnext.config import RESOLVED_HEADER, keys_sha256, load_config, write_resolved
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -147,6 +148,24 @@ def test_an_edited_config_fails_naming_it(run, caplog):
     code, errors = _exit(run, caplog)
     assert code == 1
     assert len(errors) == 1 and errors[0].startswith("MISMATCH config.resolved.yaml:")
+
+
+def test_a_run_resolved_by_an_older_resnext_verifies(run, caplog):
+    """A config key added since the run was resolved (its default fills it when loaded today)
+    does not turn the intact file into a mismatch: the claim is over the keys as written."""
+    path = os.path.join(run, "config.resolved.yaml")
+    data = yaml.safe_load(open(path).read())
+    del data["repeat_seeds"], data["max_image_pixels"]  # keys the run's resnext did not have
+    digest = keys_sha256(data)
+    _write(path, ("%s%s\n%s" % (RESOLVED_HEADER, digest, yaml.safe_dump(data))).encode())
+    audit_path = os.path.join(run, "report", "audit.json")
+    audit = dict(json.load(open(audit_path)), resolved_config_sha256=digest)
+    _write(audit_path, json.dumps(audit).encode())
+    assert _exit(run, caplog) == (0, [])
+    data["seed"] = 1  # ... and an edit of such a file is still found
+    _write(path, ("%s%s\n%s" % (RESOLVED_HEADER, digest, yaml.safe_dump(data))).encode())
+    code, errors = _exit(run, caplog)
+    assert code == 1 and len(errors) == 1 and errors[0].startswith("MISMATCH config.resolved.yaml:")
 
 
 def test_a_missing_run_folder_is_one_line_exit_2(tmp_path, caplog):

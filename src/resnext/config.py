@@ -136,12 +136,16 @@ class _Derived(object):
     def sha256(self, stage=None):
         """Hash of the canonical JSON form of every key (the identity of the whole config), or of
         the keys that affect `stage` (what a stage's result depends on: see settings)."""
-        values = self.to_dict() if stage is None else self.settings(stage)
-        text = json.dumps(values, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return keys_sha256(self.to_dict() if stage is None else self.settings(stage))
 
     def replace(self, **changes):
         return _validated(dict(self.to_dict(), **changes), "replace()")
+
+
+def keys_sha256(values):
+    """sha256 (hex str) of a {key: value} mapping's canonical JSON form (sorted keys, no spaces)."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _make_config_class(props):
@@ -362,6 +366,22 @@ def is_resolved(path):
             return f.read(len(RESOLVED_HEADER)) == RESOLVED_HEADER.encode("ascii")
     except OSError:
         return False
+
+
+def resolved_keys_sha256(path):
+    """sha256 of the keys a resolved config file holds, as written: the config sha256 that its
+    first line and audit.json claim, whichever version of resnext wrote it (a later version's
+    defaults for keys it lacks do not enter). Raises ConfigError naming the file when unreadable."""
+    try:
+        with io.open(path, encoding="utf-8") as f:
+            f.readline()
+            data = _load_yaml(f.read())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError("resolved config %s cannot be read (%s)"
+                          % (path, " ".join(str(exc).split())))
+    if not isinstance(data, dict):
+        raise ConfigError("%s is not a resolved config (not a mapping of keys)" % path)
+    return keys_sha256(data)
 
 
 def load_resolved(path):
