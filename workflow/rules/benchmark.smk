@@ -22,9 +22,9 @@ rule benchmark:
         CONTAINER
     threads: all_cores
     resources:
-        npu=CFG.rank_size if NPU else 0,
+        npu=RANK_NPUS,
     params:
-        prefix=with_devices(min(CFG.rank_size, len(CFG.npu_device_ids))) + WRAP,
+        prefix=rank_devices,
     shell:
         "{params.prefix:q} resnext benchmark --config {input.config:q} --mode train"
         " --data synthetic --out {output:q} > {log:q} 2>&1"

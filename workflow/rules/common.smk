@@ -77,6 +77,17 @@ def with_devices(count):
     ]
 
 
+# A job of every rank at once (train_block, benchmark): rank_size NPUs of the Snakemake resource
+# `npu` and, on NPU, that many devices from the pool (never more than npu_device_ids lists).
+RANK_NPUS = CFG.rank_size if NPU else 0
+
+
+def rank_devices(wildcards, input):
+    """`params.prefix` of such a job: its with_devices words, then WRAP. Takes `input`, so that
+    Snakemake counts it as derived and never compares it (see the rerun notes below)."""
+    return with_devices(min(CFG.rank_size, len(CFG.npu_device_ids))) + WRAP
+
+
 def resolve(out, log):
     """The resolve_config job: CFG (validated above) -> config.resolved.yaml, with its sha256."""
     digest = write_resolved(CFG, out)

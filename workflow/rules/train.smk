@@ -21,10 +21,9 @@ rule train_block:
         CONTAINER
     threads: all_cores
     resources:
-        npu=CFG.rank_size if NPU else 0,
+        npu=RANK_NPUS,
     params:
-        prefix=lambda wildcards, input: with_devices(min(CFG.rank_size, len(CFG.npu_device_ids)))
-        + WRAP,
+        prefix=rank_devices,
     shell:
         "{params.prefix:q} resnext train --config {input.config:q} --until-step {wildcards.step:q}"
         " > {log:q} 2>&1"
