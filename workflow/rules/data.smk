@@ -1,7 +1,7 @@
 # The run's inputs: resolve_config (write_resolved in common.smk, in-process), stage_settings
 # (write_settings in common.smk, in-process), demo_data (`resnext demo-data` ->
 # resnext.data.demo.write_demo_tree), and convert (`resnext convert` ->
-# resnext.data.convert.convert) or index (`resnext index` -> resnext.data.index), whichever
+# resnext.data.convert.convert) or index (`resnext index` -> resnext.data.index.index), whichever
 # resnext.data.choice.decide names.
 
 

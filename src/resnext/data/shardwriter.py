@@ -292,7 +292,7 @@ class ShardPipeline(object):
             self._writer.join()
 
     def _write_loop(self):
-        shard, failed = None, None  # the tfrecord.ShardFile being written; the exception that ended it
+        shard, failed = None, None  # the tfrecord.ShardFile being written; the error that ended it
         for job in iter(self._jobs.get, None):
             if isinstance(job, _Data):
                 if shard is not None:
