@@ -5,6 +5,7 @@ train-rank/evaluate/export through here too).
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 
@@ -157,14 +158,33 @@ def _cmd_with_device(args):
     if not argv:
         raise ConfigError("with-device: give the command after --")
     cfg, _ = _config(args)
-    ids = devicepool.parse_ids(args.devices) if args.devices else list(cfg.npu_device_ids)
-    pool = args.pool or paths.npu_pool(cfg.results_dir)
+    ids, pool = _with_device_args(args, cfg)
     try:
         code = devicepool.run_with_devices(pool, ids, argv, count=args.count, timeout_s=args.timeout)
     except devicepool.PoolTimeout as exc:
         log.error("%s", exc)
         code = 3
     raise SystemExit(code)
+
+
+def _with_device_args(args, cfg):
+    """(device ids, pool folder) of `with-device`; ConfigError naming a bad argument."""
+    from resnext import devicepool
+    try:
+        ids = devicepool.parse_ids(args.devices) if args.devices else list(cfg.npu_device_ids)
+    except ValueError as exc:
+        raise ConfigError("with-device --devices %r: %s" % (args.devices, exc))
+    if not 1 <= args.count <= len(ids):
+        raise ConfigError("with-device --count %d: give 1..%d (the devices %s)"
+                          % (args.count, len(ids), ",".join(map(str, ids))))
+    if args.timeout is not None and not (math.isfinite(args.timeout) and args.timeout >= 0):
+        raise ConfigError("with-device --timeout %r: give seconds >= 0, or leave it out to wait "
+                          "for free devices as long as it takes" % args.timeout)
+    pool = args.pool or paths.npu_pool(cfg.results_dir)
+    if os.path.lexists(pool) and not os.path.isdir(pool):
+        raise ConfigError("with-device --pool %s: it exists and is not a folder; name a folder "
+                          "for the device lock files" % pool)
+    return ids, pool
 
 
 def _benchmark_argv(args, config_path, out):

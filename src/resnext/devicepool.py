@@ -12,6 +12,7 @@ import errno
 import fcntl
 import logging
 import os
+import re
 import subprocess
 import time
 
@@ -26,20 +27,31 @@ class PoolTimeout(RuntimeError):
     """No set of free devices appeared within the timeout."""
 
 
+# ids are a host's device indexes (8 or 16 on Ascend hosts): the bound keeps "0-10**9" small
+MAX_DEVICE_ID = 63
+_ID_PART = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+
+
 def parse_ids(text):
-    """'0-3,6' or '0,1,2' -> [0, 1, 2, 3, 6] (ascending, unique)."""
+    """'0-3,6' or '0,1,2' -> [0, 1, 2, 3, 6] (ascending, unique); ValueError saying what is wrong
+    (not an id or a range, an empty range, an id over MAX_DEVICE_ID, no id at all)."""
     ids = set()
     for part in str(text).split(","):
         part = part.strip()
         if not part:
             continue
-        if "-" in part:
-            lo, hi = (int(p) for p in part.split("-", 1))
-            ids.update(range(lo, hi + 1))
-        else:
-            ids.add(int(part))
-    if not ids or min(ids) < 0:
-        raise ValueError("device list %r: expected ids like '0-7' or '0,2,3'" % text)
+        match = _ID_PART.fullmatch(part)
+        if match is None:
+            raise ValueError("%r is not a device id or a range like 0-7" % part)
+        lo = int(match.group(1))
+        hi = int(match.group(2)) if match.group(2) is not None else lo
+        if hi < lo:
+            raise ValueError("range %r is empty (%d > %d)" % (part, lo, hi))
+        if hi > MAX_DEVICE_ID:
+            raise ValueError("device id %d is over %d" % (hi, MAX_DEVICE_ID))
+        ids.update(range(lo, hi + 1))
+    if not ids:
+        raise ValueError("no device id in it: expected ids like '0-7' or '0,2,3'")
     return sorted(ids)
 
 

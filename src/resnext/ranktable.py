@@ -16,6 +16,7 @@ Runs in the Ascend container and on the host: Python 3.7, no TensorFlow.
 """
 import collections
 import ipaddress
+import json
 import logging
 import os
 import platform
@@ -32,6 +33,7 @@ SERVER_LIST = "server_list"
 GROUP_LIST = "group_list"
 FORMATS = (SERVER_LIST, GROUP_LIST)
 DEVICES_PER_SERVER = 8
+MAX_TABLE_BYTES = 1 << 20  # a 128-server table is ~40 kB: anything larger is not one
 
 Entry = collections.namedtuple("Entry", ["rank_id", "server_id", "device_id", "device_ip"])
 Entry.__doc__ = "One rank of a table: rank_id int, server_id str, device_id int (local), device_ip str."
@@ -179,28 +181,45 @@ def build_table(servers, fmt=SERVER_LIST, rank_size=None, board_id=None):
 
 # ---- parsing and validation -----------------------------------------------------------------
 
-def table_format(table):
+def table_format(table, key="rank table"):
     if isinstance(table, dict) and "server_list" in table:
         return SERVER_LIST
     if isinstance(table, dict) and "group_list" in table:
         return GROUP_LIST
-    raise ConfigError("rank table: neither 'server_list' nor 'group_list' at the top level")
+    raise ConfigError("%s: neither 'server_list' nor 'group_list' at the top level" % key)
+
+
+def _typed(value, kind, where):
+    """`value` when it is a `kind` (list or dict), else ConfigError naming where it is."""
+    if not isinstance(value, kind):
+        raise ConfigError("%s is %s, not %s" % (where, type(value).__name__,
+                                               "a list" if kind is list else "an object"))
+    return value
 
 
 def _raw_entries(table, key):
-    """-> [(where, rank_id, server_id, device_id, device_ip)] as found (unchecked)."""
+    """-> [(where, rank_id, server_id, device_id, device_ip)] as found (values unchecked; every
+    list and object on the way type-checked, naming where)."""
     rows = []
-    if table_format(table) == SERVER_LIST:
-        for s, server in enumerate(table["server_list"]):
-            for d, dev in enumerate(server.get("device", [])):
-                rows.append(("%s.server_list[%d].device[%d]" % (key, s, d), dev.get("rank_id"),
+    if table_format(table, key) == SERVER_LIST:
+        for s, server in enumerate(_typed(table["server_list"], list, key + ".server_list")):
+            where = "%s.server_list[%d]" % (key, s)
+            server = _typed(server, dict, where)
+            for d, dev in enumerate(_typed(server.get("device", []), list, where + ".device")):
+                dev = _typed(dev, dict, "%s.device[%d]" % (where, d))
+                rows.append(("%s.device[%d]" % (where, d), dev.get("rank_id"),
                              server.get("server_id"), dev.get("device_id"), dev.get("device_ip")))
         return rows
-    for g, group in enumerate(table["group_list"]):
-        for i, inst in enumerate(group.get("instance_list", [])):
-            devs = inst.get("devices") or [{}]
-            rows.append(("%s.group_list[%d].instance_list[%d]" % (key, g, i), inst.get("rank_id"),
-                         inst.get("server_id"), devs[0].get("device_id"), devs[0].get("device_ip")))
+    for g, group in enumerate(_typed(table["group_list"], list, key + ".group_list")):
+        where = "%s.group_list[%d]" % (key, g)
+        instances = _typed(_typed(group, dict, where).get("instance_list", []), list,
+                           where + ".instance_list")
+        for i, inst in enumerate(instances):
+            at = "%s.instance_list[%d]" % (where, i)
+            devs = _typed(_typed(inst, dict, at).get("devices") or [{}], list, at + ".devices")
+            dev = _typed(devs[0], dict, at + ".devices[0]")
+            rows.append((at, inst.get("rank_id"), inst.get("server_id"), dev.get("device_id"),
+                         dev.get("device_ip")))
     return rows
 
 
@@ -260,11 +279,30 @@ def write_table(path, table):
     return path
 
 
-def load_table(path, rank_size=None):
-    """Read a rank table file; validated against rank_size when given."""
+def read_table(path):
+    """The JSON value in a rank table file, or ConfigError naming the file: missing, over
+    MAX_TABLE_BYTES, not UTF-8, not JSON, or nested too deeply for Python's JSON reader."""
+    what = "rank_table_file %s" % path
     if not os.path.isfile(path):
         raise ConfigError("rank_table_file: %s does not exist" % path)
-    table = atomic.read_json(path)
+    with open(path, "rb") as f:
+        raw = f.read(MAX_TABLE_BYTES + 1)
+    if len(raw) > MAX_TABLE_BYTES:
+        raise ConfigError("%s is over %d bytes: not a rank table" % (what, MAX_TABLE_BYTES))
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError("%s is not UTF-8 JSON text (byte 0x%02x at offset %d): not a rank "
+                          "table" % (what, raw[exc.start], exc.start))
+    except RecursionError:
+        raise ConfigError("%s is nested too deeply to be a rank table" % what)
+    except ValueError as exc:
+        raise ConfigError("%s is not valid JSON (%s)" % (what, exc))
+
+
+def load_table(path, rank_size=None):
+    """Read a rank table file (read_table); validated against rank_size when given."""
+    table = read_table(path)
     if rank_size is not None:
         validate(table, rank_size, key="rank_table_file %s" % path)
     return table
