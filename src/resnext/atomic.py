@@ -7,6 +7,7 @@ which never writes through a symbolic link. It also holds the package's one file
 Runs in the Ascend container: Python 3.7, no TensorFlow.
 """
 import errno
+import fcntl
 import hashlib
 import io
 import json
@@ -119,6 +120,65 @@ def check_in_place(path):
         _checked(fd, path)
     finally:
         os.close(fd)
+
+
+def lock_in_place(path, note):
+    """Take the exclusive flock of the lock file `path` without waiting; -> its open descriptor
+    (close it to let go), or None when another process holds it.
+
+    The file is opened by open_in_place (never through a link), and `note` (a dict: who holds it)
+    is written into it only once the lock is ours. flock belongs to the open file, so the kernel
+    lets go when the holder dies, however it dies: a stale lock file is never a held lock. The
+    file is written in place, not renamed: a new inode would let a second process lock it too.
+    A lock whose file was removed by its holder (unlock with remove) meanwhile is taken again on
+    the new file, so two processes never hold one name.
+    """
+    while True:
+        fd = open_in_place(path, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _same_file(fd, path):
+                break
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # we locked a file its holder had just removed: lock the new one
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps(note, sort_keys=True).encode("utf-8"))
+    return fd
+
+
+def _same_file(fd, path):
+    """True when `path` still names the open file `fd` (not removed, not replaced)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (info.st_dev, info.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def unlock(fd, path=None):
+    """Let go of a lock_in_place lock; with `path`, remove the lock file first (while it is
+    still held: a process that opened it meanwhile sees it gone and locks a new one)."""
+    try:
+        if path is not None and _same_file(fd, path):
+            os.remove(path)
+    finally:
+        os.close(fd)
+
+
+def lock_note(path):
+    """The note a lock's holder wrote into `path` (lock_in_place), {} when it cannot be read."""
+    try:
+        with io.open(path, encoding="utf-8") as f:
+            note = json.loads(f.read() or "{}")
+    except (OSError, ValueError):
+        return {}
+    return note if isinstance(note, dict) else {}
 
 
 def write_bytes(path, data):

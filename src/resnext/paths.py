@@ -70,6 +70,11 @@ def manifest(data):
     return os.path.join(data, MANIFEST)
 
 
+def convert_lock(data):
+    """<data>/.convert.lock: the flock of the `resnext convert` writing this folder."""
+    return os.path.join(data, ".convert.lock")
+
+
 def source_dir(run, source="demo"):
     """The JPEG tree convert reads: <run>/source for the demo, else the configured folder."""
     return os.path.join(run, "source") if source == "demo" else source

@@ -14,6 +14,7 @@ manifest.json is written last, folding the sidecars (which are then removed). On
 converter can prove it wrote are ever removed or replaced (resnext.data.owned); a folder holding
 others is refused before anything is written. Host only.
 """
+import contextlib
 import logging
 import os
 import random
@@ -24,6 +25,7 @@ from resnext.config import ConfigError
 from resnext.data import manifest as manifests
 from resnext.data import choice, owned, shardwriter, sources
 from resnext.data import workers as workers_mod
+from resnext.train import records
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,35 @@ def convert(cfg, progress_seconds=progress_mod.EVERY_SECONDS):
     listing, tasks = plan(cfg)
     data_dir = cfg.data_dir
     os.makedirs(data_dir, exist_ok=True)
+    with _folder_lock(cfg):
+        return _convert(cfg, listing, tasks, progress_seconds)
+
+
+@contextlib.contextmanager
+def _folder_lock(cfg):
+    """Hold <data>/.convert.lock (atomic.lock_in_place) while this conversion writes the folder;
+    a second `resnext convert` on it is refused at once, naming the first. Removed when done (a
+    refused or finished conversion leaves the folder as it found it); a killed one leaves it,
+    not held: the next conversion takes it."""
+    path = paths.convert_lock(cfg.data_dir)
+    fd = atomic.lock_in_place(path, {"pid": os.getpid(), "source": cfg.source_path,
+                                     "started_utc": records.utc_now()})
+    if fd is None:
+        note = atomic.lock_note(path)
+        who = ("pid %s (converting %s since %s)" % (note.get("pid"), note.get("source"),
+                                                     note.get("started_utc"))
+               if "pid" in note else "another conversion")
+        raise ConfigError("%s is converting into %s (it holds %s); nothing was changed: wait for "
+                          "it to finish or stop it, then run again" % (who, cfg.data_dir, path))
+    try:
+        yield
+    finally:
+        atomic.unlock(fd, path)
+
+
+def _convert(cfg, listing, tasks, progress_seconds):
+    """convert() once the folder is ours: survey it, write the shards, then the manifest."""
+    data_dir = cfg.data_dir
     found = owned.survey(data_dir)  # refuses, changing nothing, when a file named like ours is not
     carried = manifests.to_sidecars(data_dir, tasks, found.manifest)
     _clear_outputs(data_dir, tasks, found)

@@ -11,7 +11,6 @@ Python 3.7.
 """
 import contextlib
 import ctypes
-import fcntl
 import json
 import logging
 import os
@@ -212,33 +211,23 @@ def _raise_interrupt(signum, frame):
 
 def _holder(path):
     """'pid N (block ending at step S)' from a lock file, as far as it was written."""
-    try:
-        with open(path) as f:
-            info = json.loads(f.read() or "{}")
-        return "pid %s (block ending at step %s)" % (info["pid"], info["until_step"])
-    except (OSError, ValueError, KeyError, TypeError):
+    info = atomic.lock_note(path)
+    if "pid" not in info or "until_step" not in info:
         return "another launcher"
+    return "pid %s (block ending at step %s)" % (info["pid"], info["until_step"])
 
 
 @contextlib.contextmanager
 def run_lock(cfg, until_step):
-    """Hold <run>/train/.lock for the launcher's life; RunLocked if another launcher holds it.
-
-    flock belongs to the open file, so the kernel releases it when the holder dies, however it dies:
-    a stale lock file is never a held lock. The file is written in place, not renamed into place: a
-    new inode would let a second launcher lock it while the first still trains.
-    """
+    """Hold <run>/train/.lock for the launcher's life; RunLocked if another launcher holds it
+    (atomic.lock_in_place: never through a planted link; a dead holder's lock is free)."""
     os.makedirs(cfg.train_dir, exist_ok=True)
     path = paths.train_lock(cfg.train_dir)
-    fd = atomic.open_in_place(path, os.O_RDWR | os.O_CREAT)  # never through a planted link
+    fd = atomic.lock_in_place(path, {"pid": os.getpid(), "until_step": until_step})
+    if fd is None:
+        raise RunLocked("%s is training this run (it holds %s); wait for it to finish or stop it"
+                        % (_holder(path), path))
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunLocked("%s is training this run (it holds %s); wait for it to finish or stop it"
-                            % (_holder(path), path))
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "until_step": until_step}).encode("utf-8"))
         yield path
     finally:
         os.close(fd)

@@ -1,0 +1,113 @@
+"""Two `resnext convert` runs on one data folder: the second refuses at once, naming the first
+(issue 12, item 15).
+
+Before, both converted into the same folder at once: each cleared and rewrote the other's shards
+and sidecars, and the last manifest won. Now a conversion holds <data>/.convert.lock
+(atomic.lock_in_place, the helper train/.lock uses: flock, opened without following a link) from
+its plan to its manifest; a second one exits 2 before it changes anything, naming the first's pid
+and the lock. A killed conversion's lock is free at once (the kernel drops a flock with its
+holder), so rerunning the command, as README's "After a crash" says, just works.
+"""
+import os
+import signal
+import subprocess
+import sys
+
+from support.trees import write_tree
+
+import hostile as H
+import rel_support as S
+
+# the first conversion: the real command, paused once it holds the lock (its plan is made, nothing
+# in the folder changed yet) until the test lets it go on or kills it
+FIRST = r"""
+import os, sys, time
+from resnext import cli
+from resnext.data import convert
+real = convert._convert
+def paused(*args, **kwargs):
+    open(sys.argv[2], "w").close()
+    while not os.path.exists(sys.argv[3]):
+        time.sleep(0.05)
+    return real(*args, **kwargs)
+convert._convert = paused
+sys.exit(cli.main(["convert", "--config", sys.argv[1]]))
+"""
+
+
+def _setup(tmp_path):
+    tree = write_tree(tmp_path / "jpegs")
+    return H.write_yaml(tmp_path / "convert.yaml", dict(
+        results_dir=str(tmp_path / "results"), run_name="lock", source_dir=tree, num_classes=3,
+        train_shards=2, validation_shards=1, convert_workers=1, num_train_images=24,
+        image_size=16, data_url=str(tmp_path / "data")))
+
+
+def _start_first(tmp_path, config):
+    held, go = tmp_path / "held", tmp_path / "go"
+    first = subprocess.Popen([sys.executable, "-c", FIRST, config, str(held), str(go)],
+                             env=S.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    S.wait_for(lambda: held.exists() or first.poll() is not None, timeout=300,
+               what="the first conversion to hold the lock")
+    assert first.poll() is None, "the first conversion ended before it held the lock"
+    return first, go
+
+
+def test_a_second_conversion_is_refused_naming_the_first(tmp_path, caplog, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = _setup(tmp_path)
+    assert H.main(["convert", "--config", config], caplog)[0] == 0  # a converted folder
+    first, go = _start_first(tmp_path, _setup_again(tmp_path, config))
+    try:
+        before = H.tree(tmp_path)
+        code, text = H.main(["convert", "--config", config], caplog)
+        assert code == 2 and "Traceback" not in text, text
+        line, = [ln for ln in text.splitlines() if "ERROR" in ln]
+        lock = os.path.join(str(tmp_path / "data"), ".convert.lock")
+        assert "pid %d (converting %s" % (first.pid, tmp_path / "jpegs") in line, line
+        assert "is converting into %s (it holds %s)" % (tmp_path / "data", lock) in line, line
+        assert H.tree(tmp_path) == before  # every shard, the manifest, the tree: unchanged
+        go.touch()
+        assert first.wait(timeout=300) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert not os.path.lexists(lock)  # the first removed it when it finished
+    assert H.main(["convert", "--config", config], caplog)[0] == 0
+
+
+def _setup_again(tmp_path, config):
+    """The same conversion with another shard count: the first's plan replaces every shard."""
+    import yaml
+    with open(config) as f:
+        values = yaml.safe_load(f)
+    return H.write_yaml(tmp_path / "convert-3.yaml", dict(values, train_shards=3))
+
+
+def test_a_killed_conversion_leaves_no_held_lock(tmp_path, caplog, monkeypatch):
+    """SIGKILL while it holds the lock: rerunning the command converts (README, After a crash)."""
+    monkeypatch.chdir(tmp_path)
+    config = _setup(tmp_path)
+    first, _ = _start_first(tmp_path, config)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(timeout=60)
+    assert os.path.isfile(str(tmp_path / "data" / ".convert.lock"))  # left behind, not held
+    code, text = H.main(["convert", "--config", config], caplog)
+    assert code == 0, text
+    assert os.path.isfile(str(tmp_path / "data" / "manifest.json"))
+    assert not os.path.lexists(str(tmp_path / "data" / ".convert.lock"))  # taken, then removed
+
+
+def test_a_link_planted_at_the_lock_is_refused(tmp_path, caplog, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = _setup(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not yours\n")
+    (tmp_path / "data").mkdir()
+    os.symlink(str(victim), str(tmp_path / "data" / ".convert.lock"))
+    before = H.tree(tmp_path)
+    code, text = H.main(["convert", "--config", config], caplog)
+    assert code == 2 and "Traceback" not in text, text
+    assert "refusing to write %s: it is a symbolic link" % (tmp_path / "data" / ".convert.lock") \
+        in text
+    assert H.tree(tmp_path) == before
