@@ -174,7 +174,7 @@ def unlock(fd, path=None):
 def lock_note(path):
     """The note a lock's holder wrote into `path` (lock_in_place), {} when it cannot be read."""
     try:
-        with io.open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             note = json.loads(f.read() or "{}")
     except (OSError, ValueError):
         return {}
