@@ -116,6 +116,20 @@ def test_a_missing_or_hostile_folder_is_named(runs, tmp_path, caplog):
         compare(runs["a"], str(empty))
 
 
+def test_out_inside_a_run_or_on_a_file_is_refused_before_anything_is_written(runs, tmp_path,
+                                                                             caplog):
+    run = _copy(runs["a"], tmp_path)
+    report = os.path.join(run, "report")
+    before = sorted(os.listdir(run))
+    code, errors = _error(["compare", run, runs["b"], "--out", report], caplog)
+    assert code == 2 and len(errors) == 1 and "is inside run folder" in errors[0]
+    assert sorted(os.listdir(run)) == before and not os.path.exists(report)
+    a_file = tmp_path / "a file"
+    a_file.write_text("mine")
+    code, errors = _error(["compare", run, runs["b"], "--out", str(a_file)], caplog)
+    assert code == 2 and "is not a folder" in errors[0] and a_file.read_text() == "mine"
+
+
 def test_hostile_folder_names_are_escaped_and_every_file_encodes(runs, tmp_path):
     name = os.fsdecode(b"run <script>alert(1)</script> *x* \xff\nline")
     run = _copy(runs["a"], tmp_path, name)

@@ -12,7 +12,7 @@ import os
 from resnext import atomic, paths
 from resnext.compare import paired, sections
 from resnext.compare.sections import text
-from resnext.compare.runs import load_run
+from resnext.compare.runs import CompareError, load_run
 from resnext.config import AFFECTS, OPERATIONS
 from resnext.report import plots, render, tables
 
@@ -159,8 +159,22 @@ def finite(value):
     return value
 
 
+def check_out(out_dir, folders):
+    """CompareError unless out_dir is a folder (or none yet) outside every run folder: a run's
+    files are the evidence (a compare's accuracy.png would replace its report's)."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise CompareError("--out %s exists and is not a folder; give a folder" % out_dir)
+    out = os.path.realpath(out_dir)
+    for label, folder in zip("AB", folders):
+        run = os.path.realpath(folder)
+        if out == run or out.startswith(run + os.sep):
+            raise CompareError("--out %s is inside run folder %s (run %s); give a folder outside "
+                               "the runs" % (out_dir, folder, label))
+
+
 def write_compare(folder_a, folder_b, out_dir):
     """Compare the runs and write every output into out_dir; -> {output name: path}."""
+    check_out(out_dir, (folder_a, folder_b))
     result, runs = compare(folder_a, folder_b)
     images = {"accuracy.png": plots.accuracy_compare_plot([(r.label, r.evals) for r in runs]),
               "throughput.png": plots.throughput_compare_plot(
