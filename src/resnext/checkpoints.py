@@ -10,7 +10,7 @@ import re
 
 from resnext import atomic, paths
 
-_STEP = re.compile(r"model\.ckpt-(\d+)\.index$")
+_STEP = re.compile(re.escape(paths.CKPT_PREFIX) + r"-(\d+)" + re.escape(paths.INDEX_SUFFIX) + "$")
 
 
 class CheckpointError(ValueError):
@@ -21,7 +21,8 @@ class CheckpointError(ValueError):
 def complete_steps(train_dir):
     """Sorted global steps of the complete checkpoints in <train_dir>/ckpt."""
     steps = []
-    for index in glob.glob(os.path.join(paths.ckpt_dir(train_dir), paths.CKPT_PREFIX + "-*.index")):
+    pattern = paths.index_of(paths.ckpt_prefix(train_dir, "*"))
+    for index in glob.glob(pattern):
         match = _STEP.search(os.path.basename(index))
         if match:
             steps.append(int(match.group(1)))
@@ -51,12 +52,17 @@ def files_of(prefix):
     graph, without the temp files of a save."""
     base = os.path.basename(prefix)
     own = [p for p in glob.glob(prefix + ".*") if _OWN_SUFFIX.fullmatch(os.path.basename(p)[len(base):])]
-    return sorted(own, key=lambda p: (not p.endswith(".index"), p))
+    return sorted(own, key=lambda p: (not p.endswith(paths.INDEX_SUFFIX), p))
+
+
+def is_complete(prefix):
+    """True when checkpoint `prefix` is complete: its .index exists."""
+    return os.path.isfile(paths.index_of(prefix))
 
 
 def require(prefix):
     """Raise FileNotFoundError unless checkpoint `prefix` is complete (its .index exists)."""
-    if not os.path.isfile(prefix + ".index"):
+    if not is_complete(prefix):
         raise FileNotFoundError(
             "checkpoint %s is missing or incomplete (no %s.index); train that block first"
             % (prefix, os.path.basename(prefix)))

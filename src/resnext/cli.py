@@ -290,7 +290,7 @@ def _cmd_npu_check_rank(args):
 
 
 def _strip_index(path):
-    return path[:-len(".index")] if path.endswith(".index") else path
+    return path[:-len(paths.INDEX_SUFFIX)] if path.endswith(paths.INDEX_SUFFIX) else path
 
 
 def _parser():

@@ -90,7 +90,7 @@ def _run_eval(cfg, prefix, num_images):
 
 
 def _checkpoint_time(prefix):
-    mtime = os.path.getmtime(prefix + ".index")
+    mtime = os.path.getmtime(paths.index_of(prefix))
     return datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -36,6 +36,7 @@ import os
 RESOLVED_CONFIG = "config.resolved.yaml"
 MANIFEST = "manifest.json"
 CKPT_PREFIX = "model.ckpt"
+INDEX_SUFFIX = ".index"  # a checkpoint's index file: the Saver writes it last
 PREDICTIONS_SUFFIX = ".predictions.npz"
 EXPORT_RECORD = "export.json"
 # report/<file>: {output name: file name}; the names are the `report` rule's named outputs
@@ -110,8 +111,13 @@ def ckpt_prefix(train, step):
 
 
 def ckpt_index(train, step):
-    """The prefix's .index file: written last by the Saver, so it marks a complete checkpoint."""
-    return ckpt_prefix(train, step) + ".index"
+    """The .index file of step's checkpoint (see index_of)."""
+    return index_of(ckpt_prefix(train, step))
+
+
+def index_of(prefix):
+    """<prefix>.index: written last by the Saver, so it marks a complete checkpoint."""
+    return prefix + INDEX_SUFFIX
 
 
 def block_record(train, block):

@@ -136,7 +136,7 @@ class _Checker:
         self.claim(prefix, what, claimed, found)
 
     def _checkpoint_sha(self, prefix):
-        if not os.path.isfile(prefix + ".index"):
+        if not checkpoints.is_complete(prefix):
             return "incomplete"
         for path in checkpoints.files_of(prefix):
             self.out.bytes_hashed += os.path.getsize(path)
