@@ -7,6 +7,8 @@ Submodules are imported on demand (nothing here imports TensorFlow). docs/data.m
                  resumable (host)
   sources        what conversion reads: classes, labels, every input file of both splits (host)
   annotations    synset lists, validation ground truth, ILSVRC bounding-box XML (host)
+  names          source names must be UTF-8: the check where they enter, shown as \\xNN (host)
+  pixels         max_image_pixels: the one image-size limit and its refusal (container too)
   images         check an image by one decode (1/8 scale for RGB JPEGs); keep its bytes or
                  re-encode it (host)
   shardwriter    the conversion worker: one shard + its sidecar, or reuse of a complete one (host)
