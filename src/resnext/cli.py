@@ -269,7 +269,9 @@ def _cmd_npu_check(args):
     if os.path.lexists(out) and not os.path.isdir(out):
         raise ConfigError("npu-check --out %s is not a folder: give a folder (created if missing)"
                           % out)
-    from resnext.npucheck import check, outcome  # imports TensorFlow: after the checks above
+    from resnext.npucheck import outcome
+    outcome.refuse_unsafe_logs(paths.npu_check_logs(out))
+    from resnext.npucheck import check  # imports TensorFlow: after the checks above
 
     def show(result):
         for text in [outcome.line(result)] + outcome.tail_lines(result):

@@ -129,3 +129,45 @@ def test_out_naming_a_file_is_refused_in_one_line(tmp_path):
     assert run.returncode == 2 and (tmp_path / "check").read_text() == "mine"
     assert run.stdout == "" and len(run.stderr.strip().splitlines()) == 1
     assert "is not a folder" in run.stderr
+
+
+def test_a_planted_link_among_the_logs_is_refused_before_anything_is_written(tmp_path):
+    target = tmp_path / "not-ours.txt"
+    target.write_text("keep me")
+    logs = tmp_path / "check" / "logs"
+    logs.mkdir(parents=True)
+    os.symlink(str(target), str(logs / "versions.log"))
+    run, record = npu_check(tmp_path, "--item", "versions")
+    assert run.returncode == 2 and run.stdout == "" and record is None
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert "refusing to write" in run.stderr and "versions.log" in run.stderr
+    assert target.read_text() == "keep me"
+
+
+def test_an_out_folder_with_a_newline_markup_and_non_utf8_bytes_is_a_normal_run(tmp_path):
+    name = os.fsdecode(b"out\n<script>\xff")
+    out = os.path.join(os.fsencode(str(tmp_path)), os.fsencode(name))
+    environ = dict(os.environ, PYTHONPATH=FAKES)
+    run = subprocess.run(
+        [
+            os.fsencode(RESNEXT),
+            b"npu-check",
+            b"--config",
+            os.fsencode(DEMO_CONFIG),
+            b"--out",
+            out,
+            b"--item",
+            b"versions",
+        ],
+        capture_output=True,
+        env=environ,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.decode("utf-8").splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("[")] == ["versions", "software"]
+    record = json.loads(open(os.path.join(out, b"npu-check.json"), "rb").read())
+    assert record["passed"] and record["items"][0]["log"] == os.path.join(
+        os.fsdecode(out), "logs", "versions.log"
+    )
+    assert sorted(os.listdir(out)) == [b"logs", b"npu-check.json"]

@@ -21,7 +21,7 @@ rule npu_check_run:
         npu=min(2, len(CFG.npu_device_ids)) if NPU else 0,
     params:
         prefix=lambda wildcards, input: with_devices(min(2, len(CFG.npu_device_ids))) + WRAP,
-        out=paths.npu_check_dir(RUN),
+        out=lambda wildcards, output: os.path.dirname(output.record),  # <run>/npu-check
     shell:
         "{params.prefix:q} resnext npu-check --config {input.config:q} --out {params.out:q}"
         " > {log:q} 2>&1"

@@ -96,6 +96,7 @@ def run(cfg, out_dir, only=(), on_item=None):
     t0 = time.time()
     logs = paths.npu_check_logs(out_dir)
     os.makedirs(logs, exist_ok=True)
+    outcome.refuse_unsafe_logs(logs)
     work = tempfile.mkdtemp(prefix="work-", dir=out_dir)  # ours alone: removed at the end
     state, results = _State(cfg, out_dir, work), []
     try:

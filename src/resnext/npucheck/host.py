@@ -17,6 +17,7 @@ import shutil
 import subprocess
 
 from resnext import devicepool, ranktable
+from resnext.npucheck import outcome
 from resnext.npucheck.outcome import Failed, Skip, tail_of
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,8 @@ def info_version(path):
 
 def _npu_smi(log_dir):
     """`npu-smi info` -> its first line naming a version; Failed with its output on an error."""
-    out = os.path.join(log_dir, "npu-smi.txt")
-    with open(out, "wb") as f:
+    out = os.path.join(log_dir, outcome.SMI_OUTPUT)
+    with outcome.open_log(out, "wb") as f:
         try:
             code = subprocess.call(
                 ["npu-smi", "info"], stdout=f, stderr=subprocess.STDOUT, timeout=SMI_TIMEOUT_S
@@ -149,9 +150,7 @@ def rank_table_item(cfg, out_path):
             "%d device(s) but neither %s nor hccn_tool: device IPs unknown (list them "
             "under npu_servers)" % (len(ids), HCCN_CONF)
         )
-    table = ranktable.build_table(
-        ranktable.host_servers(ids), cfg.rank_table_format, len(ids)
-    )
+    table = ranktable.build_table(ranktable.host_servers(ids), cfg.rank_table_format, len(ids))
     ranktable.write_table(out_path, table)
     return "%d device(s) %s -> %s" % (len(ids), ids, out_path)
 

@@ -53,11 +53,40 @@ def tail_of(path, lines=TAIL_LINES):
     return "\n".join(text.splitlines()[-lines:])
 
 
+SMI_OUTPUT = "npu-smi.txt"  # beside the item logs: what `npu-smi info` printed
+WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+
+
+def item_log(log_dir, name):
+    """<log_dir>/<name>.log: the log of one item."""
+    return os.path.join(log_dir, "%s.log" % name)
+
+
+def log_files(log_dir):
+    """Every file the check writes in place in <log_dir> (each item's log, npu-smi's output)."""
+    return [item_log(log_dir, name) for name in NAMES] + [os.path.join(log_dir, SMI_OUTPUT)]
+
+
+def refuse_unsafe_logs(log_dir):
+    """atomic.UnsafeFile naming the first of log_files that is a planted link (or not a plain
+    file of its own): checked before any item runs, so nothing is written through it."""
+    for path in log_files(log_dir):
+        atomic.check_in_place(path)
+
+
+def open_log(path, mode="w"):
+    """A log file of the check, opened in place (atomic.open_in_place: never through a link)."""
+    binary = "b" in mode
+    return os.fdopen(
+        atomic.open_in_place(path, WRITE_FLAGS), mode, **({} if binary else {"encoding": "utf-8"})
+    )
+
+
 def run_item(number, name, title, func, log_dir):
     """Run func() (-> detail str) with its logging copied to <log_dir>/<name>.log; -> the record
     {item, name, title, status, detail, seconds, log, log_tail}."""
-    path = os.path.join(log_dir, "%s.log" % name)
-    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    path = item_log(log_dir, name)
+    handler = logging.StreamHandler(open_log(path))
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -74,7 +103,7 @@ def run_item(number, name, title, func, log_dir):
             logging.getLogger(__name__).error("%s", traceback.format_exc())
     finally:
         root.removeHandler(handler)
-        handler.close()
+        handler.stream.close()
     if status == FAIL and not tail:
         tail = tail_of(path)
     return {
