@@ -177,14 +177,3 @@ class Progress(object):
     def __exit__(self, exc_type, exc_value, traceback):
         self.close(stopped=exc_type is not None)
         return False
-
-
-def track(iterable, desc, total=None, unit="items", **kwargs):
-    """Yield from `iterable`, counting one item each
-    (total defaults to len(iterable) when it has one)."""
-    if total is None and hasattr(iterable, "__len__"):
-        total = len(iterable)
-    with Progress(desc, total=total, unit=unit, **kwargs) as progress:
-        for item in iterable:
-            yield item
-            progress.update(1)

@@ -9,6 +9,7 @@ from resnext import atomic
 from resnext.config import ConfigError
 from resnext.data import convert, images, tfrecord
 from resnext.data import manifest as manifests
+from support.tfrecords import iter_records
 
 TRAIN_PER_CLASS, VAL_PER_CLASS = 8, (3, 2, 2)  # the session tree of conftest.py
 
@@ -17,7 +18,7 @@ def examples(path):
     """Every record of a shard as {feature: first value, or the list for bbox features}."""
     import tensorflow as tf
     out = []
-    for payload in tfrecord.iter_records(path, verify=True):
+    for payload in iter_records(path, verify=True):
         ex = {}
         for key, feat in tf.train.Example.FromString(payload).features.feature.items():
             values = list(feat.bytes_list.value or feat.int64_list.value or feat.float_list.value)

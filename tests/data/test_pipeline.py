@@ -8,6 +8,7 @@ import pytest
 
 from resnext.compat import tf
 from resnext.data import pipeline, tfrecord
+from support.tfrecords import iter_records
 
 
 def _drain(ds, limit=None):
@@ -142,7 +143,7 @@ def test_truncated_shards_fail_fast_naming_the_file(converted, tmp_path, cut):
                         ("validation", lambda: pipeline.eval_dataset(copy))):
         shard = manifest["splits"][split]["shards"][1]
         path = os.path.join(copy.data_dir, shard["name"])
-        frames = list(tfrecord.iter_records(path))
+        frames = list(iter_records(path))
         keep = shard["bytes"] - 30 if cut == "mid-record" else shard["bytes"] - len(frames[-1]) - 16
         _cut(path, keep)
         start = time.monotonic()

@@ -326,29 +326,3 @@ def check_file(path, expected=None):
         raise CorruptRecordError("%s: %d records, the manifest says %d (file cut at a record boundary, "
                                  "or replaced)" % (path, count, expected))
     return count
-
-
-def iter_records(path, verify=False):
-    """Yield the payload (bytes) of every record in the TFRecord file at `path`, in order.
-
-    verify=True also checks every data checksum (CorruptRecordError naming file and offset).
-    """
-    offset = 0
-    with io.open(path, "rb") as f:
-        while True:
-            header = f.read(HEADER_BYTES)
-            if not header:
-                return
-            if len(header) < HEADER_BYTES or masked_crc(header[:8]) != _CRC.unpack(header[8:])[0]:
-                raise CorruptRecordError("%s: truncated or corrupt record header at offset %d" % (path, offset))
-            length = _LENGTH.unpack(header[:8])[0]
-            data, footer = f.read(length), f.read(FOOTER_BYTES)
-            if len(data) < length or len(footer) < FOOTER_BYTES:
-                raise CorruptRecordError("%s: truncated record at offset %d (%d bytes expected)"
-                                         % (path, offset, length))
-            if verify and masked_crc(data) != _CRC.unpack(footer)[0]:
-                raise CorruptRecordError("%s: corrupt record data at offset %d (checksum mismatch)" % (path, offset))
-            offset += HEADER_BYTES + length + FOOTER_BYTES
-            yield data
-
-
