@@ -135,7 +135,6 @@ def two_device_item(cfg, servers):
     """Item 4 -> detail. cfg: the tiny config with rank_size 2 (its shards indexed); servers: the
     2 devices (host.two_device_servers). The ranks' table, config, logs and variables go where a
     training run's do (its train folder); rank 0's progress is echoed to stderr, as in training."""
-    from resnext.backends.npu import launcher_env
     from resnext.train import launch
 
     train = cfg.train_dir
@@ -150,7 +149,7 @@ def two_device_item(cfg, servers):
     argv += ["--config", config_path, "--out", train]
     logs = paths.train_logs(train)
     try:
-        launch.supervise(cfg, argv, logs, launcher_env(cfg))
+        launch.supervise(cfg, argv, logs)  # the rank table's env per rank: rankenv.device_env
     except launch.RankFailed as exc:
         first = str(exc).splitlines()[0]
         tails = [tail_of(paths.rank_log(logs, r), 10) for r in range(RANKS)]

@@ -26,9 +26,9 @@ EXPORT_TOLERANCE = 1e-2  # max |logits| difference of the frozen graph vs the ch
 def one_device_env(cfg, device):
     """This process as the single rank of a 1-device job on `device`: the env a launched rank
     gets (RANK_ID 0, RANK_SIZE 1, the device, JOB_ID), and no rank table, so HCCL stays off."""
-    from resnext.backends.npu import launcher_env
+    from resnext.train.rankenv import npu_env
 
-    os.environ.update(launcher_env(cfg)(0))
+    os.environ.update(npu_env(cfg)(0))
     os.environ.update(
         {
             "RANK_ID": "0",

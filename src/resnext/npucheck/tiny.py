@@ -34,6 +34,7 @@ TINY = {
     "num_train_images": CLASSES * TRAIN_PER_CLASS,
     "shuffle_buffer": 16,
     "warmup_epochs": 0.0,
+    "launcher": "local",
     "restore_path": "",
     "accept_changes": [],
     "hosts": [],
