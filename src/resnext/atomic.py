@@ -272,6 +272,17 @@ def read_json(path):
         return json.load(f)
 
 
+def read_tail(path, lines, max_bytes):
+    """The last `lines` lines (str; bytes that are not UTF-8 replaced) of the text file at `path`,
+    read from at most its last `max_bytes`, so a huge log costs one small read; None if no file."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - max_bytes))
+        text = f.read().decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def hash_file(path, digest=None, chunk=1 << 20, on_read=None):
     """Feed a file's bytes to `digest` (a new hashlib.sha256() when None) in `chunk`-byte reads;
     -> the digest, for a hash over several files (checkpoints.sha256). on_read(n), when given, is

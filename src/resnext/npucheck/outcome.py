@@ -45,12 +45,7 @@ class Failed(Exception):
 
 def tail_of(path, lines=TAIL_LINES):
     """The last `lines` lines of a text file ('' if it does not exist)."""
-    if not os.path.isfile(path):
-        return ""
-    with open(path, "rb") as f:
-        f.seek(max(0, os.path.getsize(path) - 16384))
-        text = f.read().decode("utf-8", "replace")
-    return "\n".join(text.splitlines()[-lines:])
+    return atomic.read_tail(path, lines, 16384) or ""
 
 
 SMI_OUTPUT = "npu-smi.txt"  # beside the item logs: what `npu-smi info` printed

@@ -61,12 +61,9 @@ def die_with_launcher(sig=signal.SIGKILL):
 
 
 def log_tail(path, lines=20):
-    if not os.path.isfile(path):
-        return "(no log)"
-    with open(path, "rb") as f:
-        f.seek(max(0, os.path.getsize(path) - 8192))
-        text = f.read().decode("utf-8", "replace")
-    return "\n".join(text.splitlines()[-lines:])
+    """The end of a rank's log for an error message; "(no log)" when there is none."""
+    text = atomic.read_tail(path, lines, 8192)
+    return "(no log)" if text is None else text
 
 
 class _Ranks(object):
