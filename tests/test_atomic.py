@@ -1,4 +1,4 @@
-"""atomic.read_tail: the end of a log for an error message (launcher ranks, npu-check items)."""
+"""resnext.atomic: read_tail, the end of a log for an error message (launcher ranks, npu-check)."""
 from resnext import atomic
 
 
