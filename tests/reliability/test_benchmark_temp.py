@@ -45,7 +45,7 @@ def test_a_finished_benchmark_leaves_no_temp_folder(tmp_path, caplog, monkeypatc
     temp, config = _setup(tmp_path, monkeypatch, digits_data)
     seen = []
 
-    def rank0(cfg, argv, log_dir, env):
+    def rank0(cfg, argv, log_dir, device=None):  # launch.supervise's signature
         seen.append(log_dir)
         out = argv[argv.index("--out") + 1]
         os.makedirs(os.path.dirname(out), exist_ok=True)

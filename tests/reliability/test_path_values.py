@@ -13,8 +13,9 @@ import pytest
 import rel_support as S
 from resnext.config import ConfigError, load_config, load_schema
 
+NAME_KEYS = ("run_name", "repeat_of")  # a run's name (a folder of results_dir), not a path
 PATH_KEYS = sorted(k for k, spec in load_schema()["properties"].items()
-                   if spec.get("$ref") == "#/$defs/path" and k != "run_name")
+                   if spec.get("$ref") == "#/$defs/path" and k not in NAME_KEYS)
 REFUSED = ["r;touch pwned", "r && x", "r | x", "r`id`", "r$(id)", "$HOME/r", "r\nx", "r\tx",
            "r\x1b[2J", "-rf", "~/data", "r > x", "r*", "r?", "r[0]", "r{a,b}", "it's", 'r"x',
            "r\\x", "r!", "r\ud800"]
@@ -56,6 +57,14 @@ def test_run_name_refuses_dot_dotdot_and_anything_but_a_plain_name(value):
         load_config([S.DEMO_CONFIG], values={"run_name": value})
     assert "key 'run_name': %r is not a run name" % value in str(err.value)
     assert str(err.value).count("run_name") == 1  # a value failing two rules is named once
+
+
+@pytest.mark.parametrize("value", [".", "..", "demo\n", "-x", "a b", "a/b", "demo;x"], ids=repr)
+def test_repeat_of_is_a_run_name_or_empty(value):
+    assert load_config([S.DEMO_CONFIG], values={"repeat_of": ""}).repeat_of == ""
+    with pytest.raises(ConfigError) as err:
+        load_config([S.DEMO_CONFIG], values={"repeat_of": value})
+    assert "key 'repeat_of': %r is not a run name" % value in str(err.value)
 
 
 def test_run_name_takes_dots_inside_a_name():
