@@ -138,6 +138,11 @@ def _cmd_report(args):
 def _cmd_ranktable(args):
     from resnext import ranktable
     cfg, _ = _config(args)
+    if args.slurm_entry:  # one task of the step `resnext train` runs to build an NPU job's table
+        from resnext.train import rankenv
+        entry = rankenv.slurm_table_entry(cfg, rankenv.slurm_placement(cfg))
+        print(json.dumps(entry, sort_keys=True))
+        return
     if args.check:
         ranktable.load_table(args.check, cfg.rank_size)
         log.info("%s is a valid rank table for rank_size %d", args.check, cfg.rank_size)
@@ -360,6 +365,8 @@ def _parser():
                    help="device IPs of this host (/etc/hccn.conf, hccn_tool) instead of npu_servers")
     p.add_argument("--check", metavar="JSON", help="only validate this rank table against rank_size")
     p.add_argument("--env-for", type=int, metavar="RANK", help="also print that rank's device env as JSON")
+    p.add_argument("--slurm-entry", action="store_true",
+                   help="as a task of an srun step: print this task's rank table entry as JSON")
     p = cmd("with-device", _cmd_with_device,
             "run a command holding NPU(s) from the lock-file pool (sets ASCEND_DEVICE_ID/DEVICE_ID)")
     p.add_argument("--pool", help="lock folder shared by all jobs (default <results_dir>/.npu-pool)")

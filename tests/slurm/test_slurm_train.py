@@ -181,3 +181,38 @@ def test_an_allocation_of_another_size_is_refused_before_any_rank_starts(slurm_c
     errors = [ln for ln in out.stderr.splitlines() if " ERROR " in ln]
     assert len(errors) == 1 and "SLURM_NTASKS=2 tasks but rank_size is 4" in errors[0], out.stderr
     assert not os.path.exists(os.path.join(cfg.train_dir, "logs"))
+
+
+FAKE_HCCN_TOOL = """#!/bin/sh
+# hccn_tool -i <dev> -ip -g, as the Ascend driver prints it: one NIC subnet per device, the host
+# part from the node (tests/test_ranktable.py parses the same form)
+node=$(hostname | tr -dc 0-9)
+echo "ipaddr:192.168.10$2.$node"
+echo "netmask:255.255.255.0"
+"""
+
+
+def test_an_npu_jobs_rank_table_is_built_from_the_step_nodes(slurm_cluster, tmp_path):
+    """backend npu: before the ranks start, one srun step of the same shape reports each task's
+    node IP and device NIC IP; the table lists the step's two nodes in rank order."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "hccn_tool").write_text(FAKE_HCCN_TOOL)
+    (tools / "hccn_tool").chmod(0o755)
+    values = dict(launcher="slurm", backend="npu", rank_size=4, npu_device_ids=[4, 5, 6, 7],
+                  precision_mode="allow_mix_precision", results_dir=str(tmp_path / "results"))
+    cfg = load_config([DEMO_CONFIG], values=values)
+    path = tmp_path / "npu.yaml"
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=True))
+    code = ("import sys; from resnext.config import load_config; from resnext.train import "
+            "slurmstep; print(slurmstep.npu_table(load_config([sys.argv[1]]), sys.argv[1]))")
+    env = dict(_env(), PATH=str(tools) + os.pathsep + _env()["PATH"])
+    env.pop("RANK_TABLE_FILE", None)
+    out = slurm_cluster.on(1, _in_allocation([sys.executable, "-c", code, str(path)]), env=env,
+                           cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    table = json.loads(open(out.stdout.strip().splitlines()[-1]).read())
+    assert table["server_list"] == [
+        {"server_id": "10.77.0.%d" % n, "device": [
+            {"rank_id": str(2 * (n - 1) + k), "device_id": str(4 + k),
+             "device_ip": "192.168.10%d.%d" % (4 + k, n)} for k in (0, 1)]} for n in (1, 2)]

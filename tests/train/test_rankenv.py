@@ -172,3 +172,85 @@ def test_train_rank_refuses_a_mismatched_step_before_tensorflow_is_imported(tmp_
     assert out.returncode == 2 and out.stdout.strip() == "noTF", out.stderr
     errors = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and "SLURM_DISTRIBUTION=cyclic" in errors[0], out.stderr
+
+
+# ---- NPU under SLURM: the rank table of the step's nodes ----------------------------------------
+
+def _fake_hccn_tool(node):
+    """hccn_tool -i <dev> -ip -g as the Ascend driver prints it (tests/test_ranktable.py), one
+    NIC subnet per device, one host address per node."""
+    def run(argv, **kwargs):
+        assert argv[:2] == ["hccn_tool", "-i"] and argv[3:] == ["-ip", "-g"]
+        return ("ipaddr:192.168.10%s.%d\nnetmask:255.255.255.0\n" % (argv[2], node)).encode()
+    return run
+
+
+def _npu_cfg(*overrides):
+    return load_config([DEMO_CONFIG], ["backend=npu", "launcher=slurm", "rank_size=4",
+                                       "precision_mode=allow_mix_precision"] + list(overrides))
+
+
+def _entries(cfg):
+    """What the 4 tasks of a 2 x 2 step report (`resnext ranktable --slurm-entry`)."""
+    out = []
+    for rank, (node, local) in enumerate(TASKS):
+        n = int(node[-1])
+        placement = rankenv.Placement(rank, 4, local, [], None)
+        out.append(rankenv.slurm_table_entry(cfg, placement, node_ip="10.77.0.%d" % n,
+                                             conf_path="/nonexistent", run=_fake_hccn_tool(n)))
+    return out
+
+
+def test_each_task_reports_its_node_and_its_devices_nic():
+    assert _entries(_npu_cfg())[3] == {"rank": 3, "server_id": "10.77.0.2", "device_id": 1,
+                                       "device_ip": "192.168.101.2"}
+    entry = _entries(_npu_cfg("npu_device_ids=[4, 5, 6, 7]"))[1]
+    assert (entry["device_id"], entry["device_ip"]) == (5, "192.168.105.1")
+
+
+def test_the_step_table_gives_each_rank_the_env_the_local_launcher_gives(tmp_path):
+    cfg = _npu_cfg()
+    entries = _entries(cfg)
+    table = rankenv.slurm_table(cfg, list(reversed(entries)))  # tasks report in any order
+    assert [s["server_id"] for s in table["server_list"]] == ["10.77.0.1", "10.77.0.2"]
+    path = str(tmp_path / "rank_table.json")
+    servers = [{"server_id": "10.77.0.%d" % n, "device_ids": [0, 1],
+                "device_ips": ["192.168.100.%d" % n, "192.168.101.%d" % n]} for n in (1, 2)]
+    local = rankenv.npu_env(load_config([DEMO_CONFIG], [
+        "backend=npu", "rank_size=4", "precision_mode=allow_mix_precision",
+        "npu_servers=%s" % json.dumps(servers)]), path)
+    for rank in range(4):
+        assert rankenv.npu_rank_env(cfg, rank, table, path) == local(rank)
+
+
+def test_a_step_table_with_a_rank_missing_or_out_of_block_order_is_refused():
+    cfg = _npu_cfg()
+    entries = _entries(cfg)
+    with pytest.raises(ConfigError, match=r"reported ranks \[0, 1, 2\], not 0..3"):
+        rankenv.slurm_table(cfg, entries[:3])
+    swapped = [dict(e) for e in entries]
+    swapped[1]["server_id"], swapped[2]["server_id"] = "10.77.0.2", "10.77.0.1"
+    with pytest.raises(ConfigError, match="server 10.77.0.1 holds ranks that are not consecutive"):
+        rankenv.slurm_table(cfg, swapped)
+
+
+def test_a_node_with_more_ranks_than_devices_is_refused():
+    cfg = _npu_cfg("npu_device_ids=[0]")
+    with pytest.raises(ConfigError, match="a node runs 2 ranks but npu_device_ids lists 1"):
+        _entries(cfg)
+
+
+def test_an_npu_rank_refuses_a_table_that_gives_it_another_device(tmp_path, monkeypatch):
+    cfg = _npu_cfg()
+    table = rankenv.slurm_table(cfg, _entries(cfg))
+    table["server_list"][1]["device"][0]["device_id"] = "3"  # rank 2 -> device 3, SLURM: local 0
+    path = tmp_path / "table.json"
+    path.write_text(json.dumps(table))
+    monkeypatch.setattr(rankenv, "scontrol_hostnames", _hostnames)
+    environ = _task(2, RANK_TABLE_FILE=str(path))
+    monkeypatch.setenv("RANK_TABLE_FILE", str(path))
+    with pytest.raises(ConfigError, match="gives rank 2 device 3 but SLURM runs it as local task"):
+        rankenv.join(cfg, environ)
+    environ = _task(3, RANK_TABLE_FILE=str(path))
+    assert rankenv.join(cfg, environ)[1:] == (3, 4) and environ["DEVICE_ID"] == "1"
+    assert environ["RANK_TABLE_FILE"] == str(path) and environ["JOB_ID"] == str(cfg.npu_job_id)

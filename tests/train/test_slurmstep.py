@@ -1,7 +1,9 @@
 """The launcher's srun step (launcher slurm): its command line and how srun's report names a rank.
 The step itself runs on the test cluster (tests/slurm/test_slurm_train.py)."""
-from resnext.config import load_config
-from resnext.train import slurmstep
+import pytest
+
+from resnext.config import ConfigError, load_config
+from resnext.train import preflight, slurmstep
 from support.paths import DEMO_CONFIG
 
 # what srun 22.05 printed on the test cluster when task 3 was SIGKILLed (--kill-on-bad-exit=1)
@@ -40,3 +42,16 @@ def test_the_rank_that_failed_first_is_named_not_those_srun_cancelled():
     assert slurmstep.failed_task(exited) == (2, "node2", "Exited with exit code 2")
     assert slurmstep.failed_task("srun: error: node1: tasks 0-1: Terminated\n")[0] == 0
     assert slurmstep.failed_task("srun: error: Unable to create step\n") is None
+
+
+def test_slurm_conf_reaches_srun_and_its_ranks(tmp_path):
+    conf = tmp_path / "slurm.conf"
+    assert "SLURM_CONF" not in slurmstep.job_env(_cfg(), ["--config", "c.yaml"])
+    env = slurmstep.job_env(_cfg("slurm_conf=%s" % conf), ["--config", "c.yaml"])
+    assert env["SLURM_CONF"] == str(conf)
+
+
+def test_a_missing_slurm_conf_is_refused_before_srun(tmp_path, monkeypatch):
+    monkeypatch.setattr(preflight.shutil, "which", lambda tool: "/usr/bin/" + tool)
+    with pytest.raises(ConfigError, match="slurm_conf: .*nowhere.conf is not a file"):
+        preflight.check_slurm(_cfg("slurm_conf=%s" % (tmp_path / "nowhere.conf")))

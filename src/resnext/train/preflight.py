@@ -86,6 +86,9 @@ def check_slurm(cfg):
         raise ConfigError("launcher is slurm but %s is not on PATH: run `resnext train` on a node of "
                           "the SLURM cluster (or set launcher: local)" % " and ".join(missing))
     rankenv.check_allocation(cfg)
+    if cfg.slurm_conf and not os.path.isfile(cfg.slurm_conf):
+        raise ConfigError("slurm_conf: %s is not a file: give the slurm.conf of your cluster (or "
+                          "leave slurm_conf empty for SLURM's own default)" % cfg.slurm_conf)
     if cfg.backend == "cpu":
         _check_grouped_conv(cfg)
         _check_bf16(cfg)

@@ -246,6 +246,42 @@ def npu_env(cfg, table_path=None):
     return lambda rank: npu_rank_env(cfg, rank, table, path)
 
 
+# ---- NPU under SLURM: the rank table of the step's nodes, built at job start ---------------
+
+def slurm_table_entry(cfg, placement, node_ip=None, conf_path="/etc/hccn.conf",
+                      run=subprocess.check_output):
+    """This task's rank-table entry {rank, server_id, device_id, device_ip}: its node's IP, the
+    local_id-th of npu_device_ids and that device's NIC IP (/etc/hccn.conf or hccn_tool, as
+    `resnext ranktable --discover` finds them)."""
+    ids = list(cfg.npu_device_ids)
+    if placement.local_id >= len(ids):
+        raise _refused("a node runs %d ranks but npu_device_ids lists %d device(s)",
+                       placement.local_id + 1, len(ids))
+    server = ranktable.host_servers([ids[placement.local_id]], server_id=node_ip,
+                                    conf_path=conf_path, run=run)[0]
+    return {"rank": placement.rank, "server_id": server["server_id"],
+            "device_id": ids[placement.local_id], "device_ip": server["device_ips"][0]}
+
+
+def slurm_table(cfg, entries):
+    """Every task's slurm_table_entry (any order) -> the rank table (rank_table_format) of the
+    step's nodes: servers in rank order, so the table numbers ranks as the step does."""
+    entries = sorted(entries, key=lambda e: int(e["rank"]))
+    if [int(e["rank"]) for e in entries] != list(range(cfg.rank_size)):
+        raise _refused("the rank table step reported ranks %s, not 0..%d",
+                       [int(e["rank"]) for e in entries], cfg.rank_size - 1)
+    servers = collections.OrderedDict()
+    for e in entries:
+        if e["server_id"] in servers and list(servers)[-1] != e["server_id"]:
+            raise _refused("server %s holds ranks that are not consecutive (block order)",
+                           e["server_id"])
+        server = servers.setdefault(e["server_id"], {"server_id": e["server_id"],
+                                                     "device_ids": [], "device_ips": []})
+        server["device_ids"].append(e["device_id"])
+        server["device_ips"].append(e["device_ip"])
+    return ranktable.build_table(list(servers.values()), cfg.rank_table_format, cfg.rank_size)
+
+
 # ---- both joined ---------------------------------------------------------------------------------
 
 def rank_env(placement, device=None, base=None):
@@ -259,6 +295,18 @@ def rank_env(placement, device=None, base=None):
     return env
 
 
+def _check_npu_device(cfg, placement, env):
+    """A rank table (given, or built at job start) must give this rank the device SLURM's
+    placement does: the local_id-th of npu_device_ids."""
+    if cfg.backend != "npu" or placement.local_id >= len(cfg.npu_device_ids):
+        return
+    expected = str(list(cfg.npu_device_ids)[placement.local_id])
+    if env.get("DEVICE_ID") != expected:
+        raise _refused("the rank table %s gives rank %d device %s but SLURM runs it as local task "
+                       "%d, device %s of npu_device_ids", env.get("RANK_TABLE_FILE"),
+                       placement.rank, env.get("DEVICE_ID"), placement.local_id, expected)
+
+
 def join(cfg, environ=None):
     """In a rank, before TensorFlow: -> (cfg, rank, rank_size). Under SLURM the rank derives its
     placement, sets its env in `environ` (default os.environ) and takes its threads from
@@ -266,7 +314,9 @@ def join(cfg, environ=None):
     environ = os.environ if environ is None else environ
     if cfg.launcher == "slurm":
         placement = slurm_placement(cfg, environ)
-        environ.update(rank_env(placement, device_env(cfg), base={}))
+        env = rank_env(placement, device_env(cfg), base={})
+        _check_npu_device(cfg, placement, env)
+        environ.update(env)
         log.info("rank %d/%d on node %s (local task %d) of the SLURM step %s.%s; cluster %s",
                  placement.rank, placement.size, environ.get("SLURMD_NODENAME"),
                  placement.local_id, environ.get("SLURM_JOB_ID"), environ.get("SLURM_STEP_ID"),
