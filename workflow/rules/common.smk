@@ -36,6 +36,14 @@ HOST_ENV = "../envs/host.yaml"  # the host runtime, for --sdm conda
 CONTAINER = CFG.container_image or None
 WRAP = shlex.split(CFG.container_wrapper)
 NPU = CFG.backend == "npu"
+# launcher slurm: train_block is one multi-node SLURM job whose own srun (`resnext train`) starts
+# the ranks, a task each: snakemake-executor-plugin-slurm's mpi mode (workflow/profiles/slurm);
+# empty for the local launcher (the plugin treats any `mpi` resource as mpi mode)
+SLURM_TRAIN = (
+    {"tasks": CFG.rank_size, "cpus_per_task": max(1, CFG.threads_per_rank), "mpi": "srun"}
+    if CFG.launcher == "slurm"
+    else {}
+)
 
 
 def log_of(name):

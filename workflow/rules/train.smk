@@ -21,6 +21,7 @@ rule train_block:
         CONTAINER
     threads: all_cores
     resources:
+        **SLURM_TRAIN,
         npu=RANK_NPUS,
     params:
         prefix=rank_devices,
