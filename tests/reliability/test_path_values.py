@@ -25,7 +25,7 @@ TAKEN = ["my results", "/data/ImageNet 2012/train", "C:/r", "run:1,x=y@z%#^+", "
 
 def test_the_path_keys_are_the_ones_that_name_files():
     assert PATH_KEYS == ["bbox_dir", "data_url", "rank_table_file", "restore_path", "results_dir",
-                         "source_dir", "synsets_file", "val_ground_truth_file",
+                         "slurm_conf", "source_dir", "synsets_file", "val_ground_truth_file",
                          "val_ground_truth_synsets_file"]
 
 
