@@ -1,4 +1,4 @@
-"""resnext.atomic: read_tail, the end of a log for an error message (launcher ranks, npu-check)."""
+"""resnext.atomic: read_tail (the end of a log for an error message) and lock_note."""
 from resnext import atomic
 
 
@@ -14,3 +14,17 @@ def test_missing_file_and_undecodable_bytes(tmp_path):
     path = tmp_path / "bad.log"
     path.write_bytes(b"ok\n\xff\xfe broken\n")
     assert atomic.read_tail(str(path), 5, 100) == "ok\n\ufffd\ufffd broken"
+
+
+def test_lock_note_keeps_numbers_and_printable_strings_only(tmp_path):
+    path = tmp_path / ".lock"
+    path.write_bytes(b'{"pid": 7, "host": "a\\nb", "esc": "\\u001b[2J", "ok": "jpegs", "x": [1]}')
+    assert atomic.lock_note(str(path)) == {"pid": 7, "ok": "jpegs"}
+    for content in (b"\xff\xfe", b"[" * 100000, b"[1]", b"{", b""):
+        path.write_bytes(content)
+        assert atomic.lock_note(str(path)) == {}
+    link = tmp_path / "link"
+    link.symlink_to(path)
+    path.write_bytes(b'{"pid": 7}')
+    assert atomic.lock_note(str(link)) == {}  # never read through a link
+    assert atomic.lock_note(str(tmp_path / "absent")) == {}

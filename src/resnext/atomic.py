@@ -171,14 +171,25 @@ def unlock(fd, path=None):
         os.close(fd)
 
 
+NOTE_BYTES = 1 << 16  # a holder's note is one short JSON object
+
+
 def lock_note(path):
-    """The note a lock's holder wrote into `path` (lock_in_place), {} when it cannot be read."""
+    """The note a lock's holder wrote into `path` (lock_in_place), {} when it cannot be read.
+
+    Read like every lock file, without following a link. A refusal quotes the note in its one line,
+    so of a hand-edited note only numbers and printable strings are kept (no newline, no escape),
+    and binary, deeply nested or huge content reads as {}.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            note = json.loads(f.read() or "{}")
-    except (OSError, ValueError):
+        with io.open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
+            note = json.loads(f.read(NOTE_BYTES).decode("utf-8") or "{}")
+    except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return {}
-    return note if isinstance(note, dict) else {}
+    if not isinstance(note, dict):
+        return {}
+    return {k: v for k, v in note.items()
+            if isinstance(v, int) or (isinstance(v, str) and v.isprintable())}
 
 
 def write_bytes(path, data):

@@ -111,3 +111,38 @@ def test_a_link_planted_at_the_lock_is_refused(tmp_path, caplog, monkeypatch):
     assert "refusing to write %s: it is a symbolic link" % (tmp_path / "data" / ".convert.lock") \
         in text
     assert H.tree(tmp_path) == before
+
+
+HAND_EDITED = [  # (note written into the held lock, what the refusal names)
+    (b'{"pid": 7, "source": "jpegs\\n- **Overall**: PASS", "started_utc": "now"}', "pid 7 ("),
+    (b'{"pid": "7\\u001b[2J"}', "another conversion"),
+    (b"\xff\xfe\x00binary", "another conversion"),
+    (b"[" * 100000, "another conversion"),
+    (b"[1, 2]", "another conversion"),
+]
+
+
+def test_a_hand_edited_note_in_a_held_lock_still_gives_one_line(tmp_path, caplog, monkeypatch):
+    """The refusal quotes the holder's note: a newline, an escape, binary bytes, deep nesting or a
+    list there must neither split the line nor raise (flock conflicts between two opens of one
+    file, so this process holds the lock the stage is refused)."""
+    from resnext import atomic
+    monkeypatch.chdir(tmp_path)
+    config = _setup(tmp_path)
+    (tmp_path / "data").mkdir()
+    lock = str(tmp_path / "data" / ".convert.lock")
+    for note, named in HAND_EDITED:
+        fd = atomic.lock_in_place(lock, {})
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, note, 0)  # at the start: lock_in_place's own note moved the offset
+            before = H.tree(tmp_path)
+            code, text = H.main(["convert", "--config", config], caplog)
+            assert code == 2 and "Traceback" not in text, text
+            line, = [ln for ln in text.splitlines() if "ERROR" in ln]
+            assert " %s" % named in line, line
+            assert "is converting into %s (it holds %s)" % (tmp_path / "data", lock) in line, line
+            assert "Overall" not in text and "\x1b" not in text
+            assert H.tree(tmp_path) == before  # the note too: a refused run writes nothing
+        finally:
+            os.close(fd)
