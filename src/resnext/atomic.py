@@ -182,7 +182,7 @@ def lock_note(path):
     and binary, deeply nested or huge content reads as {}.
     """
     try:
-        with io.open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as f:
             note = json.loads(f.read(NOTE_BYTES).decode("utf-8") or "{}")
     except (OSError, ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return {}
