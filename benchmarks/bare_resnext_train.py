@@ -13,6 +13,7 @@ usage: benchmarks/bare_resnext_train.py [--image-size 224] [--batch 16] [--class
                                         [--steps 10] [--warmup 3] [--intra-threads N]
 Prints images/sec (mean over timed steps, and total images / elapsed) and a JSON line.
 """
+
 import argparse
 import json
 import math
@@ -21,7 +22,9 @@ import os
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # the kernels resnext uses; without them no grouped-conv gradient
+os.environ.setdefault(
+    "TF_ENABLE_ONEDNN_OPTS", "1"
+)  # the kernels resnext uses; without them no grouped-conv gradient
 import numpy as np  # noqa: E402
 import tensorflow.compat.v1 as tf  # noqa: E402
 
@@ -34,8 +37,12 @@ BN_UPDATES = []
 
 
 def conv(x, out_ch, k, stride, name, groups=1):
-    w = tf.get_variable(name + "/w", [k, k, int(x.shape[-1]) // groups, out_ch], tf.float32,
-                        tf.variance_scaling_initializer())
+    w = tf.get_variable(
+        name + "/w",
+        [k, k, int(x.shape[-1]) // groups, out_ch],
+        tf.float32,
+        tf.variance_scaling_initializer(),
+    )
     if stride > 1 and k > 1:
         x = tf.pad(x, [[0, 0], [k // 2, k // 2], [k // 2, k // 2], [0, 0]])
         return tf.nn.conv2d(x, w, [1, stride, stride, 1], "VALID")
@@ -44,11 +51,19 @@ def conv(x, out_ch, k, stride, name, groups=1):
 
 def bn(x, name, zero_gamma=False):
     ch = int(x.shape[-1])
-    gamma = tf.get_variable(name + "/bn_gamma", [ch], tf.float32,
-                            tf.zeros_initializer() if zero_gamma else tf.ones_initializer())
+    gamma = tf.get_variable(
+        name + "/bn_gamma",
+        [ch],
+        tf.float32,
+        tf.zeros_initializer() if zero_gamma else tf.ones_initializer(),
+    )
     beta = tf.get_variable(name + "/bn_beta", [ch], tf.float32, tf.zeros_initializer())
-    mean = tf.get_variable(name + "/bn_mean", [ch], tf.float32, tf.zeros_initializer(), trainable=False)
-    var = tf.get_variable(name + "/bn_var", [ch], tf.float32, tf.ones_initializer(), trainable=False)
+    mean = tf.get_variable(
+        name + "/bn_mean", [ch], tf.float32, tf.zeros_initializer(), trainable=False
+    )
+    var = tf.get_variable(
+        name + "/bn_var", [ch], tf.float32, tf.ones_initializer(), trainable=False
+    )
     y, batch_mean, batch_var = tf.nn.fused_batch_norm(x, gamma, beta, epsilon=BN_EPS)
     BN_UPDATES.append(tf.assign_sub(mean, (1.0 - BN_DECAY) * (mean - batch_mean)))
     BN_UPDATES.append(tf.assign_sub(var, (1.0 - BN_DECAY) * (var - batch_var)))
@@ -68,10 +83,18 @@ def logits_of(images, classes):
     x = tf.nn.max_pool(x, [1, 3, 3, 1], [1, 2, 2, 1], "SAME")
     for i, depth in enumerate(DEPTHS):
         for j in range(depth):
-            x = block(x, STEM * 4 * 2 ** i, CARDINALITY * BASE_WIDTH * 2 ** i, 2 if j == 0 and i > 0 else 1,
-                      j == 0, "s%d/b%d" % (i + 1, j + 1))
+            x = block(
+                x,
+                STEM * 4 * 2**i,
+                CARDINALITY * BASE_WIDTH * 2**i,
+                2 if j == 0 and i > 0 else 1,
+                j == 0,
+                "s%d/b%d" % (i + 1, j + 1),
+            )
     x = tf.reduce_mean(x, [1, 2])
-    kernel = tf.get_variable("fc/w", [int(x.shape[-1]), classes], tf.float32, tf.random_normal_initializer(0, 0.01))
+    kernel = tf.get_variable(
+        "fc/w", [int(x.shape[-1]), classes], tf.float32, tf.random_normal_initializer(0, 0.01)
+    )
     bias = tf.get_variable("fc/b", [classes], tf.float32, tf.zeros_initializer())
     return tf.matmul(x, kernel) + bias
 
@@ -101,10 +124,18 @@ def train_op(images, labels, classes):
 def build(args):
     rng = np.random.RandomState(0)
     local = [tf.GraphKeys.LOCAL_VARIABLES]
-    images = tf.get_variable("bench_images", initializer=rng.randn(args.batch, args.image_size, args.image_size, 3)
-                             .astype(np.float32), trainable=False, collections=local)
-    labels = tf.get_variable("bench_labels", initializer=rng.randint(1, args.classes, args.batch).astype(np.int32),
-                             trainable=False, collections=local)
+    images = tf.get_variable(
+        "bench_images",
+        initializer=rng.randn(args.batch, args.image_size, args.image_size, 3).astype(np.float32),
+        trainable=False,
+        collections=local,
+    )
+    labels = tf.get_variable(
+        "bench_labels",
+        initializer=rng.randint(1, args.classes, args.batch).astype(np.int32),
+        trainable=False,
+        collections=local,
+    )
     op = train_op(tf.identity(images), tf.identity(labels), args.classes)
     return op, [tf.global_variables_initializer(), tf.local_variables_initializer()]
 
@@ -141,19 +172,35 @@ def main():
     parser.add_argument("--classes", type=int, default=1001)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--intra-threads", type=int, default=0, help="0 = all cores (the CPU backend's default)")
+    parser.add_argument(
+        "--intra-threads", type=int, default=0, help="0 = all cores (the CPU backend's default)"
+    )
     parser.add_argument("--inter-threads", type=int, default=2)
     args = parser.parse_args()
     times, wall = measure(args)
     rates = args.batch / np.asarray(times)
-    result = {"images_per_sec_mean": float(rates.mean()), "images_per_sec_total": args.batch * len(times) / wall,
-              "step_time_ms_p50": float(np.percentile(times, 50) * 1000), "steps": args.steps,
-              "warmup_steps": args.warmup, "batch": args.batch, "image_size": args.image_size,
-              "tensorflow": tf.__version__}
-    print("bare ResNeXt-50 32x4d train step, %dx%d, batch %d, fp32: %.2f images/sec (mean over %d "
-          "steps), %.2f images/sec (total/elapsed)" % (args.image_size, args.image_size, args.batch,
-                                               result["images_per_sec_mean"], args.steps,
-                                               result["images_per_sec_total"]))
+    result = {
+        "images_per_sec_mean": float(rates.mean()),
+        "images_per_sec_total": args.batch * len(times) / wall,
+        "step_time_ms_p50": float(np.percentile(times, 50) * 1000),
+        "steps": args.steps,
+        "warmup_steps": args.warmup,
+        "batch": args.batch,
+        "image_size": args.image_size,
+        "tensorflow": tf.__version__,
+    }
+    print(
+        "bare ResNeXt-50 32x4d train step, %dx%d, batch %d, fp32: %.2f images/sec (mean over %d "
+        "steps), %.2f images/sec (total/elapsed)"
+        % (
+            args.image_size,
+            args.image_size,
+            args.batch,
+            result["images_per_sec_mean"],
+            args.steps,
+            result["images_per_sec_total"],
+        )
+    )
     print(json.dumps(result, sort_keys=True))
 
 

@@ -4,6 +4,7 @@
 
 Prints both times, MB/s and the ratio (goal: verify >= 0.9x sha256sum's speed) and the load average.
 """
+
 import os
 import subprocess
 import sys
@@ -22,10 +23,21 @@ def main(argv):
     subprocess.run(["sha256sum", "--"] + out.files_hashed, check=True, stdout=subprocess.DEVNULL)
     t_sum = time.perf_counter() - t0
     mb = out.bytes_hashed / 1e6
-    print("%d files, %.1f MB; verify %.2f s (%.0f MB/s), sha256sum %.2f s (%.0f MB/s); "
-          "ratio %.2fx; %d mismatches; load average %s"
-          % (len(out.files_hashed), mb, t_verify, mb / t_verify, t_sum, mb / t_sum,
-             t_sum / t_verify, len(out.mismatches), " ".join("%.2f" % x for x in os.getloadavg())))
+    print(
+        "%d files, %.1f MB; verify %.2f s (%.0f MB/s), sha256sum %.2f s (%.0f MB/s); "
+        "ratio %.2fx; %d mismatches; load average %s"
+        % (
+            len(out.files_hashed),
+            mb,
+            t_verify,
+            mb / t_verify,
+            t_sum,
+            mb / t_sum,
+            t_sum / t_verify,
+            len(out.mismatches),
+            " ".join("%.2f" % x for x in os.getloadavg()),
+        )
+    )
 
 
 if __name__ == "__main__":

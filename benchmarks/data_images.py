@@ -5,6 +5,7 @@ Each image is a smooth random colour field (bicubic upscale of a 6x8 random grid
 noise (sigma 20), 500x375 (every fourth one 375x500), saved by Pillow at quality 90: ~100 KB, close
 to ILSVRC-2012's mean file size (~110 KB) and typical size. Not a test helper.
 """
+
 import contextlib
 import io
 import os
@@ -31,10 +32,14 @@ def work_dir(keep, prefix):
 
 def photo_jpeg(rng, portrait=False):
     width, height = (HEIGHT, WIDTH) if portrait else (WIDTH, HEIGHT)
-    field = Image.fromarray(rng.uniform(0, 255, (6, 8, 3)).astype(np.uint8)).resize((width, height), Image.BICUBIC)
+    field = Image.fromarray(rng.uniform(0, 255, (6, 8, 3)).astype(np.uint8)).resize(
+        (width, height), Image.BICUBIC
+    )
     pixels = np.asarray(field).astype(np.float32) + rng.normal(0.0, NOISE, (height, width, 3))
     buf = io.BytesIO()
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buf, format="JPEG", quality=QUALITY)
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(
+        buf, format="JPEG", quality=QUALITY
+    )
     return buf.getvalue()
 
 

@@ -11,6 +11,7 @@ median of the per-round ratios. Not a test.
 
     .venv/bin/python benchmarks/data_index.py   # [--mb 300] [--repeats 5] [--shards 8] [--keep DIR]
 """
+
 import argparse
 import os
 import resource
@@ -32,14 +33,25 @@ def _record(jpeg, k, classes=1000):
     c = k % classes
     synset = b"n%08d" % c
     none = example.floats([])
-    return example.example_bytes({
-        "image/encoded": jpeg, "image/format": b"JPEG", "image/colorspace": b"RGB",
-        "image/channels": 3, "image/height": 375, "image/width": 500,
-        "image/class/label": c + 1, "image/class/synset": synset,
-        "image/class/text": b"class text " + synset, "image/filename": synset + b"_%d.JPEG" % k,
-        "image/object/bbox/xmin": none, "image/object/bbox/xmax": none,
-        "image/object/bbox/ymin": none, "image/object/bbox/ymax": none,
-        "image/object/bbox/label": example.ints([])})
+    return example.example_bytes(
+        {
+            "image/encoded": jpeg,
+            "image/format": b"JPEG",
+            "image/colorspace": b"RGB",
+            "image/channels": 3,
+            "image/height": 375,
+            "image/width": 500,
+            "image/class/label": c + 1,
+            "image/class/synset": synset,
+            "image/class/text": b"class text " + synset,
+            "image/filename": synset + b"_%d.JPEG" % k,
+            "image/object/bbox/xmin": none,
+            "image/object/bbox/xmax": none,
+            "image/object/bbox/ymin": none,
+            "image/object/bbox/ymax": none,
+            "image/object/bbox/label": example.ints([]),
+        }
+    )
 
 
 def write_shards(folder, megabytes, shards, distinct=64):
@@ -78,17 +90,24 @@ def run_index(cfg):
 
 
 def _speeds(row, total_mb):
-    return "; ".join("%s %.0f MB/s wall, %.0f CPU" % (n, total_mb / w, total_mb / c)
-                     for n, (w, c) in sorted(row.items()))
+    return "; ".join(
+        "%s %.0f MB/s wall, %.0f CPU" % (n, total_mb / w, total_mb / c)
+        for n, (w, c) in sorted(row.items())
+    )
 
 
 def _summary(rows, names, total_mb):
     med = {n: [statistics.median(r[n][k] for r in rows) for k in (0, 1)] for n in names}
     print("median: %s" % _speeds(med, total_mb))
     for base in (n for n in names if n != "index"):
-        print("index / %s, median of rounds: %.2f wall, %.2f CPU (goal >= 0.9 wall vs sha256sum)"
-              % (base, statistics.median(r[base][0] / r["index"][0] for r in rows),
-                 statistics.median(r[base][1] / r["index"][1] for r in rows)))
+        print(
+            "index / %s, median of rounds: %.2f wall, %.2f CPU (goal >= 0.9 wall vs sha256sum)"
+            % (
+                base,
+                statistics.median(r[base][0] / r["index"][0] for r in rows),
+                statistics.median(r[base][1] / r["index"][1] for r in rows),
+            )
+        )
 
 
 def main():
@@ -104,20 +123,29 @@ def main():
         folder = os.path.join(root, "shards")
         os.makedirs(folder, exist_ok=True)
         paths = sorted(os.path.join(folder, n) for n in os.listdir(folder)) or write_shards(
-            folder, args.mb, args.shards)
+            folder, args.mb, args.shards
+        )
         total_mb = sum(os.path.getsize(p) for p in paths) / 1e6
-        cfg = load_config([os.path.join(ROOT, "config", "config.yaml")], values={
-            "data_url": folder, "results_dir": os.path.join(root, "results"), "label_offset": 1,
-            "num_classes": 1001})
-        contenders = {"sha256sum": lambda: command(["sha256sum"] + paths),
-                      "index": lambda: run_index(cfg)}
+        cfg = load_config(
+            [os.path.join(ROOT, "config", "config.yaml")],
+            values={
+                "data_url": folder,
+                "results_dir": os.path.join(root, "results"),
+                "label_offset": 1,
+                "num_classes": 1001,
+            },
+        )
+        contenders = {
+            "sha256sum": lambda: command(["sha256sum"] + paths),
+            "index": lambda: run_index(cfg),
+        }
         if shutil.which("openssl"):
             contenders["openssl"] = lambda: command(["openssl", "dgst", "-sha256"] + paths)
         contenders["sha256sum"]()  # warm the page cache for all
         print("%d files, %.1f MB; %d cores" % (len(paths), total_mb, os.cpu_count()))
         names, rows = sorted(contenders), []
         for r in range(args.repeats):
-            order = names[r % len(names):] + names[:r % len(names)]
+            order = names[r % len(names) :] + names[: r % len(names)]
             rows.append({name: contenders[name]() for name in order})
             print("round %d: %s" % (r + 1, _speeds(rows[-1], total_mb)))
         _summary(rows, names, total_mb)

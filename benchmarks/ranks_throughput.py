@@ -7,6 +7,7 @@ all-reduce, nothing else) and prints one table row per setting.
 usage: benchmarks/ranks_throughput.py [--image-size 32] [--global-batch 32] [--ranks 8]
                                       [--steps 10] [--warmup 3] [--set key=value ...]
 """
+
 import argparse
 import json
 import os
@@ -19,10 +20,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def bench(ranks, batch, args, out_dir):
     out = os.path.join(out_dir, "r%d.json" % ranks)
-    cmd = [sys.executable, "-m", "resnext.cli", "benchmark", "--config", os.path.join(ROOT, "config", "config.yaml"),
-           "--set", "rank_size=%d" % ranks, "--set", "batch_size=%d" % batch,
-           "--set", "image_size=%d" % args.image_size, "--set", "results_dir=%s" % out_dir,
-           "--steps", str(args.steps), "--warmup", str(args.warmup), "--out", out]
+    cmd = [
+        sys.executable,
+        "-m",
+        "resnext.cli",
+        "benchmark",
+        "--config",
+        os.path.join(ROOT, "config", "config.yaml"),
+        "--set",
+        "rank_size=%d" % ranks,
+        "--set",
+        "batch_size=%d" % batch,
+        "--set",
+        "image_size=%d" % args.image_size,
+        "--set",
+        "results_dir=%s" % out_dir,
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--out",
+        out,
+    ]
     for item in args.set:
         cmd += ["--set", item]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -40,15 +59,34 @@ def main():
     parser.add_argument("--set", action="append", default=[], help="extra config override")
     args = parser.parse_args()
     out_dir = tempfile.mkdtemp(prefix="ranks-bench-")
-    print("arch=%s image=%d global_batch=%d steps=%d (+%d warm-up) %s"
-          % ("resnext50_32x4d", args.image_size, args.global_batch, args.steps, args.warmup, " ".join(args.set)))
-    print("%6s %10s %14s %14s %10s" % ("ranks", "per-rank", "img/s (mean)", "img/s (total)", "p50 ms"))
+    print(
+        "arch=%s image=%d global_batch=%d steps=%d (+%d warm-up) %s"
+        % (
+            "resnext50_32x4d",
+            args.image_size,
+            args.global_batch,
+            args.steps,
+            args.warmup,
+            " ".join(args.set),
+        )
+    )
+    print(
+        "%6s %10s %14s %14s %10s" % ("ranks", "per-rank", "img/s (mean)", "img/s (total)", "p50 ms")
+    )
     rows = {}
     for ranks in (1, args.ranks):
         r = bench(ranks, args.global_batch // ranks, args, out_dir)
         rows[ranks] = r
-        print("%6d %10d %14.2f %14.2f %10.1f" % (ranks, r["batch_size_per_rank"], r["images_per_sec_mean"],
-                                                   r["images_per_sec_total"], r["step_time_ms_p50"]))
+        print(
+            "%6d %10d %14.2f %14.2f %10.1f"
+            % (
+                ranks,
+                r["batch_size_per_rank"],
+                r["images_per_sec_mean"],
+                r["images_per_sec_total"],
+                r["step_time_ms_p50"],
+            )
+        )
     ratio = rows[args.ranks]["images_per_sec_total"] / rows[1]["images_per_sec_total"]
     print("%d ranks / 1 rank throughput: %.3f" % (args.ranks, ratio))
 

@@ -1,4 +1,5 @@
 """Shared fixtures: a small converted digits dataset and tiny configs of the real builder."""
+
 import os
 import sys
 
@@ -23,10 +24,15 @@ def digits_data(tmp_path_factory):
     32x32."""
     from resnext.data import convert
     from support.trees import write_tree
+
     root = tmp_path_factory.mktemp("digits")
     source = write_tree(root / "source", TRAIN_PER_CLASS, (VAL_PER_CLASS,) * CLASSES, 32)
-    cfg = load_config([DEMO_CONFIG], values=dict(TINY, source_dir=source, data_url=str(root / "data"),
-                                                 results_dir=str(root / "results")))
+    cfg = load_config(
+        [DEMO_CONFIG],
+        values=dict(
+            TINY, source_dir=source, data_url=str(root / "data"), results_dir=str(root / "results")
+        ),
+    )
     convert.convert(cfg)
     return str(root / "data")
 
@@ -35,8 +41,12 @@ def digits_data(tmp_path_factory):
 def tiny_cfg(tmp_path, digits_data):
     """Factory: a config of the tiny variant on digits_data, results under tmp_path;
     kwargs override keys."""
+
     def make(**changes):
-        values = dict(TINY, data_url=digits_data, results_dir=str(tmp_path / "results"), run_name="tiny")
+        values = dict(
+            TINY, data_url=digits_data, results_dir=str(tmp_path / "results"), run_name="tiny"
+        )
         values.update(changes)
         return load_config([DEMO_CONFIG], values=values)
+
     return make

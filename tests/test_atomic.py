@@ -1,4 +1,5 @@
 """resnext.atomic: read_tail (the end of a log for an error message) and lock_note."""
+
 from resnext import atomic
 
 

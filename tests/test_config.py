@@ -3,9 +3,18 @@ import os
 import pytest
 import yaml
 
-from resnext.config import Config, ConfigError, load_config, load_schema, parse_override, write_resolved
+from resnext.config import (
+    Config,
+    ConfigError,
+    load_config,
+    load_schema,
+    parse_override,
+    write_resolved,
+)
 
-DEMO_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config", "config.yaml")
+DEMO_CONFIG = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config", "config.yaml"
+)
 
 
 def test_demo_config_loads_and_is_frozen():
@@ -43,9 +52,17 @@ def test_unknown_key_is_named(tmp_path):
     assert str(path) in str(err.value)
 
 
-@pytest.mark.parametrize("override,key", [("batch_size=eight", "batch_size"), ("batch_size=-4", "batch_size"),
-                                          ("lr_decay_mode=exp", "lr_decay_mode"), ("momentum=1.5", "momentum"),
-                                          ("loss_scale=0.5", "loss_scale"), ("loss_scale=auto", "loss_scale")])
+@pytest.mark.parametrize(
+    "override,key",
+    [
+        ("batch_size=eight", "batch_size"),
+        ("batch_size=-4", "batch_size"),
+        ("lr_decay_mode=exp", "lr_decay_mode"),
+        ("momentum=1.5", "momentum"),
+        ("loss_scale=0.5", "loss_scale"),
+        ("loss_scale=auto", "loss_scale"),
+    ],
+)
 def test_bad_values_are_named(override, key):
     with pytest.raises(ConfigError, match=key):
         load_config(DEMO_CONFIG, [override])
@@ -88,7 +105,9 @@ def test_seed_recipe_step_counts():
     # 8 ranks x 32: 5004 steps per epoch, 600,480 schedule steps, run to 601,000
     # (the seed's figures)
     cfg = load_config([], ["rank_size=8", "batch_size=32", "num_epochs=120"])
-    assert cfg.steps_per_epoch == 5004 and cfg.schedule_steps == 600480 and cfg.train_steps == 601000
+    assert (
+        cfg.steps_per_epoch == 5004 and cfg.schedule_steps == 600480 and cfg.train_steps == 601000
+    )
 
 
 def test_scientific_notation_is_a_number(tmp_path):

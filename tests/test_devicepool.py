@@ -1,4 +1,5 @@
 """Device pool: exclusive, crash-safe device holds for concurrent NPU jobs."""
+
 import json
 import os
 import subprocess
@@ -44,13 +45,17 @@ def test_all_or_nothing_for_several_devices(tmp_path):
 
 def test_a_killed_holder_frees_its_device(tmp_path):
     pool = str(tmp_path / "pool")
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys, time; sys.path.insert(0, %r)\n"
-                               "from resnext import devicepool\n"
-                               "with devicepool.acquire(%r, [0]):\n"
-                               "    print('held', flush=True); time.sleep(60)\n"
-                               % (SRC, pool)],
-                              stdout=subprocess.PIPE)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; sys.path.insert(0, %r)\n"
+            "from resnext import devicepool\n"
+            "with devicepool.acquire(%r, [0]):\n"
+            "    print('held', flush=True); time.sleep(60)\n" % (SRC, pool),
+        ],
+        stdout=subprocess.PIPE,
+    )
     try:
         assert holder.stdout.readline().strip() == b"held"
         with pytest.raises(devicepool.PoolTimeout):
@@ -66,12 +71,22 @@ def test_a_killed_holder_frees_its_device(tmp_path):
 def test_run_with_devices_gives_the_child_its_device(tmp_path, monkeypatch):
     monkeypatch.setenv("RANK_TABLE_FILE", "/some/table.json")
     out = tmp_path / "env.json"
-    code = ("import json, os; json.dump({k: os.environ.get(k) for k in "
-            "('ASCEND_DEVICE_ID', 'DEVICE_ID', 'RANK_SIZE', 'RANK_TABLE_FILE')}, open(%r, 'w'))" % str(out))
+    code = (
+        "import json, os; json.dump({k: os.environ.get(k) for k in "
+        "('ASCEND_DEVICE_ID', 'DEVICE_ID', 'RANK_SIZE', 'RANK_TABLE_FILE')}, open(%r, 'w'))"
+        % str(out)
+    )
     pool = str(tmp_path / "pool")
     with devicepool.acquire(pool, [0, 1, 2]):
         started = time.time()
-        assert devicepool.run_with_devices(pool, [0, 1, 2], [sys.executable, "-c", code], timeout_s=5) == 0
+        assert (
+            devicepool.run_with_devices(pool, [0, 1, 2], [sys.executable, "-c", code], timeout_s=5)
+            == 0
+        )
         assert time.time() - started < 5
-    assert json.load(open(str(out))) == {"ASCEND_DEVICE_ID": "1", "DEVICE_ID": "1", "RANK_SIZE": "1",
-                                         "RANK_TABLE_FILE": None}
+    assert json.load(open(str(out))) == {
+        "ASCEND_DEVICE_ID": "1",
+        "DEVICE_ID": "1",
+        "RANK_SIZE": "1",
+        "RANK_TABLE_FILE": None,
+    }

@@ -1,4 +1,5 @@
 """Evaluation (every validation image once) and export (frozen graph equals the checkpoint)."""
+
 import json
 import os
 
@@ -28,7 +29,9 @@ def test_evaluate_counts_every_image_once(trained):
     assert result["num_images"] == 40 and result["step"] == 4
     assert 0.0 <= result["top1"] <= result["top5"] <= 1.0 and result["loss"] > 0
     assert result["checkpoint"]["sha256"] == checkpoints.sha256(prefix)
-    assert result["checkpoint"]["time_utc"].endswith("Z") and result["config_sha256"] == cfg.sha256()
+    assert (
+        result["checkpoint"]["time_utc"].endswith("Z") and result["config_sha256"] == cfg.sha256()
+    )
 
 
 def test_evaluate_is_deterministic(trained):
@@ -61,4 +64,7 @@ def test_export_writes_a_frozen_graph_that_matches_the_checkpoint(trained):
     out = run_frozen(graph_def, np.zeros([2, 32, 32, 3], np.float32))
     assert out["probabilities"].shape == (2, 10)
     np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
-    assert json.load(open(os.path.join(cfg.run_dir, "export", "export.json")))["graph_sha256"] == record["graph_sha256"]
+    assert (
+        json.load(open(os.path.join(cfg.run_dir, "export", "export.json")))["graph_sha256"]
+        == record["graph_sha256"]
+    )

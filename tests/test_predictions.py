@@ -1,5 +1,6 @@
 """Per-image predictions (eval/step-<step>.predictions.npz): what evaluation writes,
 and reading it."""
+
 import hashlib
 import json
 import os
@@ -20,9 +21,18 @@ from resnext.train import loop
 def evaluated(tmp_path_factory, digits_data):
     from resnext.config import load_config
     from support.paths import DEMO_CONFIG, TINY
+
     root = tmp_path_factory.mktemp("pred")
-    cfg = load_config([DEMO_CONFIG], values=dict(TINY, data_url=digits_data, run_name="tiny",
-                                                 results_dir=str(root / "results"), eval_batch_size=16))
+    cfg = load_config(
+        [DEMO_CONFIG],
+        values=dict(
+            TINY,
+            data_url=digits_data,
+            run_name="tiny",
+            results_dir=str(root / "results"),
+            eval_batch_size=16,
+        ),
+    )
     loop.train_block(cfg, 4, get_backend(cfg))
     prefix = paths.ckpt_prefix(cfg.train_dir, 4)
     return cfg, prefix, evaluate(cfg, prefix)
@@ -87,17 +97,28 @@ def test_equal_predictions_give_equal_bytes(evaluated):
 def test_shards_without_file_names_still_get_record_ids(tmp_path, tiny_cfg):
     """Shards written by TensorFlow's own writer with no image/filename (someone else's shards)."""
     from resnext.data import demo
+
     jpeg = demo.digit_jpeg(np.eye(8) * 16, 32)
     for shard in range(2):
         with tf.io.TFRecordWriter(str(tmp_path / ("validation-%05d-of-00002" % shard))) as writer:
             for label in range(3):
-                feature = {"image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[jpeg])),
-                           "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))}
-                writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+                feature = {
+                    "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[jpeg])),
+                    "image/class/label": tf.train.Feature(
+                        int64_list=tf.train.Int64List(value=[label])
+                    ),
+                }
+                writer.write(
+                    tf.train.Example(
+                        features=tf.train.Features(feature=feature)
+                    ).SerializeToString()
+                )
     cfg = tiny_cfg(data_url=str(tmp_path), eval_batch_size=4)
     graph = tf.Graph()
     with graph.as_default():
-        batch = tf.data.make_one_shot_iterator(pipeline.eval_dataset(cfg, with_names=True)).get_next()
+        batch = tf.data.make_one_shot_iterator(
+            pipeline.eval_dataset(cfg, with_names=True)
+        ).get_next()
         collector = predictions.Collector()
         with tf.Session() as sess:
             while True:
@@ -105,21 +126,34 @@ def test_shards_without_file_names_still_get_record_ids(tmp_path, tiny_cfg):
                     _, labels, mask, names, sources = sess.run(batch)
                 except tf.errors.OutOfRangeError:
                     break
-                rows = {"label": labels, "top5": np.zeros((len(labels), 5)), "label_probability": mask,
-                        "top1_correct": mask > 0, "top5_correct": mask > 0}
+                rows = {
+                    "label": labels,
+                    "top5": np.zeros((len(labels), 5)),
+                    "label_probability": mask,
+                    "top1_correct": mask > 0,
+                    "top5_correct": mask > 0,
+                }
                 collector.add(rows, mask, names, sources)
     arrays = collector.arrays(5)
     assert list(arrays["file_name"]) == [""] * 6
-    assert list(arrays["record_id"]) == ["validation-0000%d-of-00002:%d" % (s, i) for s in range(2) for i in range(3)]
+    assert list(arrays["record_id"]) == [
+        "validation-0000%d-of-00002:%d" % (s, i) for s in range(2) for i in range(3)
+    ]
     assert list(arrays["label"]) == [0, 1, 2, 0, 1, 2]
 
 
 @pytest.mark.parametrize("damage", ["not a zip", "missing field", "wrong kind"])
 def test_a_file_that_is_not_predictions_is_refused_naming_it(tmp_path, damage):
     path = str(tmp_path / "step-4.predictions.npz")
-    arrays = {"record_id": np.array(["a:0"]), "file_name": np.array([""]), "label": np.array([1], np.int32),
-              "top5": np.zeros((1, 5), np.int32), "label_probability": np.array([0.5], np.float32),
-              "top1_correct": np.array([True]), "top5_correct": np.array([True])}
+    arrays = {
+        "record_id": np.array(["a:0"]),
+        "file_name": np.array([""]),
+        "label": np.array([1], np.int32),
+        "top5": np.zeros((1, 5), np.int32),
+        "label_probability": np.array([0.5], np.float32),
+        "top1_correct": np.array([True]),
+        "top5_correct": np.array([True]),
+    }
     predictions.write(path, arrays)
     assert predictions.read(path)["label"].tolist() == [1]
     if damage == "not a zip":

@@ -1,4 +1,5 @@
 """The presets carry the seed's recipe; docs/recipe.md names only keys that exist."""
+
 import os
 import re
 
@@ -18,12 +19,26 @@ def preset(*names):
 
 def test_imagenet_8p_is_the_seed_recipe():
     cfg = preset("imagenet-8p")
-    assert (cfg.arch, cfg.image_size, cfg.num_classes, cfg.label_offset) == ("resnext50_32x4d", 224, 1001, 1)
+    assert (cfg.arch, cfg.image_size, cfg.num_classes, cfg.label_offset) == (
+        "resnext50_32x4d",
+        224,
+        1001,
+        1,
+    )
     assert (cfg.rank_size, cfg.batch_size, cfg.num_train_images) == (8, 32, 1281167)
-    assert (cfg.momentum, cfg.nesterov, cfg.weight_decay, cfg.label_smoothing) == (0.9, True, 1e-4, 0.1)
+    assert (cfg.momentum, cfg.nesterov, cfg.weight_decay, cfg.label_smoothing) == (
+        0.9,
+        True,
+        1e-4,
+        0.1,
+    )
     assert (cfg.bn_decay, cfg.bn_epsilon, cfg.loss_scale) == (0.9, 1e-4, 1024)
-    assert (cfg.lr_decay_mode, cfg.learning_rate_maximum, cfg.learning_rate_end, cfg.warmup_epochs) == \
-        ("cosine", 0.1, 1e-6, 5)
+    assert (
+        cfg.lr_decay_mode,
+        cfg.learning_rate_maximum,
+        cfg.learning_rate_end,
+        cfg.warmup_epochs,
+    ) == ("cosine", 0.1, 1e-6, 5)
     assert (cfg.steps_per_epoch, cfg.schedule_steps, cfg.train_steps) == (5004, 600480, 601000)
     # the seed's eval table rows 226000 .. 601000 are block ends here
     assert cfg.block_steps[-5:] == [226000, 339000, 452000, 565000, 601000]
@@ -32,7 +47,12 @@ def test_imagenet_8p_is_the_seed_recipe():
 
 def test_imagenet_1p_is_the_seed_throughput_run():
     cfg = preset("imagenet-8p", "imagenet-1p")
-    assert (cfg.rank_size, cfg.batch_size, cfg.train_steps, cfg.lr_decay_mode) == (1, 32, 10000, "constant")
+    assert (cfg.rank_size, cfg.batch_size, cfg.train_steps, cfg.lr_decay_mode) == (
+        1,
+        32,
+        10000,
+        "constant",
+    )
     assert evaluate_schedule(cfg, [0, 5000, 9999]) == pytest.approx([0.1, 0.1, 0.1])
 
 
@@ -45,10 +65,23 @@ def test_recipe_doc_names_real_keys():
     with open(os.path.join(ROOT, "docs", "recipe.md"), encoding="utf-8") as f:
         text = f.read()
     keys = set(load_schema()["properties"])
-    named = set(re.findall(r"`([a-z_]+)`", text)) - {"seed", "corrected", "constant", "cosine", "dynamic",
-                                                    "resize_center", "nesterov", "resnext50_32x4d",
-                                                    "allow_mix_precision", "is_batch_norm_variable", "bf16",
-                                                    "fp16", "resnext", "num_images", "train_steps"}
+    named = set(re.findall(r"`([a-z_]+)`", text)) - {
+        "seed",
+        "corrected",
+        "constant",
+        "cosine",
+        "dynamic",
+        "resize_center",
+        "nesterov",
+        "resnext50_32x4d",
+        "allow_mix_precision",
+        "is_batch_norm_variable",
+        "bf16",
+        "fp16",
+        "resnext",
+        "num_images",
+        "train_steps",
+    }
     assert named and named <= keys, named - keys
 
 

@@ -1,5 +1,6 @@
 """resnext.progress: a bar on a terminal (tqdm, or a text bar without it),
 periodic log lines otherwise."""
+
 import io
 import logging
 import os
@@ -12,7 +13,7 @@ from resnext import progress
 from resnext.progress import Progress
 
 
-class FakeClock(object):
+class FakeClock:
     def __init__(self):
         self.now = 100.0
 
@@ -43,9 +44,11 @@ def test_log_mode_every_n_items_and_a_final_line(caplog):
             clock.now += 0.1
             p.update(1)
     assert stream.getvalue() == ""  # nothing but log lines when the stream is a file
-    assert _lines(caplog) == ["convert: 10/100 images (10.0%), 10.0 images/s, eta 9.0s",
-                              "convert: 20/100 images (20.0%), 10.0 images/s, eta 8.0s",
-                              "convert: done, 25 images in 2.5s, 10.0 images/s"]
+    assert _lines(caplog) == [
+        "convert: 10/100 images (10.0%), 10.0 images/s, eta 9.0s",
+        "convert: 20/100 images (20.0%), 10.0 images/s, eta 8.0s",
+        "convert: done, 25 images in 2.5s, 10.0 images/s",
+    ]
 
 
 def test_log_mode_every_ten_seconds_without_a_total(caplog):
@@ -57,8 +60,11 @@ def test_log_mode_every_ten_seconds_without_a_total(caplog):
         p.update(2)
     p.close()
     p.close()  # idempotent
-    assert _lines(caplog) == ["evaluate: 6 batches, 0.5 batches/s", "evaluate: 12 batches, 0.5 batches/s",
-                              "evaluate: done, 14 batches in 28.0s, 0.5 batches/s"]
+    assert _lines(caplog) == [
+        "evaluate: 6 batches, 0.5 batches/s",
+        "evaluate: 12 batches, 0.5 batches/s",
+        "evaluate: done, 14 batches in 28.0s, 0.5 batches/s",
+    ]
 
 
 def test_terminal_gets_tqdm(caplog):
@@ -69,7 +75,9 @@ def test_terminal_gets_tqdm(caplog):
         for _ in range(5):
             p.update(1)
     assert "export" in term.getvalue() and "5/5" in term.getvalue()
-    assert _lines(caplog)[-1].startswith("export: done, 5 stages in ")  # the summary also reaches the log
+    assert _lines(caplog)[-1].startswith(
+        "export: done, 5 stages in "
+    )  # the summary also reaches the log
 
 
 def test_terminal_without_tqdm_gets_a_text_bar(monkeypatch):
@@ -107,7 +115,9 @@ def test_duration_text():
 def test_container_safe_python37_and_no_tensorflow():
     path = progress.__file__
     vermin = os.path.join(os.path.dirname(sys.executable), "vermin")
-    run = subprocess.run([vermin, "--target=3.7-", "--no-tips", "--violations", path], capture_output=True, text=True)
+    run = subprocess.run(
+        [vermin, "--target=3.7-", "--no-tips", "--violations", path], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     code = "import sys, resnext.progress; sys.exit('tensorflow' in sys.modules)"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
@@ -117,21 +127,31 @@ def test_container_safe_python37_and_no_tensorflow():
 def test_steps_of_unequal_length_show_the_time_spent_and_name_each_step(caplog):
     caplog.set_level(logging.INFO, logger="resnext.progress")
     clock = FakeClock()
-    with Progress("export", total=3, unit="stages", rate=False, stream=io.StringIO(), clock=clock) as p:
-        for seconds, note in ((2.0, "restored the checkpoint"), (0.5, "froze the graph"), (70.0, "checked it")):
+    with Progress(
+        "export", total=3, unit="stages", rate=False, stream=io.StringIO(), clock=clock
+    ) as p:
+        for seconds, note in (
+            (2.0, "restored the checkpoint"),
+            (0.5, "froze the graph"),
+            (70.0, "checked it"),
+        ):
             clock.now += seconds
             p.update(1, note=note)
-    assert _lines(caplog) == ["export: 1/3 stages (33.3%), 2.0s; restored the checkpoint",
-                              "export: 2/3 stages (66.7%), 2.5s; froze the graph",
-                              "export: 3/3 stages (100.0%), 1m12s; checked it",
-                              "export: done, 3 stages in 1m12s"]
+    assert _lines(caplog) == [
+        "export: 1/3 stages (33.3%), 2.0s; restored the checkpoint",
+        "export: 2/3 stages (66.7%), 2.5s; froze the graph",
+        "export: 3/3 stages (100.0%), 1m12s; checked it",
+        "export: done, 3 stages in 1m12s",
+    ]
 
 
 def test_an_error_ends_with_how_far_it_got_not_done(caplog):
     caplog.set_level(logging.INFO, logger="resnext.progress")
     clock = FakeClock()
     with pytest.raises(OSError):
-        with Progress("export", total=7, unit="stages", rate=False, stream=io.StringIO(), clock=clock) as p:
+        with Progress(
+            "export", total=7, unit="stages", rate=False, stream=io.StringIO(), clock=clock
+        ) as p:
             clock.now += 1.5
             p.update(1, note="read 16 validation images")
             raise OSError("disk full")
@@ -154,4 +174,9 @@ def test_a_tqdm_bar_of_steps_names_the_step():
         p.update(1, note="restored the checkpoint")
         p.update(1, note="froze the graph")
     out = term.getvalue()
-    assert "2/2 stages" in out and "froze the graph" in out and "stages/s" not in out and "<" not in out
+    assert (
+        "2/2 stages" in out
+        and "froze the graph" in out
+        and "stages/s" not in out
+        and "<" not in out
+    )

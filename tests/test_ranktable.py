@@ -1,4 +1,5 @@
 """Rank tables: both formats, validation errors naming the key, hccn_tool / hccn.conf parsing."""
+
 import json
 import os
 
@@ -22,8 +23,12 @@ def one_server(n=8, host="10.0.0.1"):
 
 def test_server_list_format():
     table = ranktable.build_table(one_server(), rank_size=8)
-    assert table["version"] == "1.0" and table["server_count"] == "1" and table["status"] == "completed"
-    server, = table["server_list"]
+    assert (
+        table["version"] == "1.0"
+        and table["server_count"] == "1"
+        and table["status"] == "completed"
+    )
+    (server,) = table["server_list"]
     assert server["server_id"] == "10.0.0.1"
     assert server["device"][3] == {"device_id": "3", "device_ip": "192.168.103.101", "rank_id": "3"}
     assert all(isinstance(v, str) for d in server["device"] for v in d.values())
@@ -31,14 +36,33 @@ def test_server_list_format():
 
 def test_group_list_format_is_the_seeds_hccl_json():
     table = ranktable.build_table(SERVERS, fmt="group_list", rank_size=8, board_id="0x0020")
-    assert {k: table[k] for k in ("board_id", "chip_info", "deploy_mode", "group_count", "status",
-                                  "para_plane_nic_location", "para_plane_nic_num")} == {
-        "board_id": "0x0020", "chip_info": "910", "deploy_mode": "lab", "group_count": "1",
-        "status": "completed", "para_plane_nic_location": "device", "para_plane_nic_num": "4"}
-    group, = table["group_list"]
+    assert {
+        k: table[k]
+        for k in (
+            "board_id",
+            "chip_info",
+            "deploy_mode",
+            "group_count",
+            "status",
+            "para_plane_nic_location",
+            "para_plane_nic_num",
+        )
+    } == {
+        "board_id": "0x0020",
+        "chip_info": "910",
+        "deploy_mode": "lab",
+        "group_count": "1",
+        "status": "completed",
+        "para_plane_nic_location": "device",
+        "para_plane_nic_num": "4",
+    }
+    (group,) = table["group_list"]
     assert (group["device_num"], group["server_num"], group["instance_count"]) == ("8", "2", "8")
-    assert group["instance_list"][3] == {"devices": [{"device_id": "7", "device_ip": "192.168.103.105"}],
-                                         "rank_id": "3", "server_id": "10.0.0.1"}
+    assert group["instance_list"][3] == {
+        "devices": [{"device_id": "7", "device_ip": "192.168.103.105"}],
+        "rank_id": "3",
+        "server_id": "10.0.0.1",
+    }
 
 
 @pytest.mark.parametrize("fmt", ["server_list", "group_list"])
@@ -46,9 +70,16 @@ def test_both_formats_parse_to_the_same_ranks(fmt):
     table = ranktable.build_table(SERVERS, fmt=fmt, rank_size=8)
     found = ranktable.entries(table)
     assert [(e.rank_id, e.server_id, e.device_id) for e in found][2:5] == [
-        (2, "10.0.0.1", 6), (3, "10.0.0.1", 7), (4, "10.0.0.2", 0)]
-    assert ranktable.rank_env(table, 3) == {"RANK_ID": "3", "RANK_SIZE": "8", "DEVICE_ID": "7",
-                                            "ASCEND_DEVICE_ID": "7"}
+        (2, "10.0.0.1", 6),
+        (3, "10.0.0.1", 7),
+        (4, "10.0.0.2", 0),
+    ]
+    assert ranktable.rank_env(table, 3) == {
+        "RANK_ID": "3",
+        "RANK_SIZE": "8",
+        "DEVICE_ID": "7",
+        "ASCEND_DEVICE_ID": "7",
+    }
     assert ranktable.local_ranks(table, ["10.0.0.2"]) == [4, 5, 6, 7]
 
 
@@ -60,22 +91,50 @@ def test_written_atomically_and_read_back(tmp_path):
     assert [p for p in os.listdir(str(tmp_path)) if ".tmp" in p] == []
 
 
-@pytest.mark.parametrize("servers, rank_size, message", [
-    (one_server(8), 4, "lists 8 devices but rank_size is 4"),
-    ([{"server_id": "10.0.0.1", "device_ids": [0, 0], "device_ips": ["1.1.1.1", "1.1.1.2"]}], 2,
-     "device_id \\[0\\] twice"),
-    ([{"server_id": "10.0.0.1", "device_ips": ["192.168.1.300"]}], 1, "npu_servers\\[0\\].device_ips\\[0\\]"),
-    ([{"server_id": "node-a", "device_ips": ["192.168.1.3"]}], 1, "npu_servers\\[0\\].server_id"),
-    ([{"server_id": "10.0.0.1", "device_ips": ["1.1.1.1", "1.1.1.1"]}], 2, "device_ip listed twice"),
-    ([{"server_id": "10.0.0.1", "device_ids": [1], "device_ips": ["1.1.1.1", "1.1.1.2"]}], 2,
-     "1 device_ids but 2 device_ips"),
-    (one_server(3), 3, "lists 3 devices; an Ascend 910 server runs 1, 2, 4 or 8"),
-    ([{"server_id": "10.0.0.1", "device_ids": [3, 4], "device_ips": ["1.1.1.1", "1.1.1.2"]}], 2,
-     "across both halves"),
-    ([{"server_id": "10.0.0.1", "device_ids": ["x"], "device_ips": ["1.1.1.1"]}], 1, "not an integer"),
-    ([{"server_id": "10.0.0.1"}], 1, "needs server_id and device_ips"),
-    ([], 1, "no servers listed"),
-])
+@pytest.mark.parametrize(
+    "servers, rank_size, message",
+    [
+        (one_server(8), 4, "lists 8 devices but rank_size is 4"),
+        (
+            [{"server_id": "10.0.0.1", "device_ids": [0, 0], "device_ips": ["1.1.1.1", "1.1.1.2"]}],
+            2,
+            "device_id \\[0\\] twice",
+        ),
+        (
+            [{"server_id": "10.0.0.1", "device_ips": ["192.168.1.300"]}],
+            1,
+            "npu_servers\\[0\\].device_ips\\[0\\]",
+        ),
+        (
+            [{"server_id": "node-a", "device_ips": ["192.168.1.3"]}],
+            1,
+            "npu_servers\\[0\\].server_id",
+        ),
+        (
+            [{"server_id": "10.0.0.1", "device_ips": ["1.1.1.1", "1.1.1.1"]}],
+            2,
+            "device_ip listed twice",
+        ),
+        (
+            [{"server_id": "10.0.0.1", "device_ids": [1], "device_ips": ["1.1.1.1", "1.1.1.2"]}],
+            2,
+            "1 device_ids but 2 device_ips",
+        ),
+        (one_server(3), 3, "lists 3 devices; an Ascend 910 server runs 1, 2, 4 or 8"),
+        (
+            [{"server_id": "10.0.0.1", "device_ids": [3, 4], "device_ips": ["1.1.1.1", "1.1.1.2"]}],
+            2,
+            "across both halves",
+        ),
+        (
+            [{"server_id": "10.0.0.1", "device_ids": ["x"], "device_ips": ["1.1.1.1"]}],
+            1,
+            "not an integer",
+        ),
+        ([{"server_id": "10.0.0.1"}], 1, "needs server_id and device_ips"),
+        ([], 1, "no servers listed"),
+    ],
+)
 def test_invalid_servers_name_the_key(servers, rank_size, message):
     with pytest.raises(ConfigError, match=message):
         ranktable.build_table(servers, rank_size=rank_size)
@@ -129,9 +188,16 @@ def test_host_discovery_prefers_hccn_conf(tmp_path):
     def must_not_run(argv):
         raise AssertionError("hccn_tool should not run when hccn.conf lists the devices")
 
-    servers = ranktable.host_servers([0, 1], server_id="10.0.0.9", conf_path=str(conf), run=must_not_run)
-    assert servers == [{"server_id": "10.0.0.9", "device_ids": [0, 1],
-                        "device_ips": ["192.168.100.101", "192.168.101.101"]}]
+    servers = ranktable.host_servers(
+        [0, 1], server_id="10.0.0.9", conf_path=str(conf), run=must_not_run
+    )
+    assert servers == [
+        {
+            "server_id": "10.0.0.9",
+            "device_ids": [0, 1],
+            "device_ips": ["192.168.100.101", "192.168.101.101"],
+        }
+    ]
 
 
 def test_missing_hccn_tool_is_a_clear_error(monkeypatch):

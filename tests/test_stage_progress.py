@@ -1,6 +1,7 @@
 """Progress of evaluation and export when their output goes to a log (a file, as under Snakemake's
 `> {log} 2>&1`): plain periodic log lines (export: one per stage, naming it), a final line,
 no bar."""
+
 import json
 import os
 import re
@@ -18,7 +19,9 @@ STAGE = re.compile(r" INFO resnext\.progress: export: (\d)/7 stages \(\d+\.\d%\)
 DONE = re.compile(r" INFO resnext\.progress: export: done, 7 stages in [\dhms.]+$")
 # ... resnext.progress: evaluate: 16/40 images (40.0%), 80.1 images/s, eta 0.3s
 EVAL_LINE = re.compile(r" INFO resnext\.progress: evaluate: (\d+)/(\d+) images \(\d+\.\d%\)")
-EVAL_DONE = re.compile(r" INFO resnext\.progress: evaluate: done, (\d+) images in [\dhms.]+, [\d.]+ images/s$")
+EVAL_DONE = re.compile(
+    r" INFO resnext\.progress: evaluate: done, (\d+) images in [\dhms.]+, [\d.]+ images/s$"
+)
 
 
 def _stage_to_a_log_file(stage, cfg, prefix, folder):
@@ -28,8 +31,21 @@ def _stage_to_a_log_file(stage, cfg, prefix, folder):
     env.pop("RESNEXT_PROGRESS", None)  # auto: the choice between bar and lines is what is tested
     log_path = folder / ("%s.log" % stage)
     with open(str(log_path), "w") as log:
-        run = subprocess.run([sys.executable, "-m", "resnext.cli", stage, "--config", str(config),
-                              "--checkpoint", prefix], stdout=log, stderr=subprocess.STDOUT, env=env)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "resnext.cli",
+                stage,
+                "--config",
+                str(config),
+                "--checkpoint",
+                prefix,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     text = log_path.read_text()
     assert run.returncode == 0, text[-3000:]
     return text
@@ -53,13 +69,20 @@ def test_export_logs_a_line_per_stage_when_its_output_is_a_log(tiny_cfg, tmp_pat
     assert [int(m.group(1)) for m in stages] == [1, 2, 3, 4, 5, 6, 7]
     pb_path = os.path.join(cfg.run_dir, "export", "%s.pb" % cfg.arch)
     assert [m.group(2) for m in stages] == [
-        "read 16 validation images", "restored %s" % prefix, "froze the variables into constants",
-        "ran the checkpoint on the images", "wrote %s" % pb_path, "ran the frozen graph on the images",
-        "wrote export.json"]
+        "read 16 validation images",
+        "restored %s" % prefix,
+        "froze the variables into constants",
+        "ran the checkpoint on the images",
+        "wrote %s" % pb_path,
+        "ran the frozen graph on the images",
+        "wrote export.json",
+    ]
     assert "\r" not in text and "|" not in "\n".join(lines)  # no bar in a log
 
 
-def test_evaluate_logs_images_done_of_the_validation_set_when_its_output_is_a_log(tiny_cfg, tmp_path):
+def test_evaluate_logs_images_done_of_the_validation_set_when_its_output_is_a_log(
+    tiny_cfg, tmp_path
+):
     """Progress counts real images (not the padding of the last batch) against the
     manifest's count."""
     cfg, _, text, lines = _progress_lines("evaluate", tiny_cfg, tmp_path)

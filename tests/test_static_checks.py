@@ -11,6 +11,7 @@ at once. check_tf115_api.py resolves names bound by `import tensorflow ...`; our
 through `from resnext.compat import tf`, which it cannot follow, so it checks copies whose import
 line is rewritten to `import tensorflow as tf` (what `tf` is on TF 1.15).
 """
+
 import ast
 import glob
 import os
@@ -27,10 +28,19 @@ COMPAT_IMPORT = "from resnext.compat import tf\n"
 # what the container runs (the `resnext` stages train, train-rank, evaluate, export, benchmark,
 # with-device, npu-check, npu-check-rank); cli.py and devicepool.py are checked but not followed:
 # cli's host-only stages (convert, report) import their modules lazily
-ROOTS = (["config.py", "compat.py", "evaluate.py", "export.py", "benchmark.py", "data/pipeline.py",
-          "data/preprocessing.py"]
-         + [os.path.relpath(p, SRC) for d in ("model", "train", "backends", "npucheck")
-            for p in glob.glob(os.path.join(SRC, d, "*.py"))])
+ROOTS = [
+    "config.py",
+    "compat.py",
+    "evaluate.py",
+    "export.py",
+    "benchmark.py",
+    "data/pipeline.py",
+    "data/preprocessing.py",
+] + [
+    os.path.relpath(p, SRC)
+    for d in ("model", "train", "backends", "npucheck")
+    for p in glob.glob(os.path.join(SRC, d, "*.py"))
+]
 LEAVES = ("cli.py", "devicepool.py")
 
 
@@ -79,9 +89,22 @@ def _run(argv):
 
 def test_the_container_modules_are_found_through_their_imports():
     found = {os.path.relpath(p, SRC) for p in container_modules()}
-    assert {"paths.py", "atomic.py", "checkpoints.py", "progress.py", "retention.py",
-            "ranktable.py", "data/tfrecord.py", "predictions.py", "intervals.py", "train/loop.py",
-            "backends/npu.py", "cli.py", "npucheck/ranks.py", "data/index.py"} <= found
+    assert {
+        "paths.py",
+        "atomic.py",
+        "checkpoints.py",
+        "progress.py",
+        "retention.py",
+        "ranktable.py",
+        "data/tfrecord.py",
+        "predictions.py",
+        "intervals.py",
+        "train/loop.py",
+        "backends/npu.py",
+        "cli.py",
+        "npucheck/ranks.py",
+        "data/index.py",
+    } <= found
     host_only = [p for p in found if p.startswith("report") or p.startswith("data/convert")]
     assert not host_only and "data/demo.py" not in found
 

@@ -1,6 +1,7 @@
 """resnext verify: a run's every claim re-checked from its bytes. A synthetic run (real config,
 real predictions writer, checkpoint/shard/graph files of plain bytes: verify only hashes them)
 is tampered one file at a time; each tamper must fail naming exactly that file."""
+
 import glob
 import hashlib
 import json
@@ -33,12 +34,15 @@ def _write(path, data):
 
 def _rows(n=10):
     hits = np.arange(n) % 5 != 0  # 8 of 10
-    return {"record_id": np.array(["validation-00000-of-00001:%d" % i for i in range(n)]),
-            "file_name": np.array(["img%d.JPEG" % i for i in range(n)]),
-            "label": np.arange(n, dtype=np.int32) % 3,
-            "top5": np.tile(np.arange(3, dtype=np.int32), (n, 1)),
-            "label_probability": np.full(n, 0.5, np.float32),
-            "top1_correct": hits, "top5_correct": np.ones(n, bool)}
+    return {
+        "record_id": np.array(["validation-00000-of-00001:%d" % i for i in range(n)]),
+        "file_name": np.array(["img%d.JPEG" % i for i in range(n)]),
+        "label": np.arange(n, dtype=np.int32) % 3,
+        "top5": np.tile(np.arange(3, dtype=np.int32), (n, 1)),
+        "label_probability": np.full(n, 0.5, np.float32),
+        "top1_correct": hits,
+        "top5_correct": np.ones(n, bool),
+    }
 
 
 @pytest.fixture
@@ -49,9 +53,19 @@ def run(tmp_path):
     os.makedirs(d)
     config_sha = write_resolved(cfg, os.path.join(d, "config.resolved.yaml"))
     _write(os.path.join(d, "data", "validation-00000-of-00001"), b"shard bytes" * 100)
-    manifest = {"splits": {"validation": {"num_images": 10, "shards": [
-        {"name": "validation-00000-of-00001",
-         "sha256": _sha(os.path.join(d, "data", "validation-00000-of-00001"))}]}}}
+    manifest = {
+        "splits": {
+            "validation": {
+                "num_images": 10,
+                "shards": [
+                    {
+                        "name": "validation-00000-of-00001",
+                        "sha256": _sha(os.path.join(d, "data", "validation-00000-of-00001")),
+                    }
+                ],
+            }
+        }
+    }
     _write(os.path.join(d, "data", "manifest.json"), json.dumps(manifest).encode())
     train = os.path.join(d, "train")
     for step in (10, 20):
@@ -60,21 +74,36 @@ def run(tmp_path):
         _write(prefix + ".data-00000-of-00001", b"weights %d" % step * 50)
         out = os.path.join(d, "eval", "step-%d.json" % step)
         data = predictions.write(paths.eval_predictions(out), _rows())
-        record = {"step": step, "top1": 0.8, "top5": 1.0, "num_images": 10,
-                  "checkpoint": {"path": "/elsewhere/" + os.path.basename(prefix),
-                                 "sha256": checkpoints.sha256(prefix)},
-                  "predictions": {"sha256": hashlib.sha256(data).hexdigest(), "num_images": 10}}
+        record = {
+            "step": step,
+            "top1": 0.8,
+            "top5": 1.0,
+            "num_images": 10,
+            "checkpoint": {
+                "path": "/elsewhere/" + os.path.basename(prefix),
+                "sha256": checkpoints.sha256(prefix),
+            },
+            "predictions": {"sha256": hashlib.sha256(data).hexdigest(), "num_images": 10},
+        }
         _write(out, json.dumps(record).encode())
     _write(os.path.join(d, "export", "model.pb"), b"graph" * 100)
-    export = {"graph": "/elsewhere/export/model.pb",
-              "graph_sha256": _sha(os.path.join(d, "export", "model.pb")),
-              "checkpoint": {"path": "/elsewhere/model.ckpt-20",
-                             "sha256": checkpoints.sha256(paths.ckpt_prefix(train, 20))}}
+    export = {
+        "graph": "/elsewhere/export/model.pb",
+        "graph_sha256": _sha(os.path.join(d, "export", "model.pb")),
+        "checkpoint": {
+            "path": "/elsewhere/model.ckpt-20",
+            "sha256": checkpoints.sha256(paths.ckpt_prefix(train, 20)),
+        },
+    }
     _write(os.path.join(d, "export", "export.json"), json.dumps(export).encode())
     _write(os.path.join(d, "report", "report.md"), b"# report\n")
     _write(os.path.join(d, "report", "accuracy.png"), b"\x89PNG....")
-    audit = {"resolved_config_sha256": config_sha, "report_files": {
-        n: _sha(os.path.join(d, "report", n)) for n in ("report.md", "accuracy.png")}}
+    audit = {
+        "resolved_config_sha256": config_sha,
+        "report_files": {
+            n: _sha(os.path.join(d, "report", n)) for n in ("report.md", "accuracy.png")
+        },
+    }
     _write(os.path.join(d, "report", "audit.json"), json.dumps(audit).encode())
     return d
 
@@ -108,15 +137,22 @@ def _flip(path):
         f.write(bytes([first[0] ^ 1]))
 
 
-@pytest.mark.parametrize("rel", [
-    "data/validation-00000-of-00001", "train/ckpt/model.ckpt-10.data-00000-of-00001",
-    "export/model.pb", "eval/step-10.predictions.npz", "report/report.md"])
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "data/validation-00000-of-00001",
+        "train/ckpt/model.ckpt-10.data-00000-of-00001",
+        "export/model.pb",
+        "eval/step-10.predictions.npz",
+        "report/report.md",
+    ],
+)
 def test_a_flipped_byte_fails_naming_that_file_only(run, rel, caplog):
     _flip(os.path.join(run, rel))
     code, errors = _exit(run, caplog)
     assert code == 1
     # a checkpoint has one hash over its files: the mismatch names its prefix
-    named = [e[len("MISMATCH "):].split(":")[0] for e in errors]
+    named = [e[len("MISMATCH ") :].split(":")[0] for e in errors]
     assert named and all(rel.startswith(n) for n in named), errors
     assert all(n == named[0] for n in named), errors
 
@@ -137,8 +173,10 @@ def test_a_pruned_checkpoint_is_reported_as_pruned_not_as_a_mismatch(run, caplog
     caplog.set_level("INFO")
     code, errors = _exit(run, caplog)
     assert (code, errors) == (0, [])
-    assert any("pruned by retention" in r.getMessage() and "model.ckpt-10" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "pruned by retention" in r.getMessage() and "model.ckpt-10" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_an_edited_config_fails_naming_it(run, caplog):
@@ -176,11 +214,16 @@ def test_a_missing_run_folder_is_one_line_exit_2(tmp_path, caplog):
 def _hashed_bytes(run_dir):
     """Every byte verify hashes in the synthetic run: shard, predictions, graph, report files and
     both checkpoints, once each (model.ckpt-20 is claimed by evaluation and export: read once)."""
-    sizes = [os.path.getsize(p) for p in glob.glob(os.path.join(run_dir, "data", "validation-*"))
-             + glob.glob(os.path.join(run_dir, "eval", "*.npz"))
-             + [os.path.join(run_dir, "export", "model.pb"),
-                os.path.join(run_dir, "report", "report.md"),
-                os.path.join(run_dir, "report", "accuracy.png")]]
+    sizes = [
+        os.path.getsize(p)
+        for p in glob.glob(os.path.join(run_dir, "data", "validation-*"))
+        + glob.glob(os.path.join(run_dir, "eval", "*.npz"))
+        + [
+            os.path.join(run_dir, "export", "model.pb"),
+            os.path.join(run_dir, "report", "report.md"),
+            os.path.join(run_dir, "report", "accuracy.png"),
+        ]
+    ]
     for step in (10, 20):
         prefix = paths.ckpt_prefix(os.path.join(run_dir, "train"), step)
         sizes += [os.path.getsize(p) for p in checkpoints.files_of(prefix)]
@@ -193,8 +236,9 @@ def test_progress_counts_the_bytes_hashed_of_the_total(run, caplog, monkeypatch)
     monkeypatch.setenv("RESNEXT_PROGRESS", "log")
     seen = []
     real = verify_mod.atomic.sha256_file
-    monkeypatch.setattr(verify_mod.atomic, "sha256_file",
-                        lambda path, *a: seen.append(path) or real(path, *a))
+    monkeypatch.setattr(
+        verify_mod.atomic, "sha256_file", lambda path, *a: seen.append(path) or real(path, *a)
+    )
     caplog.set_level("INFO")
     outcome = verify_mod.verify(run, progress_seconds=0.0)
     total = _hashed_bytes(run)
@@ -203,8 +247,10 @@ def test_progress_counts_the_bytes_hashed_of_the_total(run, caplog, monkeypatch)
     assert len(seen) == len(set(seen)) == 6
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("verify: ")]
     assert lines[-1].startswith("verify: done, ")
-    shown = [re.match(r"verify: (\d+)/%d kB \((\d+\.\d)%%\)" % int(total / 1e3), line)
-             for line in lines[:-1]]
+    shown = [
+        re.match(r"verify: (\d+)/%d kB \((\d+\.\d)%%\)" % int(total / 1e3), line)
+        for line in lines[:-1]
+    ]
     assert shown and all(shown), lines
     percent = [float(m.group(2)) for m in shown]
     assert percent == sorted(percent) and percent[-1] == 100.0 and percent[0] < 100.0

@@ -6,10 +6,10 @@ which never writes through a symbolic link. It also holds the package's one file
 (hash_file, sha256_file: manifests, shard checks, checkpoints, the report).
 Runs in the Ascend container: Python 3.7, no TensorFlow.
 """
+
 import errno
 import fcntl
 import hashlib
-import io
 import json
 import logging
 import math
@@ -68,12 +68,19 @@ def _checked(fd, path):
     """Raise UnsafeFile unless the open file `fd` is a regular file with this one name."""
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
-        raise _refuse(path, "not a regular file (mode %o)" % stat.S_IFMT(info.st_mode),
-                      "Move it away and run again.")
+        raise _refuse(
+            path,
+            "not a regular file (mode %o)" % stat.S_IFMT(info.st_mode),
+            "Move it away and run again.",
+        )
     if info.st_nlink > 1:
-        raise _refuse(path, "one of %d hard links to the same file (writing it would change "
-                      "the others too)" % info.st_nlink, "Give it a copy of its own (cp it, then "
-                      "mv the copy over it), or remove it, and run again.")
+        raise _refuse(
+            path,
+            "one of %d hard links to the same file (writing it would change "
+            "the others too)" % info.st_nlink,
+            "Give it a copy of its own (cp it, then "
+            "mv the copy over it), or remove it, and run again.",
+        )
 
 
 def open_in_place(path, flags, mode=0o644):
@@ -89,8 +96,11 @@ def open_in_place(path, flags, mode=0o644):
         fd = os.open(path, (flags & ~os.O_TRUNC) | os.O_NOFOLLOW | os.O_NONBLOCK, mode)
     except OSError as exc:
         if exc.errno == errno.ELOOP and os.path.islink(path):
-            raise _refuse(path, "a symbolic link (to %s)" % os.readlink(path),
-                          "Remove the link (it is not ours) and run again.")
+            raise _refuse(
+                path,
+                "a symbolic link (to %s)" % os.readlink(path),
+                "Remove the link (it is not ours) and run again.",
+            )
         if exc.errno == errno.ENXIO and os.path.exists(path):  # a FIFO no process reads
             raise _refuse(path, "not a regular file", "Move it away and run again.")
         raise
@@ -113,8 +123,11 @@ def check_in_place(path):
     except FileNotFoundError:
         return
     if stat.S_ISLNK(info.st_mode):
-        raise _refuse(path, "a symbolic link (to %s)" % os.readlink(path),
-                      "Remove the link (it is not ours) and run again.")
+        raise _refuse(
+            path,
+            "a symbolic link (to %s)" % os.readlink(path),
+            "Remove the link (it is not ours) and run again.",
+        )
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         _checked(fd, path)
@@ -188,8 +201,11 @@ def lock_note(path):
         return {}
     if not isinstance(note, dict):
         return {}
-    return {k: v for k, v in note.items()
-            if isinstance(v, int) or (isinstance(v, str) and v.isprintable())}
+    return {
+        k: v
+        for k, v in note.items()
+        if isinstance(v, int) or (isinstance(v, str) and v.isprintable())
+    }
 
 
 def write_bytes(path, data):
@@ -201,7 +217,7 @@ def write_bytes(path, data):
     make_parent(path)
     tmp = tmp_name(path)
     try:
-        with io.open(open_in_place(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as f:
+        with open(open_in_place(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -225,12 +241,19 @@ def _finite(value, where, found):
     """`value` with every NaN / Infinity float (at any depth) replaced by None; `found` gets one
     "<where> is NaN" (or Infinity, -Infinity) per replacement."""
     if isinstance(value, float) and not math.isfinite(value):
-        found.append("%s is %s" % (where or "value", "NaN" if math.isnan(value) else
-                                   "Infinity" if value > 0 else "-Infinity"))
+        found.append(
+            "%s is %s"
+            % (
+                where or "value",
+                "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity",
+            )
+        )
         return None
     if isinstance(value, dict):
-        return {k: _finite(v, "%s.%s" % (where, k) if where else str(k), found)
-                for k, v in value.items()}
+        return {
+            k: _finite(v, "%s.%s" % (where, k) if where else str(k), found)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [_finite(v, "%s[%d]" % (where, i), found) for i, v in enumerate(value)]
     return value
@@ -269,7 +292,7 @@ def append_line(path, line):
     make_parent(path)
     try:
         fd = open_in_place(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-        with io.open(fd, "a", encoding="utf-8") as f:
+        with open(fd, "a", encoding="utf-8") as f:
             f.write(line.rstrip("\n") + "\n")
             f.flush()
             os.fsync(f.fileno())
@@ -279,7 +302,7 @@ def append_line(path, line):
 
 
 def read_json(path):
-    with io.open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
@@ -299,7 +322,7 @@ def hash_file(path, digest=None, chunk=1 << 20, on_read=None):
     -> the digest, for a hash over several files (checkpoints.sha256). on_read(n), when given, is
     called with the size of each read (a progress count)."""
     digest = hashlib.sha256() if digest is None else digest
-    with io.open(path, "rb") as f:
+    with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             digest.update(block)
             if on_read is not None:

@@ -5,6 +5,7 @@ reads the TFRecords through resnext.data.pipeline. The graph is the one training
 (build_train_graph, same backend, same ranks), so the figure is the one training would see.
 Warm-up steps are excluded. Rank 0 writes one JSON. Python 3.7, TF 1.15 API.
 """
+
 import logging
 import time
 
@@ -23,10 +24,18 @@ log = logging.getLogger(__name__)
 def _synthetic_batch(cfg, batch):
     """A fixed random batch held in variables, so no feed or pipeline cost enters the step."""
     rng = np.random.RandomState(cfg.seed)
-    images = tf.get_variable("bench_images", initializer=rng.randn(batch, cfg.image_size, cfg.image_size, 3)
-                             .astype(np.float32), trainable=False, collections=[tf.GraphKeys.LOCAL_VARIABLES])
-    labels = tf.get_variable("bench_labels", initializer=rng.randint(cfg.label_offset, cfg.num_classes, batch)
-                             .astype(np.int32), trainable=False, collections=[tf.GraphKeys.LOCAL_VARIABLES])
+    images = tf.get_variable(
+        "bench_images",
+        initializer=rng.randn(batch, cfg.image_size, cfg.image_size, 3).astype(np.float32),
+        trainable=False,
+        collections=[tf.GraphKeys.LOCAL_VARIABLES],
+    )
+    labels = tf.get_variable(
+        "bench_labels",
+        initializer=rng.randint(cfg.label_offset, cfg.num_classes, batch).astype(np.int32),
+        trainable=False,
+        collections=[tf.GraphKeys.LOCAL_VARIABLES],
+    )
     return tf.identity(images), tf.identity(labels)
 
 
@@ -35,7 +44,9 @@ def _inputs(cfg, backend, data, batch):
         return _synthetic_batch(cfg, batch), None
     if batch != cfg.batch_size:
         cfg = cfg.replace(batch_size=batch)
-    iterator = tf.data.make_initializable_iterator(pipeline.train_dataset(cfg, backend.rank, backend.rank_size))
+    iterator = tf.data.make_initializable_iterator(
+        pipeline.train_dataset(cfg, backend.rank, backend.rank_size)
+    )
     return iterator.get_next(), iterator.initializer
 
 
@@ -46,8 +57,15 @@ def build(cfg, backend, mode, data):
     if mode == "train":
         op = build_train_graph(cfg, images, labels, backend).train_op
     else:
-        logits = build_logits(images, cfg.arch, cfg.num_classes, is_training=False, bn_epsilon=cfg.bn_epsilon,
-                              grouped_conv=cfg.grouped_conv, compute_dtype=backend.compute_dtype(cfg))
+        logits = build_logits(
+            images,
+            cfg.arch,
+            cfg.num_classes,
+            is_training=False,
+            bn_epsilon=cfg.bn_epsilon,
+            grouped_conv=cfg.grouped_conv,
+            compute_dtype=backend.compute_dtype(cfg),
+        )
         op = tf.reduce_sum(logits).op
     init = [tf.global_variables_initializer(), tf.local_variables_initializer()]
     return op, batch, init + ([iter_init] if iter_init is not None else [])
@@ -71,12 +89,17 @@ def summarize(times, wall_s, images_per_step):
     """Step times (s) -> images/sec (mean over steps and total/elapsed), MAD jitter, percentiles."""
     t = np.asarray(times, dtype=np.float64)
     rates = images_per_step / t
-    return {"steps": int(len(t)), "images_per_step": int(images_per_step),
-            "images_per_sec_mean": float(np.mean(rates)),
-            "images_per_sec_total": float(images_per_step * len(t) / wall_s),
-            "images_per_sec_mad": float(np.median(np.abs(rates - np.median(rates)))),
-            "step_time_ms_p50": float(np.percentile(t, 50) * 1000), "step_time_ms_p90": float(np.percentile(t, 90) * 1000),
-            "step_time_ms_p99": float(np.percentile(t, 99) * 1000), "step_time_ms_mean": float(np.mean(t) * 1000)}
+    return {
+        "steps": int(len(t)),
+        "images_per_step": int(images_per_step),
+        "images_per_sec_mean": float(np.mean(rates)),
+        "images_per_sec_total": float(images_per_step * len(t) / wall_s),
+        "images_per_sec_mad": float(np.median(np.abs(rates - np.median(rates)))),
+        "step_time_ms_p50": float(np.percentile(t, 50) * 1000),
+        "step_time_ms_p90": float(np.percentile(t, 90) * 1000),
+        "step_time_ms_p99": float(np.percentile(t, 99) * 1000),
+        "step_time_ms_mean": float(np.mean(t) * 1000),
+    }
 
 
 def run(cfg, backend, mode="train", data="synthetic", warmup=5, steps=20, out_path=None):
@@ -96,12 +119,30 @@ def run(cfg, backend, mode="train", data="synthetic", warmup=5, steps=20, out_pa
     if not backend.is_chief:
         return None
     result = summarize(times, wall, batch * backend.rank_size * per_run)
-    result.update({"mode": mode, "data": data, "arch": cfg.arch, "image_size": cfg.image_size,
-                   "batch_size_per_rank": batch, "rank_size": backend.rank_size, "backend": cfg.backend,
-                   "precision_mode": cfg.precision_mode, "warmup_steps": warmup, "config_sha256": cfg.sha256(),
-                   "time_utc": utc_now(), "versions": versions()})
-    log.info("%s %s: %.1f images/s (mean over steps), %.1f total/elapsed, p50 %.1f ms", mode, data,
-             result["images_per_sec_mean"], result["images_per_sec_total"], result["step_time_ms_p50"])
+    result.update(
+        {
+            "mode": mode,
+            "data": data,
+            "arch": cfg.arch,
+            "image_size": cfg.image_size,
+            "batch_size_per_rank": batch,
+            "rank_size": backend.rank_size,
+            "backend": cfg.backend,
+            "precision_mode": cfg.precision_mode,
+            "warmup_steps": warmup,
+            "config_sha256": cfg.sha256(),
+            "time_utc": utc_now(),
+            "versions": versions(),
+        }
+    )
+    log.info(
+        "%s %s: %.1f images/s (mean over steps), %.1f total/elapsed, p50 %.1f ms",
+        mode,
+        data,
+        result["images_per_sec_mean"],
+        result["images_per_sec_total"],
+        result["step_time_ms_p50"],
+    )
     if out_path:
         atomic.write_json(out_path, result)
     return result

@@ -3,6 +3,7 @@
 TensorFlow's Saver writes the data shards first and the index last (by rename), so an index on
 disk means a whole checkpoint. Python 3.7, no TensorFlow.
 """
+
 import glob
 import hashlib
 import os
@@ -51,7 +52,11 @@ def files_of(prefix):
     """The files that make up checkpoint `prefix` (index first), sorted: index, data shards and meta
     graph, without the temp files of a save."""
     base = os.path.basename(prefix)
-    own = [p for p in glob.glob(prefix + ".*") if _OWN_SUFFIX.fullmatch(os.path.basename(p)[len(base):])]
+    own = [
+        p
+        for p in glob.glob(prefix + ".*")
+        if _OWN_SUFFIX.fullmatch(os.path.basename(p)[len(base) :])
+    ]
     return sorted(own, key=lambda p: (not p.endswith(paths.INDEX_SUFFIX), p))
 
 
@@ -65,7 +70,8 @@ def require(prefix):
     if not is_complete(prefix):
         raise FileNotFoundError(
             "checkpoint %s is missing or incomplete (no %s.index); train that block first"
-            % (prefix, os.path.basename(prefix)))
+            % (prefix, os.path.basename(prefix))
+        )
 
 
 def sha256(prefix, chunk=1 << 20, on_read=None):

@@ -4,6 +4,7 @@
 plain `tensorflow` on TF 1.15 (the Ascend container). Everything else imports `tf` from here.
 Python 3.7 syntax.
 """
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep C++ INFO chatter out of rank logs
@@ -20,6 +21,7 @@ IS_TF2 = int(TF_VERSION.split(".")[0]) >= 2
 if IS_TF2:
     # tf2-only: TF 1.15 has no compat.v1 under this name at run time
     import tensorflow.compat.v1 as tf
+
     tf.disable_eager_execution()  # tf2-only: graph mode, as TF 1.15 always is
 else:
     tf = _tf
@@ -54,6 +56,7 @@ def disable_determinism():
 def _determinism_config():
     # is_/disable_op_determinism are not exported, only enable_op_determinism is
     from tensorflow.python.framework import config  # tf2-only: reached on TF >= 2.9 only
+
     return config
 
 
@@ -61,5 +64,7 @@ def bf16_rewrite_options(config_proto):
     """Turn on oneDNN's auto-mixed-precision (bf16) graph rewrite on a ConfigProto
     (TF >= 2.9 on CPU)."""
     rewrite = config_proto.graph_options.rewrite_options
-    rewrite.auto_mixed_precision_onednn_bfloat16 = 1  # tf2-only: RewriterConfig.ON; field absent in TF 1.15
+    rewrite.auto_mixed_precision_onednn_bfloat16 = (
+        1  # tf2-only: RewriterConfig.ON; field absent in TF 1.15
+    )
     return config_proto

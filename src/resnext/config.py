@@ -5,10 +5,10 @@ The JSON schema in `schema/config.schema.yaml` (also `workflow/schemas/`, used b
 frozen dataclass generated from it, so a key added to the schema is a field here at once.
 Runs in the Ascend container too: Python 3.7 syntax, no TensorFlow.
 """
+
 import dataclasses
 import difflib
 import hashlib
-import io
 import json
 import math
 import os
@@ -20,7 +20,9 @@ import yaml
 from resnext import atomic, paths
 from resnext.yamlload import Loader as _Loader
 
-SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema", "config.schema.yaml")
+SCHEMA_PATH = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "schema", "config.schema.yaml"
+)
 
 
 def _load_yaml(stream):
@@ -46,7 +48,7 @@ def keys_affecting(stage):
 
 
 def load_schema():
-    with io.open(SCHEMA_PATH, encoding="utf-8") as f:
+    with open(SCHEMA_PATH, encoding="utf-8") as f:
         return yaml.safe_load(f)
 
 
@@ -67,7 +69,7 @@ def _thaw(value):
     return [_thaw(v) for v in value] if isinstance(value, tuple) else value
 
 
-class _Derived(object):
+class _Derived:
     """Quantities every stage derives the same way from the keys."""
 
     @property
@@ -160,8 +162,10 @@ def _affects(props):
         value = tuple(spec.get("affects") or ())
         known = set(value) <= set(STAGES + (OPERATIONS,))
         if not value or not known or (OPERATIONS in value and len(value) > 1):
-            raise ConfigError("%s: key %r needs `affects`: a list of %s, or [%s] alone"
-                              % (SCHEMA_PATH, name, ", ".join(STAGES), OPERATIONS))
+            raise ConfigError(
+                "%s: key %r needs `affects`: a list of %s, or [%s] alone"
+                % (SCHEMA_PATH, name, ", ".join(STAGES), OPERATIONS)
+            )
         found[name] = value
     return found
 
@@ -176,28 +180,38 @@ Config.__doc__ = "Frozen run configuration; fields are the schema's keys (see lo
 def _check_cross_keys(values, origin):
     problems = []
     if values["crop_aspect_min"] > values["crop_aspect_max"]:
-        problems.append("crop_aspect_min (%s) is larger than crop_aspect_max (%s)"
-                        % (values["crop_aspect_min"], values["crop_aspect_max"]))
+        problems.append(
+            "crop_aspect_min (%s) is larger than crop_aspect_max (%s)"
+            % (values["crop_aspect_min"], values["crop_aspect_max"])
+        )
     scale = values["loss_scale"]
     if isinstance(scale, str) and scale != "dynamic":
         problems.append("loss_scale must be a number >= 1 or 'dynamic', not %r" % scale)
     if not isinstance(scale, str) and scale < 1:
         problems.append("loss_scale must be >= 1, not %r" % scale)
     if values["label_offset"] >= values["num_classes"]:
-        problems.append("label_offset (%d) leaves no class below num_classes (%d)"
-                        % (values["label_offset"], values["num_classes"]))
+        problems.append(
+            "label_offset (%d) leaves no class below num_classes (%d)"
+            % (values["label_offset"], values["num_classes"])
+        )
     if values["hosts"] and len(values["hosts"]) != values["rank_size"]:
-        problems.append("hosts lists %d entries but rank_size is %d" % (len(values["hosts"]), values["rank_size"]))
+        problems.append(
+            "hosts lists %d entries but rank_size is %d"
+            % (len(values["hosts"]), values["rank_size"])
+        )
     if values["hosts"] and values["launcher"] == "slurm":  # SLURM's allocation places the ranks
-        problems.append("hosts is for launcher local; launcher slurm takes the hosts from the "
-                        "allocation: set hosts: []")
+        problems.append(
+            "hosts is for launcher local; launcher slurm takes the hosts from the "
+            "allocation: set hosts: []"
+        )
     if values["backend"] == "npu":
         problems.extend(_npu_refusals(values))
     try:
         shlex.split(values["container_wrapper"])
     except ValueError as exc:  # the rules split it into words, each quoted for the shell
-        problems.append("container_wrapper %r is not a command line (%s)"
-                        % (values["container_wrapper"], exc))
+        problems.append(
+            "container_wrapper %r is not a command line (%s)" % (values["container_wrapper"], exc)
+        )
     problems.extend(_accept_problems(values["accept_changes"]))
     if problems:
         raise ConfigError("%s: %s" % (origin, "; ".join(problems)))
@@ -208,10 +222,16 @@ def _accept_problems(names):
     wrong = [n for n in names if n not in training and n != TRAIN_DATA]
     if not wrong:
         return []
-    return ["accept_changes names %s, which %s no training key: it may name only keys whose "
-            "`affects` lists training in %s, and %s"
-            % (", ".join(repr(n) for n in wrong), "is" if len(wrong) == 1 else "are", SCHEMA_PATH,
-               TRAIN_DATA)]
+    return [
+        "accept_changes names %s, which %s no training key: it may name only keys whose "
+        "`affects` lists training in %s, and %s"
+        % (
+            ", ".join(repr(n) for n in wrong),
+            "is" if len(wrong) == 1 else "are",
+            SCHEMA_PATH,
+            TRAIN_DATA,
+        )
+    ]
 
 
 NOT_ON_NPU = ("fp16", "bf16")  # the GPU's and the CPU's modes; backends/npu.py maps the others
@@ -223,14 +243,18 @@ def _npu_refusals(values):
     if values["precision_mode"] in NOT_ON_NPU:
         enum = load_schema()["properties"]["precision_mode"]["enum"]
         modes = sorted(m for m in enum if m not in NOT_ON_NPU)
-        problems.append("precision_mode %r is not an NPU mode (fp16 is the GPU's, bf16 the CPU's); "
-                        "with backend npu use one of %s (fp32 maps to the NPU's force_fp32)"
-                        % (values["precision_mode"], ", ".join(modes)))
+        problems.append(
+            "precision_mode %r is not an NPU mode (fp16 is the GPU's, bf16 the CPU's); "
+            "with backend npu use one of %s (fp32 maps to the NPU's force_fp32)"
+            % (values["precision_mode"], ", ".join(modes))
+        )
     if values["loss_scale"] == "dynamic":
         # the 910 saturates on fp16 overflow instead of producing inf/nan (backends/npu.py)
-        problems.append("loss_scale 'dynamic' is not supported on backend npu yet: the Ascend 910 "
-                        "saturates on fp16 overflow, so the inf/nan check cannot see it; use a "
-                        "static loss_scale (the seed uses 1024)")
+        problems.append(
+            "loss_scale 'dynamic' is not supported on backend npu yet: the Ascend 910 "
+            "saturates on fp16 overflow, so the inf/nan check cannot see it; use a "
+            "static loss_scale (the seed uses 1024)"
+        )
     return problems
 
 
@@ -245,10 +269,13 @@ def _unknown_keys(values, known):
 
 def _schema_errors(values, schema):
     import jsonschema  # imported here: the container only needs it when a config is loaded
+
     validator = jsonschema.validators.validator_for(schema)(schema)
     messages = []
     for err in sorted(validator.iter_errors(values), key=lambda e: list(e.path)):
-        if err.validator == "additionalProperties" and not err.path:  # nested: the generic message names it
+        if (
+            err.validator == "additionalProperties" and not err.path
+        ):  # nested: the generic message names it
             messages.append(_unknown_keys(values, schema["properties"]))
             continue
         key = ".".join(str(p) for p in err.path) or "(top level)"
@@ -281,7 +308,11 @@ def _validated(values, origin):
     full = {k: spec.get("default") for k, spec in schema["properties"].items()}
     full.update(values)
     for key, spec in schema["properties"].items():
-        if _field_type(spec) is float and isinstance(full[key], int) and not isinstance(full[key], bool):
+        if (
+            _field_type(spec) is float
+            and isinstance(full[key], int)
+            and not isinstance(full[key], bool)
+        ):
             full[key] = float(full[key])
     _check_cross_keys(full, origin)
     return Config(**{k: _freeze(v) for k, v in full.items()})
@@ -295,8 +326,9 @@ def parse_override(text):
     try:
         value = _load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError("override %s: value is not valid YAML (%s)"
-                          % (_printable(text), _one_line(exc)))
+        raise ConfigError(
+            "override %s: value is not valid YAML (%s)" % (_printable(text), _one_line(exc))
+        )
     return key.strip(), value
 
 
@@ -308,20 +340,24 @@ def _one_line(exc):
 def _read_yaml(path):
     if not os.path.isfile(path):
         raise ConfigError("config file %s does not exist" % path)
-    with io.open(path, "rb") as f:
+    with open(path, "rb") as f:
         raw = f.read()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise ConfigError("config file %s is not UTF-8 text (byte 0x%02x at line %d); save it "
-                          "as UTF-8" % (path, raw[exc.start], line))
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            "config file %s is not UTF-8 text (byte 0x%02x at line %d); save it "
+            "as UTF-8" % (path, raw[exc.start], line)
+        )
     try:
         data = _load_yaml(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError("config file %s is not valid YAML: %s" % (path, _one_line(exc)))
     if not isinstance(data, dict):
-        raise ConfigError("config file %s must hold a mapping of keys, not %s" % (path, type(data).__name__))
+        raise ConfigError(
+            "config file %s must hold a mapping of keys, not %s" % (path, type(data).__name__)
+        )
     return data
 
 
@@ -362,7 +398,7 @@ def write_resolved(cfg, path):
 def is_resolved(path):
     """True when `path` is a regular file starting with RESOLVED_HEADER (write_resolved's)."""
     try:
-        with io.open(path, "rb") as f:
+        with open(path, "rb") as f:
             return f.read(len(RESOLVED_HEADER)) == RESOLVED_HEADER.encode("ascii")
     except OSError:
         return False
@@ -373,12 +409,13 @@ def resolved_keys_sha256(path):
     first line and audit.json claim, whichever version of resnext wrote it (a later version's
     defaults for keys it lacks do not enter). Raises ConfigError naming the file when unreadable."""
     try:
-        with io.open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             f.readline()
             data = _load_yaml(f.read())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError("resolved config %s cannot be read (%s)"
-                          % (path, " ".join(str(exc).split())))
+        raise ConfigError(
+            "resolved config %s cannot be read (%s)" % (path, " ".join(str(exc).split()))
+        )
     if not isinstance(data, dict):
         raise ConfigError("%s is not a resolved config (not a mapping of keys)" % path)
     return keys_sha256(data)
@@ -392,30 +429,38 @@ def load_resolved(path):
     (ConfigError naming it), as is one from a version of resnext with other keys.
     """
     try:
-        with io.open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             header, text = f.readline(), f.read()
         data = _load_yaml(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError("resolved config %s cannot be read (%s); resolve it again (the "
-                          "workflow's resolve_config job, or `resnext resolve-config`)"
-                          % (path, " ".join(str(exc).split())))
-    digest = header[len(RESOLVED_HEADER):].strip()
+        raise ConfigError(
+            "resolved config %s cannot be read (%s); resolve it again (the "
+            "workflow's resolve_config job, or `resnext resolve-config`)"
+            % (path, " ".join(str(exc).split()))
+        )
+    digest = header[len(RESOLVED_HEADER) :].strip()
     fields = {f.name for f in dataclasses.fields(Config)}
     ours = header.startswith(RESOLVED_HEADER) and _DIGEST.fullmatch(digest)
     if not (ours and isinstance(data, dict)):
-        raise ConfigError("%s is not a resolved config (no %r first line with its sha256); resolve "
-                          "it again" % (path, RESOLVED_HEADER.strip()))
+        raise ConfigError(
+            "%s is not a resolved config (no %r first line with its sha256); resolve "
+            "it again" % (path, RESOLVED_HEADER.strip())
+        )
     if set(data) != fields:
         differ = sorted(set(data) ^ fields, key=str)
-        raise ConfigError("resolved config %s was written by another version of resnext (keys "
-                          "differ: %s); resolve it again" % (path, ", ".join(map(str, differ))))
+        raise ConfigError(
+            "resolved config %s was written by another version of resnext (keys "
+            "differ: %s); resolve it again" % (path, ", ".join(map(str, differ)))
+        )
     try:
         cfg = Config(**{k: _freeze(v) for k, v in data.items()})
         actual = cfg.sha256()
     except (TypeError, ValueError) as exc:
         actual = "unreadable (%s)" % exc
     if actual != digest:
-        raise ConfigError("resolved config %s was changed after it was written (its keys hash to "
-                          "%s, its first line says %s); do not edit it: change the config it was "
-                          "resolved from and resolve again" % (path, actual[:16], digest[:16]))
+        raise ConfigError(
+            "resolved config %s was changed after it was written (its keys hash to "
+            "%s, its first line says %s); do not edit it: change the config it was "
+            "resolved from and resolve again" % (path, actual[:16], digest[:16])
+        )
     return cfg

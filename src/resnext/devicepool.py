@@ -7,6 +7,7 @@ or killed job never leaks a device. A job needing n devices takes n at once or n
 holds, so no deadlock between a training block and evaluations).
 Runs on the host and in the container: Python 3.7, no TensorFlow, POSIX (fcntl).
 """
+
 import contextlib
 import errno
 import fcntl
@@ -99,8 +100,10 @@ def _holding(pool_dir, device_ids, count, timeout_s, poll_s):
     held = _take(pool_dir, device_ids, count)
     while not held:
         if deadline is not None and time.time() >= deadline:
-            raise PoolTimeout("no %d free device(s) among %s in %s after %.0f s"
-                              % (count, device_ids, pool_dir, timeout_s))
+            raise PoolTimeout(
+                "no %d free device(s) among %s in %s after %.0f s"
+                % (count, device_ids, pool_dir, timeout_s)
+            )
         time.sleep(poll_s)
         held = _take(pool_dir, device_ids, count)
     log.info("holding device(s) %s from %s", [d for d, _ in held], pool_dir)

@@ -5,6 +5,7 @@ and eval/step-<step>.predictions.npz: per image its top-5 classes and label prob
 The validation set is read in order, the last batch padded and masked, so num_images equals the
 number of validation records (the seed dropped the remainder). Python 3.7, TF 1.15 API.
 """
+
 import datetime
 import hashlib
 import logging
@@ -33,10 +34,15 @@ def _per_image(logits, labels):
     k = _top_k(logits)
     logits = tf.cast(logits, tf.float32)
     probabilities = tf.nn.softmax(logits)
-    return {"label": labels, "top5": tf.nn.top_k(logits, k).indices,
-            "label_probability": tf.reduce_sum(probabilities * tf.one_hot(labels, int(logits.shape[-1])), 1),
-            "top1_correct": tf.nn.in_top_k(logits, labels, 1),
-            "top5_correct": tf.nn.in_top_k(logits, labels, k)}
+    return {
+        "label": labels,
+        "top5": tf.nn.top_k(logits, k).indices,
+        "label_probability": tf.reduce_sum(
+            probabilities * tf.one_hot(labels, int(logits.shape[-1])), 1
+        ),
+        "top1_correct": tf.nn.in_top_k(logits, labels, 1),
+        "top5_correct": tf.nn.in_top_k(logits, labels, k),
+    }
 
 
 def _metric_sums(rows, logits, labels, mask):
@@ -44,8 +50,12 @@ def _metric_sums(rows, logits, labels, mask):
     top1 = tf.cast(rows["top1_correct"], tf.float32)
     top5 = tf.cast(rows["top5_correct"], tf.float32)
     xent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    return [tf.reduce_sum(top1 * mask), tf.reduce_sum(top5 * mask), tf.reduce_sum(xent * mask),
-            tf.reduce_sum(mask)]
+    return [
+        tf.reduce_sum(top1 * mask),
+        tf.reduce_sum(top5 * mask),
+        tf.reduce_sum(xent * mask),
+        tf.reduce_sum(mask),
+    ]
 
 
 def _session_config(cfg):
@@ -54,6 +64,7 @@ def _session_config(cfg):
     if cfg.backend != "npu":
         return None
     from resnext.backends.npu import inference_config
+
     return inference_config(cfg)
 
 
@@ -62,10 +73,18 @@ def _run_eval(cfg, prefix, num_images):
     (predictions.Collector); shows progress in images."""
     graph = tf.Graph()
     with graph.as_default():
-        batch = tf.data.make_one_shot_iterator(pipeline.eval_dataset(cfg, with_names=True)).get_next()
+        batch = tf.data.make_one_shot_iterator(
+            pipeline.eval_dataset(cfg, with_names=True)
+        ).get_next()
         images, labels, mask, names, sources = batch
-        logits = build_logits(images, cfg.arch, cfg.num_classes, is_training=False,
-                              bn_epsilon=cfg.bn_epsilon, grouped_conv=cfg.grouped_conv)
+        logits = build_logits(
+            images,
+            cfg.arch,
+            cfg.num_classes,
+            is_training=False,
+            bn_epsilon=cfg.bn_epsilon,
+            grouped_conv=cfg.grouped_conv,
+        )
         rows_op = _per_image(logits, labels)
         sums_op = _metric_sums(rows_op, logits, labels, mask)
         saver = tf.train.Saver()
@@ -74,13 +93,14 @@ def _run_eval(cfg, prefix, num_images):
     with tf.Session(graph=graph, config=_session_config(cfg)) as sess:
         restore.restore(sess, saver, prefix, cfg, restore.INFERENCE_TODO)
         t0 = time.time()
-        with pipeline.naming_damaged_files(pipeline.rank_files(cfg, "validation"),
-                                              cfg.max_image_pixels), \
-                progress_mod.Progress("evaluate", total=num_images, unit="images") as progress:
+        with pipeline.naming_damaged_files(
+            pipeline.rank_files(cfg, "validation"), cfg.max_image_pixels
+        ), progress_mod.Progress("evaluate", total=num_images, unit="images") as progress:
             while True:
                 try:
                     sums, rows, real, batch_names, batch_sources = sess.run(
-                        [sums_op, rows_op, mask, names, sources])
+                        [sums_op, rows_op, mask, names, sources]
+                    )
                 except tf.errors.OutOfRangeError:
                     break
                 totals = [a + float(b) for a, b in zip(totals, sums)]
@@ -91,7 +111,9 @@ def _run_eval(cfg, prefix, num_images):
 
 def _checkpoint_time(prefix):
     mtime = os.path.getmtime(paths.index_of(prefix))
-    return datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
 
 
 def _write_predictions(out_path, rows):
@@ -115,21 +137,40 @@ def evaluate(cfg, prefix, out_path=None):
     (top1, top5, xent, n), seconds, rows = _run_eval(cfg, prefix, expected)
     if n == 0:
         raise ValueError("validation set in %s is empty" % cfg.data_dir)
-    result = {"step": step, "epoch": round(cfg.epoch_at(step), 4), "top1": top1 / n, "top5": top5 / n,
-              "top1_ci95": intervals.wilson(int(round(top1)), int(n)),
-              "top5_ci95": intervals.wilson(int(round(top5)), int(n)), "loss": xent / n,
-              "num_images": int(n), "images_per_sec": n / seconds if seconds else None,
-              "checkpoint": {"path": prefix, "sha256": checkpoints.sha256(prefix),
-                             "time_utc": _checkpoint_time(prefix)},
-              "predictions": _write_predictions(out_path, rows),
-              "data_verified": verified,
-              "config_sha256": cfg.sha256(), "settings_sha256": cfg.sha256("evaluation"),
-              "arch": cfg.arch, "evaluated_utc": utc_now()}
+    result = {
+        "step": step,
+        "epoch": round(cfg.epoch_at(step), 4),
+        "top1": top1 / n,
+        "top5": top5 / n,
+        "top1_ci95": intervals.wilson(int(round(top1)), int(n)),
+        "top5_ci95": intervals.wilson(int(round(top5)), int(n)),
+        "loss": xent / n,
+        "num_images": int(n),
+        "images_per_sec": n / seconds if seconds else None,
+        "checkpoint": {
+            "path": prefix,
+            "sha256": checkpoints.sha256(prefix),
+            "time_utc": _checkpoint_time(prefix),
+        },
+        "predictions": _write_predictions(out_path, rows),
+        "data_verified": verified,
+        "config_sha256": cfg.sha256(),
+        "settings_sha256": cfg.sha256("evaluation"),
+        "arch": cfg.arch,
+        "evaluated_utc": utc_now(),
+    }
     atomic.write_json(out_path, result)  # last: the JSON names the predictions file it vouches for
     # TensorBoard: one event file per checkpoint (the suffix keeps parallel evaluations apart)
     events = ScalarWriter(paths.eval_dir(cfg.run_dir), filename_suffix=".step-%d" % step)
     events.write(step, eval_values(result), prefix="eval/")
     events.close()
-    log.info("step %d: top1 %.4f top5 %.4f loss %.4f over %d images -> %s",
-             step, result["top1"], result["top5"], result["loss"], n, out_path)
+    log.info(
+        "step %d: top1 %.4f top5 %.4f loss %.4f over %d images -> %s",
+        step,
+        result["top1"],
+        result["top5"],
+        result["loss"],
+        n,
+        out_path,
+    )
     return result

@@ -3,6 +3,7 @@
 checkpoint on real validation images. Progress (resnext.progress): a bar on a terminal, else one
 log line per stage. Python 3.7, TF 1.15 API.
 """
+
 import hashlib
 import logging
 
@@ -28,8 +29,14 @@ def _inference_graph(cfg):
     graph = tf.Graph()
     with graph.as_default():
         images = tf.placeholder(tf.float32, [None, cfg.image_size, cfg.image_size, 3], name="input")
-        logits = build_logits(images, cfg.arch, cfg.num_classes, is_training=False,
-                              bn_epsilon=cfg.bn_epsilon, grouped_conv=cfg.grouped_conv)
+        logits = build_logits(
+            images,
+            cfg.arch,
+            cfg.num_classes,
+            is_training=False,
+            bn_epsilon=cfg.bn_epsilon,
+            grouped_conv=cfg.grouped_conv,
+        )
         tf.nn.softmax(logits, name="probabilities")
     return graph
 
@@ -41,8 +48,9 @@ def _validation_images(cfg, limit):
         batch = tf.data.make_one_shot_iterator(pipeline.eval_dataset(cfg)).get_next()
     chunks, count = [], 0
     files = pipeline.rank_files(cfg, "validation")
-    with tf.Session(graph=graph) as sess, \
-            pipeline.naming_damaged_files(files, cfg.max_image_pixels):
+    with tf.Session(graph=graph) as sess, pipeline.naming_damaged_files(
+        files, cfg.max_image_pixels
+    ):
         while count < limit:
             try:
                 images, _, mask = sess.run(batch)
@@ -87,8 +95,10 @@ def export(cfg, prefix, out_dir=None):
     checkpoints.require(prefix)
     out_dir = out_dir or paths.export_dir(cfg.run_dir)
     with progress_mod.Progress("export", total=STAGES, unit="stages", rate=False) as progress:
+
         def done(note):
             progress.update(1, note=note)
+
         frozen, reference, images = freeze(cfg, prefix, done)
         data = frozen.SerializeToString()
         pb_path = paths.export_graph(out_dir, cfg.arch)
@@ -99,20 +109,34 @@ def export(cfg, prefix, out_dir=None):
         record = _record(cfg, prefix, pb_path, data, images, reference, check)
         atomic.write_json(paths.export_record(out_dir), record)
         done("wrote export.json")
-    log.info("exported %s (%d bytes); max |logits diff| %.3g on %d validation images",
-             pb_path, len(data), record["max_abs_diff_logits"], len(images))
+    log.info(
+        "exported %s (%d bytes); max |logits diff| %.3g on %d validation images",
+        pb_path,
+        len(data),
+        record["max_abs_diff_logits"],
+        len(images),
+    )
     return record
 
 
 def _record(cfg, prefix, pb_path, data, images, reference, check):
     """export.json: what was exported from what, and how far the frozen graph is
     from the checkpoint."""
-    record = {"arch": cfg.arch, "graph": pb_path, "graph_sha256": hashlib.sha256(data).hexdigest(),
-              "checkpoint": {"path": prefix, "sha256": checkpoints.sha256(prefix)},
-              "input": {"name": "input", "shape": [None, cfg.image_size, cfg.image_size, 3],
-                        "dtype": "float32"},
-              "outputs": OUTPUTS, "num_images_checked": int(len(images)),
-              "config_sha256": cfg.sha256(), "settings_sha256": cfg.sha256("export")}
+    record = {
+        "arch": cfg.arch,
+        "graph": pb_path,
+        "graph_sha256": hashlib.sha256(data).hexdigest(),
+        "checkpoint": {"path": prefix, "sha256": checkpoints.sha256(prefix)},
+        "input": {
+            "name": "input",
+            "shape": [None, cfg.image_size, cfg.image_size, 3],
+            "dtype": "float32",
+        },
+        "outputs": OUTPUTS,
+        "num_images_checked": int(len(images)),
+        "config_sha256": cfg.sha256(),
+        "settings_sha256": cfg.sha256("export"),
+    }
     for name in OUTPUTS:
         record["max_abs_diff_%s" % name] = float(np.max(np.abs(check[name] - reference[name])))
     return record

@@ -4,6 +4,7 @@ The Wilson interval keeps its coverage near the nominal level for rates near 0 o
 images, where the normal approximation (p ± z·se) does not, and it never leaves [0, 1].
 Runs in the Ascend container (evaluation writes the intervals): Python 3.7, standard library only.
 """
+
 import math
 
 LEVEL = 0.95

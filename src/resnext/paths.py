@@ -31,6 +31,7 @@ lives in (a `str`) and returns a `str`; a step or block may be a Snakemake wildc
 
 Python 3.7, no TensorFlow (it runs in the Ascend container).
 """
+
 import os
 
 RESOLVED_CONFIG = "config.resolved.yaml"
@@ -40,13 +41,19 @@ INDEX_SUFFIX = ".index"  # a checkpoint's index file: the Saver writes it last
 PREDICTIONS_SUFFIX = ".predictions.npz"
 EXPORT_RECORD = "export.json"
 # report/<file>: {output name: file name}; the names are the `report` rule's named outputs
-REPORT_FILES = {"html": "report.html", "md": "report.md", "table": "eval_table.txt",
-                "audit": "audit.json", "mllog": "mllog.txt"}
+REPORT_FILES = {
+    "html": "report.html",
+    "md": "report.md",
+    "table": "eval_table.txt",
+    "audit": "audit.json",
+    "mllog": "mllog.txt",
+}
 PLOTS = ("accuracy", "loss", "lr", "throughput")
 PLOT_FILES = tuple("%s.png" % plot for plot in PLOTS)  # report/<plot>.png
 
 
 # -- the run and the folders it reads -------------------------------------------------------------
+
 
 def run_dir(results_dir, run_name):
     return os.path.join(results_dir, run_name)
@@ -96,6 +103,7 @@ def rule_log(run, rule):
 
 
 # -- training -------------------------------------------------------------------------------------
+
 
 def train_dir(run):
     return os.path.join(run, "train")
@@ -175,6 +183,7 @@ def ranks_config(train):
 
 # -- evaluation, export, benchmark, report --------------------------------------------------------
 
+
 def eval_dir(run):
     return os.path.join(run, "eval")
 
@@ -186,7 +195,7 @@ def eval_json(run, step):
 
 def eval_predictions(eval_path):
     """eval/step-<step>.json -> eval/step-<step>.predictions.npz (beside it, in any folder)."""
-    base = eval_path[:-len(".json")] if eval_path.endswith(".json") else eval_path
+    base = eval_path[: -len(".json")] if eval_path.endswith(".json") else eval_path
     return base + PREDICTIONS_SUFFIX
 
 
@@ -270,8 +279,13 @@ def plot_file(report, plot):
 # -- compare and repeats --------------------------------------------------------------------------
 
 # `resnext compare --out DIR`: {output name: file name}
-COMPARE_FILES = {"md": "compare.md", "html": "compare.html", "json": "compare.json",
-                 "runs": "runs.csv", "steps": "steps.csv"}
+COMPARE_FILES = {
+    "md": "compare.md",
+    "html": "compare.html",
+    "json": "compare.json",
+    "runs": "runs.csv",
+    "steps": "steps.csv",
+}
 COMPARE_PLOTS = ("accuracy.png", "throughput.png")
 # the repeats summary folder: {output name: file name}
 SUMMARY_FILES = {"md": "summary.md", "json": "summary.json", "csv": "summary.csv"}

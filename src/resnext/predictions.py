@@ -13,6 +13,7 @@ One row per validation image, in validation order (the shards in name order, rec
 The file is an ordinary .npz (numpy.load reads it, no pickles) written with fixed zip timestamps, so
 equal predictions give equal bytes. Runs in the Ascend container: Python 3.7, numpy only.
 """
+
 import io
 import os
 import zipfile
@@ -21,10 +22,24 @@ import numpy as np
 
 from resnext import atomic
 
-FIELDS = ("record_id", "file_name", "label", "top5", "label_probability", "top1_correct",
-          "top5_correct")
-_KINDS = {"record_id": "U", "file_name": "U", "label": "i", "top5": "i",
-          "label_probability": "f", "top1_correct": "b", "top5_correct": "b"}
+FIELDS = (
+    "record_id",
+    "file_name",
+    "label",
+    "top5",
+    "label_probability",
+    "top1_correct",
+    "top5_correct",
+)
+_KINDS = {
+    "record_id": "U",
+    "file_name": "U",
+    "label": "i",
+    "top5": "i",
+    "label_probability": "f",
+    "top1_correct": "b",
+    "top5_correct": "b",
+}
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip member can carry
 
 
@@ -95,15 +110,21 @@ def write(path, arrays):
 def _check(path, arrays):
     missing = [name for name in FIELDS if name not in arrays]
     if missing:
-        raise PredictionsError("%s: not a predictions file (missing %s)" % (path, ", ".join(missing)))
+        raise PredictionsError(
+            "%s: not a predictions file (missing %s)" % (path, ", ".join(missing))
+        )
     n = len(arrays["label"])
     for name in FIELDS:
         value = arrays[name]
         if value.dtype.kind != _KINDS[name] or len(value) != n:
-            raise PredictionsError("%s: %s is %s of %d rows, expected kind %r and %d rows"
-                                   % (path, name, value.dtype, len(value), _KINDS[name], n))
+            raise PredictionsError(
+                "%s: %s is %s of %d rows, expected kind %r and %d rows"
+                % (path, name, value.dtype, len(value), _KINDS[name], n)
+            )
     if arrays["top5"].ndim != 2:
-        raise PredictionsError("%s: top5 must be 2-D [images, k], is %d-D" % (path, arrays["top5"].ndim))
+        raise PredictionsError(
+            "%s: top5 must be 2-D [images, k], is %d-D" % (path, arrays["top5"].ndim)
+        )
 
 
 def read(path):

@@ -15,6 +15,7 @@ Host and Ascend container: Python 3.7 syntax, no TensorFlow.
 A stage made of unequal steps (export) counts them with rate=False, so it shows the time spent
 rather than a rate and an eta that would mislead, and names each step with update(1, note=...).
 """
+
 import logging
 import os
 import sys
@@ -64,11 +65,18 @@ def _tqdm_bar(desc, total, unit, stream, rate):
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=desc, unit=unit, file=stream, dynamic_ncols=True, leave=True,
-                bar_format=None if rate else STEPS_BAR_FORMAT)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=stream,
+        dynamic_ncols=True,
+        leave=True,
+        bar_format=None if rate else STEPS_BAR_FORMAT,
+    )
 
 
-class _TextBar(object):
+class _TextBar:
     """A minimal in-place bar for terminals without tqdm: 'desc: 40/100 images
     (40%) 12.5 images/s'."""
 
@@ -79,9 +87,16 @@ class _TextBar(object):
     def update(self, n, note=None):
         self.n += n
         now = self.clock()
-        if self.shown is None or now - self.shown >= BAR_REFRESH_SECONDS or self.n == self.total or note:
+        if (
+            self.shown is None
+            or now - self.shown >= BAR_REFRESH_SECONDS
+            or self.n == self.total
+            or note
+        ):
             self.shown = now
-            text = status_text(self.desc, self.n, self.total, self.unit, now - self.start, self.rate, note)
+            text = status_text(
+                self.desc, self.n, self.total, self.unit, now - self.start, self.rate, note
+            )
             self.stream.write("\r" + text)
             self.stream.flush()
 
@@ -95,7 +110,9 @@ def status_text(desc, n, total, unit, elapsed, rate=True, note=None):
 
     rate=False: 'desc: 3/7 stages (42.9%), 2.5s'; a note is appended: '...; froze the variables'.
     """
-    count = "%d/%d %s (%.1f%%)" % (n, total, unit, 100.0 * n / total) if total else "%d %s" % (n, unit)
+    count = (
+        "%d/%d %s (%.1f%%)" % (n, total, unit, 100.0 * n / total) if total else "%d %s" % (n, unit)
+    )
     text = "%s: %s" % (desc, count)
     per_second = n / elapsed if elapsed > 0 else None
     if not rate:
@@ -107,7 +124,7 @@ def status_text(desc, n, total, unit, elapsed, rate=True, note=None):
     return text + ("; %s" % note if note else "")
 
 
-class Progress(object):
+class Progress:
     """Counts items of one stage and shows it as a bar (TTY) or periodic log lines (otherwise).
 
     total: expected items (None if unknown); every: log every that many items (default: ~10 lines
@@ -116,8 +133,19 @@ class Progress(object):
     rate: show items/s and an eta (False for steps of unequal length: the time spent instead).
     """
 
-    def __init__(self, desc, total=None, unit="items", every=None, every_seconds=EVERY_SECONDS,
-                 stream=None, mode=None, logger=None, clock=time.monotonic, rate=True):
+    def __init__(
+        self,
+        desc,
+        total=None,
+        unit="items",
+        every=None,
+        every_seconds=EVERY_SECONDS,
+        stream=None,
+        mode=None,
+        logger=None,
+        clock=time.monotonic,
+        rate=True,
+    ):
         self.desc, self.total, self.unit, self.clock, self.rate = desc, total, unit, clock, rate
         self.stream = stream if stream is not None else sys.stderr
         self.logger = logger or log
@@ -128,9 +156,12 @@ class Progress(object):
         self.mode = choose_mode(self.stream, mode)
         self._bar = None
         if self.mode == "bar":
-            self._bar = (_tqdm_bar(desc, total, unit, self.stream, rate)
-                         or _TextBar(desc, total, unit, self.stream, clock, rate))
-        self.kind = "off" if self.mode == "off" else type(self._bar).__name__ if self._bar else "log"
+            self._bar = _tqdm_bar(desc, total, unit, self.stream, rate) or _TextBar(
+                desc, total, unit, self.stream, clock, rate
+            )
+        self.kind = (
+            "off" if self.mode == "off" else type(self._bar).__name__ if self._bar else "log"
+        )
 
     def update(self, n=1, note=None):
         """`n` more items done; `note` (optional) says which, e.g. the step just finished."""
@@ -139,10 +170,16 @@ class Progress(object):
             self._update_bar(n, note)
         elif self.mode == "log":
             now = self.clock()
-            if (self.every and self.n - self._last_n >= self.every) or now - self._last_t >= self.every_seconds:
+            if (
+                self.every and self.n - self._last_n >= self.every
+            ) or now - self._last_t >= self.every_seconds:
                 self._last_n, self._last_t = self.n, now
-                self.logger.info("%s", status_text(self.desc, self.n, self.total, self.unit, now - self.start,
-                                                   self.rate, note))
+                self.logger.info(
+                    "%s",
+                    status_text(
+                        self.desc, self.n, self.total, self.unit, now - self.start, self.rate, note
+                    ),
+                )
 
     def _update_bar(self, n, note):
         if isinstance(self._bar, _TextBar):
@@ -163,13 +200,21 @@ class Progress(object):
             return
         elapsed = self.clock() - self.start
         if stopped:  # the error itself says why; this line says how far it got
-            self.logger.info("%s: stopped after %s in %s", self.desc, self._count_text(), duration_text(elapsed))
+            self.logger.info(
+                "%s: stopped after %s in %s", self.desc, self._count_text(), duration_text(elapsed)
+            )
             return
         rate = ", %.1f %s/s" % (self.n / elapsed, self.unit) if elapsed > 0 and self.rate else ""
-        self.logger.info("%s: done, %d %s in %s%s", self.desc, self.n, self.unit, duration_text(elapsed), rate)
+        self.logger.info(
+            "%s: done, %d %s in %s%s", self.desc, self.n, self.unit, duration_text(elapsed), rate
+        )
 
     def _count_text(self):
-        return "%d/%d %s" % (self.n, self.total, self.unit) if self.total else "%d %s" % (self.n, self.unit)
+        return (
+            "%d/%d %s" % (self.n, self.total, self.unit)
+            if self.total
+            else "%d %s" % (self.n, self.unit)
+        )
 
     def __enter__(self):
         return self

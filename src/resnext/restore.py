@@ -7,6 +7,7 @@ graph's first and names the first that differs; a checkpoint whose files TensorF
 (a cut `.data` file, a damaged index) is named with what to do, without TensorFlow's report.
 Python 3.7, TF 1.15 API.
 """
+
 import os
 
 from resnext import checkpoints
@@ -17,10 +18,14 @@ from resnext.compat import tf
 _TRAINING_ONLY = ("global_step", "loss_scale", "loss_scale_good_steps")
 
 # what to do about a checkpoint of another model, after the variable that differs
-INFERENCE_TODO = ("Evaluate or export it with the config it was trained with (config.resolved.yaml "
-                  "in its run folder), or give --checkpoint a checkpoint of this model")
-RESUME_TODO = ("This run's checkpoints were trained with another arch or num_classes: set them as "
-               "they were, or give the new model its own run_name")
+INFERENCE_TODO = (
+    "Evaluate or export it with the config it was trained with (config.resolved.yaml "
+    "in its run folder), or give --checkpoint a checkpoint of this model"
+)
+RESUME_TODO = (
+    "This run's checkpoints were trained with another arch or num_classes: set them as "
+    "they were, or give the new model its own run_name"
+)
 
 # lines of TensorFlow's graph-execution report around the cause (TF 2.x; TF 1.15 puts it first)
 _TF_REPORT = ("Graph execution error", "Detected at node", "Node:", "Hint:", "[[")
@@ -36,12 +41,15 @@ def tf_cause(message):
 def _unreadable(prefix, exc):
     """CheckpointError: which checkpoint TensorFlow could not read, its files' sizes, what to do."""
     cause = tf_cause(getattr(exc, "message", None) or str(exc))
-    sizes = ", ".join("%s: %d bytes" % (os.path.basename(p), os.path.getsize(p))
-                      for p in checkpoints.files_of(prefix))
+    sizes = ", ".join(
+        "%s: %d bytes" % (os.path.basename(p), os.path.getsize(p))
+        for p in checkpoints.files_of(prefix)
+    )
     return checkpoints.CheckpointError(
         "checkpoint %s cannot be read (%s): its files are damaged or cut short (%s). Restore them "
         "from a copy, or move %s.* aside and train that block again"
-        % (prefix, cause, sizes, prefix))
+        % (prefix, cause, sizes, prefix)
+    )
 
 
 def checkpoint_shapes(prefix):
@@ -71,7 +79,10 @@ def first_mismatch(shapes, variables):
             return "%s is in the checkpoint but not in the model" % name
         if model[name] != shapes[name]:
             return "%s has shape %s in the checkpoint but %s in the model" % (
-                name, shapes[name], model[name])
+                name,
+                shapes[name],
+                model[name],
+            )
     return None
 
 
@@ -87,7 +98,8 @@ def restore(sess, saver, prefix, cfg, todo):
     if mismatch:
         raise checkpoints.CheckpointError(
             "checkpoint %s does not fit the configured model (arch %s, num_classes %d): %s. %s"
-            % (prefix, cfg.arch, cfg.num_classes, mismatch, todo))
+            % (prefix, cfg.arch, cfg.num_classes, mismatch, todo)
+        )
     try:
         saver.restore(sess, prefix)
     except (tf.errors.OpError, ValueError, IndexError) as exc:

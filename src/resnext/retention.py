@@ -11,6 +11,7 @@ is never touched.
 Called by rank 0 after it saved a block's checkpoint (train/loop.py); also `prune(cfg)` by hand.
 Runs in the Ascend container: Python 3.7 syntax, no TensorFlow.
 """
+
 import glob
 import logging
 import os
@@ -30,7 +31,7 @@ def has_eval_result(cfg, step):
     path = paths.eval_json(cfg.run_dir, step)
     try:
         record = atomic.read_json(path)
-    except (IOError, OSError, ValueError):
+    except (OSError, ValueError):
         return False
     if not isinstance(record, dict) or record.get("step") != step:
         return False
@@ -110,8 +111,11 @@ def prune(cfg):
     delete, kept = plan(cfg)  # first: the hashes compare the files as the evaluation saw them
     for step in delete:
         delete_checkpoint(paths.ckpt_prefix(cfg.train_dir, step))
-        log.info("retention: deleted checkpoint %d (evaluated; keep_checkpoint_max %d)",
-                 step, cfg.keep_checkpoint_max)
+        log.info(
+            "retention: deleted checkpoint %d (evaluated; keep_checkpoint_max %d)",
+            step,
+            cfg.keep_checkpoint_max,
+        )
     for path in leftovers(cfg.train_dir):
         _remove(path)
         log.info("removed %s (left by an interrupted checkpoint save)", path)

@@ -15,6 +15,7 @@ Progress (resnext.progress) counts MB (kB) hashed of the total: a first pass ove
 sizes every file it would hash (no hashing), so a bar on a terminal, else a log line every 10%
 or 10 s, says how far it is. Host only (Python >= 3.11): loads the resolved config with the schema.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,6 +41,7 @@ _SIZED = "(sized, not hashed)"  # the sizing pass's found value: never equal to 
 @dataclasses.dataclass(frozen=True)
 class Mismatch:
     """One claim the bytes on disk do not bear out. `path` is relative to the run."""
+
     path: str
     what: str
     claimed: object
@@ -52,6 +54,7 @@ class Mismatch:
 @dataclasses.dataclass
 class Outcome:
     """What verify found: `checked` (relative path, what) pairs, mismatches, pruned checkpoints."""
+
     checked: list = dataclasses.field(default_factory=list)
     mismatches: list = dataclasses.field(default_factory=list)
     pruned: list = dataclasses.field(default_factory=list)
@@ -64,10 +67,14 @@ class Outcome:
 
     def as_dict(self):
         """The outcome as JSON-ready data (`resnext verify --out`, the workflow's verify.json)."""
-        return {"ok": self.ok, "claims_checked": len(self.checked),
-                "mismatches": [dataclasses.asdict(m) for m in self.mismatches],
-                "pruned_checkpoints": list(self.pruned), "files_hashed": len(self.files_hashed),
-                "bytes_hashed": self.bytes_hashed}
+        return {
+            "ok": self.ok,
+            "claims_checked": len(self.checked),
+            "mismatches": [dataclasses.asdict(m) for m in self.mismatches],
+            "pruned_checkpoints": list(self.pruned),
+            "files_hashed": len(self.files_hashed),
+            "bytes_hashed": self.bytes_hashed,
+        }
 
 
 class _Checker:
@@ -175,8 +182,9 @@ def _types(entity):
 
 def _outside(rel):
     """An @id that is no path inside the run (a URL, absolute, or climbing out): not checked."""
-    return ("://" in rel or rel.startswith(("/", "#")) or os.path.isabs(rel)
-            or ".." in rel.split("/"))
+    return (
+        "://" in rel or rel.startswith(("/", "#")) or os.path.isabs(rel) or ".." in rel.split("/")
+    )
 
 
 def _check_config(ck, audit):
@@ -184,6 +192,7 @@ def _check_config(ck, audit):
     if audit is None or audit.get("resolved_config_sha256") is None:
         return None
     from resnext.config import ConfigError, load_config, resolved_keys_sha256  # noqa: PLC0415
+
     cfg, found = None, "missing"
     if os.path.isfile(path):
         # the claim is over the keys as written: a newer resnext's defaults for keys an older one
@@ -207,8 +216,12 @@ def _check_manifest(ck, cfg):
     for split in sorted(((manifest or {}).get("splits") or {}).items()):
         for shard in split[1].get("shards") or []:
             shard_path = os.path.join(data_dir, shard.get("path") or shard["name"])
-            ck.claim(shard_path, "shard sha256 (%s)" % ck.rel(path), shard.get("sha256"),
-                     ck.sha(shard_path))
+            ck.claim(
+                shard_path,
+                "shard sha256 (%s)" % ck.rel(path),
+                shard.get("sha256"),
+                ck.sha(shard_path),
+            )
 
 
 def _check_eval(ck, path, step):
@@ -234,8 +247,11 @@ def _check_eval(ck, path, step):
     for key, hits in (("top1", "top1_correct"), ("top5", "top5_correct")):
         found_value = float(rows[hits].sum()) / n if n else None
         claimed = record.get(key)
-        same = (isinstance(claimed, (int, float)) and found_value is not None
-                and abs(claimed - found_value) <= 1e-9)
+        same = (
+            isinstance(claimed, (int, float))
+            and found_value is not None
+            and abs(claimed - found_value) <= 1e-9
+        )
         ck.claim(path, "%s (predictions)" % key, claimed, claimed if same else found_value)
 
 
@@ -269,8 +285,9 @@ def verify(run_dir, progress_seconds=progress_mod.EVERY_SECONDS):
         raise FileNotFoundError("%s is not a run folder (no such directory)" % run_dir)
     total = _run(_Checker(run_dir)).bytes_hashed
     unit, scale = ("MB", 1e6) if total >= 10e6 else ("kB", 1e3)  # whole units in the count
-    with progress_mod.Progress("verify", total=total / scale, unit=unit,
-                               every_seconds=progress_seconds) as progress:
+    with progress_mod.Progress(
+        "verify", total=total / scale, unit=unit, every_seconds=progress_seconds
+    ) as progress:
         return _run(_Checker(run_dir, progress, scale))
 
 

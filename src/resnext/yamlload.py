@@ -2,6 +2,7 @@
 
 Python 3.7 (the container loads configs too), PyYAML's pure-Python SafeLoader underneath.
 """
+
 import re
 
 import yaml
@@ -21,6 +22,7 @@ class Loader(yaml.SafeLoader):
     be 10^9 values to validate and hash). Both bounds are checked while composing, so time and
     memory stay within them.
     """
+
     MAX_DEPTH = 32
     MAX_NODES = 20000  # a full config is ~300 nodes
 
@@ -32,14 +34,18 @@ class Loader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > self.MAX_DEPTH:
-                raise YamlRefused("nested more than %d levels deep (line %d)"
-                                  % (self.MAX_DEPTH, self.peek_event().start_mark.line + 1))
+                raise YamlRefused(
+                    "nested more than %d levels deep (line %d)"
+                    % (self.MAX_DEPTH, self.peek_event().start_mark.line + 1)
+                )
             node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
         if self._size(node) > self.MAX_NODES:
-            raise YamlRefused("more than %d values once its aliases (*name) are expanded (line "
-                              "%d): an alias bomb?" % (self.MAX_NODES, node.start_mark.line + 1))
+            raise YamlRefused(
+                "more than %d values once its aliases (*name) are expanded (line "
+                "%d): an alias bomb?" % (self.MAX_NODES, node.start_mark.line + 1)
+            )
         return node
 
     def _size(self, node):
@@ -69,12 +75,14 @@ class Loader(yaml.SafeLoader):
                 except TypeError:
                     continue  # an unhashable key: the constructor itself refuses it
                 if first is not None:
-                    raise YamlRefused("key %r is given twice (lines %d and %d); keep one"
-                                      % (key, first, line))
+                    raise YamlRefused(
+                        "key %r is given twice (lines %d and %d); keep one" % (key, first, line)
+                    )
         return super().construct_mapping(node, deep=deep)
 
 
 Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"""^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"""),
-    list("-+0123456789."))
+    list("-+0123456789."),
+)

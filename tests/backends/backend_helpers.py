@@ -1,4 +1,5 @@
 """Helpers of the backend tests (the fake's folder); fixtures are in conftest.py."""
+
 import os
 import sys
 

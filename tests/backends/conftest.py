@@ -4,6 +4,7 @@ tests/fakes goes on sys.path only inside the `fake_bridge` fixture, which takes 
 tf.Session its own run back (the fake device patches it on import) and drops every npu_bridge*
 module afterwards, so no other test can import the fake, or run on its device, by accident.
 """
+
 import sys
 
 import pytest
@@ -20,6 +21,7 @@ def fake_bridge():
     sys.path.insert(0, FAKES)
     try:
         import npu_bridge
+
         assert getattr(npu_bridge, "FAKE", False), "imported a real npu_bridge instead of the fake"
         npu_bridge.reset()
         yield npu_bridge

@@ -1,4 +1,5 @@
 """The backend interface (backends/base.py): declared once, implemented by both backends."""
+
 import pytest
 
 from resnext.backends import get_backend

@@ -6,6 +6,7 @@ the session, as the real adapter does, and its device runs the graph iterations_
 sess.run of IterationOp: a stage calling npu_bridge outside its graph, or counting steps as runs,
 fails here. Nothing here shows that anything runs on an NPU.
 """
+
 import numpy as np
 import pytest
 
@@ -17,21 +18,30 @@ from resnext.export import export
 from resnext.train import loop, records
 
 LOOP = 10
-NPU = {"backend": "npu", "rank_size": 1, "precision_mode": "allow_mix_precision",
-       "loss_scale": 1024, "iterations_per_loop": LOOP, "max_train_steps": 2 * LOOP,
-       "checkpoint_every_steps": LOOP}
+NPU = {
+    "backend": "npu",
+    "rank_size": 1,
+    "precision_mode": "allow_mix_precision",
+    "loss_scale": 1024,
+    "iterations_per_loop": LOOP,
+    "max_train_steps": 2 * LOOP,
+    "checkpoint_every_steps": LOOP,
+}
 
 
 @pytest.fixture
 def npu_tiny(tiny_cfg, fake_bridge):
     """Factory of tiny digits configs on backend npu (one device, iterations_per_loop 10)."""
+
     def make(**changes):
         return tiny_cfg(**dict(NPU, **changes))
+
     return make
 
 
 def _device_loops():
     from npu_bridge import _device
+
     return list(_device.LOOPS)
 
 
@@ -59,6 +69,7 @@ def test_loop_counters_are_loaded_after_every_variable_is_initialised(npu_tiny, 
     initialiser run after set_iteration_per_loop would zero the counters, and the device would
     then loop once per sess.run."""
     from npu_bridge.estimator.npu import util
+
     real = util.set_iteration_per_loop
     seen = []
 
@@ -66,6 +77,7 @@ def test_loop_counters_are_loaded_after_every_variable_is_initialised(npu_tiny, 
         with sess.graph.as_default():
             seen.append(sess.run(tf.report_uninitialized_variables()).tolist())
         return real(sess, train_op, iterations_per_loop)
+
     monkeypatch.setattr(util, "set_iteration_per_loop", spy)
     cfg = npu_tiny()
     with loop._session(cfg, get_backend(cfg, 0, 1), 0) as run:
@@ -85,8 +97,9 @@ def test_fine_tuning_restore_then_loop(npu_tiny, tiny_cfg, fake_bridge):
             body = [v for v in tf.trainable_variables() if not v.op.name.startswith("dense")]
         assert len(body) > 10
         for var in body:
-            np.testing.assert_array_equal(run.sess.run(var), reader.get_tensor(var.op.name),
-                                          err_msg=var.op.name)
+            np.testing.assert_array_equal(
+                run.sess.run(var), reader.get_tensor(var.op.name), err_msg=var.op.name
+            )
         assert run.run_steps(LOOP)[3] == LOOP
     assert _device_loops() == [LOOP]
 

@@ -1,5 +1,6 @@
 """Real tiny runs for the compare tests: the real training blocks, evaluation and predictions
 writer (resnext.train.loop, resnext.evaluate) on 120 real digits, each trained once per session."""
+
 import os
 import shutil
 
@@ -34,8 +35,11 @@ def runs(tmp_path_factory, digits_data):
         values = dict(TINY, data_url=data, results_dir=str(root / "results"), run_name=name)
         return load_config([DEMO_CONFIG], values=dict(values, **changes))
 
-    out = {"a": _finish(cfg("a")), "b": _finish(cfg("b")),
-           "lr": _finish(cfg("lr", learning_rate_maximum=0.2))}
+    out = {
+        "a": _finish(cfg("a")),
+        "b": _finish(cfg("b")),
+        "lr": _finish(cfg("lr", learning_rate_maximum=0.2)),
+    }
     # other validation images: one more digit per class, so the names differ from digits_data's
     source = write_tree(root / "source", TRAIN_PER_CLASS, (VAL_PER_CLASS + 1,) * CLASSES, 32)
     other = cfg("other_val", data=str(root / "data"), source_dir=source)

@@ -1,4 +1,5 @@
 """resnext compare on the real tiny runs of conftest.py (`runs`)."""
+
 import json
 import math
 import os
@@ -75,14 +76,17 @@ def _copy(run, tmp_path, name="copy"):
     return target
 
 
-@pytest.mark.parametrize("damage, named", [
-    ("rm config.resolved.yaml", "config.resolved.yaml"),
-    ("edit config.resolved.yaml", "config.resolved.yaml"),
-    ("truncate eval/step-4.json", "step-4.json"),
-    ("top1 eval/step-8.json", "step-8.json"),
-    ("truncate eval/step-4.predictions.npz", "step-4.predictions.npz"),
-    ("truncate train/block-1.json", "block-1.json"),
-])
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        ("rm config.resolved.yaml", "config.resolved.yaml"),
+        ("edit config.resolved.yaml", "config.resolved.yaml"),
+        ("truncate eval/step-4.json", "step-4.json"),
+        ("top1 eval/step-8.json", "step-8.json"),
+        ("truncate eval/step-4.predictions.npz", "step-4.predictions.npz"),
+        ("truncate train/block-1.json", "block-1.json"),
+    ],
+)
 def test_a_damaged_run_ends_in_one_line_naming_the_file(runs, tmp_path, caplog, damage, named):
     run = _copy(runs["a"], tmp_path)
     action, rel = damage.split(" ")
@@ -116,8 +120,9 @@ def test_a_missing_or_hostile_folder_is_named(runs, tmp_path, caplog):
         compare(runs["a"], str(empty))
 
 
-def test_out_inside_a_run_or_on_a_file_is_refused_before_anything_is_written(runs, tmp_path,
-                                                                             caplog):
+def test_out_inside_a_run_or_on_a_file_is_refused_before_anything_is_written(
+    runs, tmp_path, caplog
+):
     run = _copy(runs["a"], tmp_path)
     report = os.path.join(run, "report")
     before = sorted(os.listdir(run))
@@ -140,4 +145,3 @@ def test_hostile_folder_names_are_escaped_and_every_file_encodes(runs, tmp_path)
     assert "<script>" not in md and "\\*x\\*" in md
     assert json.loads(open(written["json"], encoding="utf-8").read())["runs"]["A"]["folder"]
     assert pd.read_csv(written["runs"])["folder"][0].endswith("\\udcff\nline")
-

@@ -1,5 +1,6 @@
 """The repeats summary (resnext repeats) on the real tiny runs of conftest.py, and the report's
 link to it."""
+
 import json
 import os
 import statistics
@@ -15,10 +16,16 @@ from resnext.report import build_report
 
 def _records(run):
     """(final eval record, block records) read straight from the run's JSON files."""
-    evals = [json.load(open(os.path.join(run, "eval", n))) for n in os.listdir(
-        os.path.join(run, "eval")) if n.endswith(".json")]
-    blocks = [json.load(open(os.path.join(run, "train", n))) for n in os.listdir(
-        os.path.join(run, "train")) if n.startswith("block-")]
+    evals = [
+        json.load(open(os.path.join(run, "eval", n)))
+        for n in os.listdir(os.path.join(run, "eval"))
+        if n.endswith(".json")
+    ]
+    blocks = [
+        json.load(open(os.path.join(run, "train", n)))
+        for n in os.listdir(os.path.join(run, "train"))
+        if n.startswith("block-")
+    ]
     return max(evals, key=lambda r: r["step"]), blocks
 
 
@@ -32,8 +39,11 @@ def test_summary_mean_and_sd_and_the_pairs(runs, tmp_path):
     assert main(["repeats", "--out", str(out), "--runs", *folders, "--compares", *pairs]) == 0
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     finals = [_records(f) for f in folders]
-    expected = {"top1": [f[0]["top1"] for f in finals], "top5": [f[0]["top5"] for f in finals],
-                "time_to_train_s": [sum(b["wall_time_s"] for b in f[1]) for f in finals]}
+    expected = {
+        "top1": [f[0]["top1"] for f in finals],
+        "top5": [f[0]["top5"] for f in finals],
+        "time_to_train_s": [sum(b["wall_time_s"] for b in f[1]) for f in finals],
+    }
     for key, values in expected.items():
         assert summary["spread"][key]["mean"] == pytest.approx(statistics.mean(values), abs=1e-12)
         assert summary["spread"][key]["sd"] == pytest.approx(statistics.stdev(values), abs=1e-12)
@@ -52,16 +62,28 @@ def test_a_damaged_pair_is_named(runs, tmp_path, caplog):
     pair = tmp_path / "pair"
     pair.mkdir()
     (pair / "compare.json").write_text("{\"runs\": ")
-    code = main(["repeats", "--out", str(tmp_path / "o"), "--runs", runs["a"], runs["b"],
-                 "--compares", str(pair)])
+    code = main(
+        [
+            "repeats",
+            "--out",
+            str(tmp_path / "o"),
+            "--runs",
+            runs["a"],
+            runs["b"],
+            "--compares",
+            str(pair),
+        ]
+    )
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert code == 2 and len(errors) == 1 and "compare.json" in errors[0]
     assert not (tmp_path / "o").exists()
 
 
 def test_the_report_of_a_repeat_links_to_the_summary(tmp_path):
-    cfg = write_tree(tmp_path, overrides={"run_name": "demo-s3", "seed": 3, "repeat_of": "demo",
-                                          "repeat_seeds": [3, 4]})
+    cfg = write_tree(
+        tmp_path,
+        overrides={"run_name": "demo-s3", "seed": 3, "repeat_of": "demo", "repeat_seeds": [3, 4]},
+    )
     written = build_report(cfg)
     md = open(written["report.md"], encoding="utf-8").read()
     href = "../../demo-repeats/summary.md"
@@ -76,5 +98,7 @@ def test_a_plain_run_links_only_when_the_summary_exists(tmp_path):
     summary = os.path.join(cfg.results_dir, "demo-repeats", "summary.md")
     os.makedirs(os.path.dirname(summary))
     open(summary, "w").close()
-    assert "Run demo has repeats with seeds [1, 2]." in open(
-        build_report(cfg)["report.md"], encoding="utf-8").read()
+    assert (
+        "Run demo has repeats with seeds [1, 2]."
+        in open(build_report(cfg)["report.md"], encoding="utf-8").read()
+    )

@@ -1,6 +1,7 @@
 """Cheap checks of the container setup that run in the normal `make test` (nothing is built or run):
 the scripts parse, the podman settings hold what podman needs here, and the CPU wheelhouse targets
 the image's Python rather than the host's."""
+
 import os
 import subprocess
 import tomllib
@@ -9,8 +10,14 @@ import pytest
 
 from support.paths import ROOT
 
-SCRIPTS = ["docker/host-tools.sh", "docker/cpu/build-base.sh", "docker/cpu/wheelhouse.sh",
-           "tests/container/stages.sh", "docker/ascend/run.sh", "docker/ascend/ascend-env.sh"]
+SCRIPTS = [
+    "docker/host-tools.sh",
+    "docker/cpu/build-base.sh",
+    "docker/cpu/wheelhouse.sh",
+    "tests/container/stages.sh",
+    "docker/ascend/run.sh",
+    "docker/ascend/ascend-env.sh",
+]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -30,8 +37,14 @@ def test_containers_conf_keeps_the_callers_ulimits_and_uses_runc_cgroupfs():
 def test_run_sh_uses_the_project_containers_conf_for_podman():
     env = dict(os.environ, RESNEXT_DRY_RUN="1", RESNEXT_ENGINE="podman")
     env.pop("CONTAINERS_CONF", None)
-    run = subprocess.run([os.path.join(ROOT, "docker/ascend/run.sh"), "true"], env=env, cwd=ROOT,
-                         capture_output=True, text=True, check=True)
+    run = subprocess.run(
+        [os.path.join(ROOT, "docker/ascend/run.sh"), "true"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert run.stdout.startswith("podman run ")
     assert "CONTAINERS_CONF=%s" % os.path.join(ROOT, "docker", "containers.conf") in run.stderr
 
@@ -40,6 +53,8 @@ def test_cpu_image_builds_offline_from_a_wheelhouse_for_python_311():
     dockerfile = open(os.path.join(ROOT, "docker/cpu/Dockerfile")).read()
     assert "--no-index --find-links /tmp/wheelhouse" in dockerfile
     assert "build-tools.txt" in dockerfile  # setuptools and wheel, which `pip freeze` leaves out
-    assert "COPY . " not in dockerfile  # sources by name: the wheelhouse must not reach the final image
+    assert (
+        "COPY . " not in dockerfile
+    )  # sources by name: the wheelhouse must not reach the final image
     wheelhouse = open(os.path.join(ROOT, "docker/cpu/wheelhouse.sh")).read()
     assert "py_version=3.11" in wheelhouse and "glibc_minor=36" in wheelhouse

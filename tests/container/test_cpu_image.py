@@ -9,6 +9,7 @@ bind-mounted at /out and are checked here, on the host.
 Environment: RESNEXT_ENGINE (podman, default; or docker), RESNEXT_CPU_IMAGE (default
 resnext-cpu:latest), CONTAINERS_CONF (default docker/containers.conf, for podman).
 """
+
 import json
 import os
 import re
@@ -40,18 +41,44 @@ def demo_run(tmp_path_factory):
     """Runs stages.sh in the image once; returns (host output folder, console output, wall
     seconds)."""
     if not shutil.which(ENGINE):
-        pytest.skip("%s is not installed (make test-container installs it: docker/host-tools.sh)" % ENGINE)
+        pytest.skip(
+            "%s is not installed (make test-container installs it: docker/host-tools.sh)" % ENGINE
+        )
     env = engine_env()
-    found = subprocess.run([ENGINE, "image", "inspect", IMAGE], capture_output=True, text=True, env=env)
-    assert found.returncode == 0, "no image %s: build it with `make image-cpu`\n%s" % (IMAGE, found.stderr)
+    found = subprocess.run(
+        [ENGINE, "image", "inspect", IMAGE], capture_output=True, text=True, env=env
+    )
+    assert found.returncode == 0, "no image %s: build it with `make image-cpu`\n%s" % (
+        IMAGE,
+        found.stderr,
+    )
     out = tmp_path_factory.mktemp("container-out")
-    cmd = [ENGINE, "run", "--rm", "--network", "none", "--security-opt", "label=disable",
-           "-v", "%s:/out" % out, "-v", "%s:/stages.sh:ro" % STAGES, IMAGE, "bash", "/stages.sh", "/out"]
+    cmd = [
+        ENGINE,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--security-opt",
+        "label=disable",
+        "-v",
+        "%s:/out" % out,
+        "-v",
+        "%s:/stages.sh:ro" % STAGES,
+        IMAGE,
+        "bash",
+        "/stages.sh",
+        "/out",
+    ]
     start = time.time()
     run = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.time() - start
-    assert run.returncode == 0, "%s\nexit %d\n%s\n%s" % (" ".join(cmd), run.returncode, run.stdout[-4000:],
-                                                        run.stderr[-4000:])
+    assert run.returncode == 0, "%s\nexit %d\n%s\n%s" % (
+        " ".join(cmd),
+        run.returncode,
+        run.stdout[-4000:],
+        run.stderr[-4000:],
+    )
     return out / "demo", run.stdout, wall
 
 
@@ -61,7 +88,9 @@ def test_stages_write_results_to_the_host(demo_run, capsys):
         assert (run / "train" / "ckpt" / ("model.ckpt-%d.index" % step)).exists()
     assert (run / "train" / "block-2.json").exists()
 
-    evals = {step: json.loads((run / "eval" / ("step-%d.json" % step)).read_text()) for step in (2, 4)}
+    evals = {
+        step: json.loads((run / "eval" / ("step-%d.json" % step)).read_text()) for step in (2, 4)
+    }
     for step, result in evals.items():
         assert result["step"] == step
         assert result["num_images"] == 359  # the demo's validation split, every image once
@@ -89,8 +118,11 @@ def test_image_is_the_host_runtime(demo_run):
     """The block record names the image's runtime: Python 3.11 and the pinned TensorFlow."""
     run, _, _ = demo_run
     block = json.loads((run / "train" / "block-2.json").read_text())
-    pinned = [line.split("==")[1] for line in open(os.path.join(ROOT, "requirements.txt"))
-              if line.lower().startswith(("tensorflow==", "tensorflow_cpu==", "tensorflow-cpu=="))]
+    pinned = [
+        line.split("==")[1]
+        for line in open(os.path.join(ROOT, "requirements.txt"))
+        if line.lower().startswith(("tensorflow==", "tensorflow_cpu==", "tensorflow-cpu=="))
+    ]
     assert block["versions"]["python"].startswith("3.11")
     assert block["versions"]["tensorflow"] == pinned[0].strip()
     assert block["backend"] == "cpu" and block["rank_size"] == 1

@@ -4,6 +4,7 @@ The session tree: 3 digit classes, 8 train images each (24) and 3 + 2 + 2 = 7 va
 16x16 RGB JPEGs made from scikit-learn's digits. Converted once per session into 3 train shards
 and 2 validation shards. The messy tree adds every kind of bad file real ImageNet trees hold.
 """
+
 import os
 import shutil
 
@@ -18,16 +19,29 @@ from support.trees import IMAGE_SIZE, TRAIN_PER_CLASS, VAL_PER_CLASS, write_tree
 
 def make_cfg(tmp, source, **changes):
     """A config for the tiny tree, with results under tmp; `changes` override any key."""
-    values = dict(results_dir=str(tmp), run_name="tiny", source_dir=str(source), num_classes=3,
-                  label_offset=0, train_shards=3, validation_shards=2, convert_workers=1,
-                  num_train_images=len(VAL_PER_CLASS) * TRAIN_PER_CLASS, image_size=IMAGE_SIZE,
-                  batch_size=4, eval_batch_size=3, shuffle_buffer=16, crop_area_min=0.5,
-                  random_flip=True, seed=0)
+    values = dict(
+        results_dir=str(tmp),
+        run_name="tiny",
+        source_dir=str(source),
+        num_classes=3,
+        label_offset=0,
+        train_shards=3,
+        validation_shards=2,
+        convert_workers=1,
+        num_train_images=len(VAL_PER_CLASS) * TRAIN_PER_CLASS,
+        image_size=IMAGE_SIZE,
+        batch_size=4,
+        eval_batch_size=3,
+        shuffle_buffer=16,
+        crop_area_min=0.5,
+        random_flip=True,
+        seed=0,
+    )
     values.update(changes)
     return load_config([], values=values)
 
 
-class WithKeys(object):
+class WithKeys:
     """A config plus keys the schema may not have yet (the data stage reads them with getattr)."""
 
     def __init__(self, cfg, **keys):

@@ -17,6 +17,7 @@ TRAIN_PER_CLASS, VAL_PER_CLASS = 8, (3, 2, 2)  # the session tree of conftest.py
 def examples(path):
     """Every record of a shard as {feature: first value, or the list for bbox features}."""
     import tensorflow as tf
+
     out = []
     for payload in iter_records(path, verify=True):
         ex = {}
@@ -38,19 +39,31 @@ def all_examples(data_dir, split):
 def test_shard_names_and_manifest_counts(converted):
     cfg, manifest = converted
     names = sorted(n for n in os.listdir(cfg.data_dir))
-    assert names == ["manifest.json", "train-00000-of-00003", "train-00001-of-00003", "train-00002-of-00003",
-                     "validation-00000-of-00002", "validation-00001-of-00002"]
+    assert names == [
+        "manifest.json",
+        "train-00000-of-00003",
+        "train-00001-of-00003",
+        "train-00002-of-00003",
+        "validation-00000-of-00002",
+        "validation-00001-of-00002",
+    ]
     train, val = manifest["splits"]["train"], manifest["splits"]["validation"]
-    assert train["num_images"] == 3 * TRAIN_PER_CLASS == sum(s["num_records"] for s in train["shards"])
+    assert (
+        train["num_images"] == 3 * TRAIN_PER_CLASS == sum(s["num_records"] for s in train["shards"])
+    )
     assert val["num_images"] == sum(VAL_PER_CLASS) == sum(s["num_records"] for s in val["shards"])
     assert [s["num_records"] for s in train["shards"]] == [8, 8, 8]
     assert manifest["label_map"] == {"d0000000": 0, "d0000001": 1, "d0000002": 2}
-    assert manifest["num_classes_found"] == 3 and manifest["skipped"] == [] and manifest["seed"] == 0
+    assert (
+        manifest["num_classes_found"] == 3 and manifest["skipped"] == [] and manifest["seed"] == 0
+    )
     assert manifest["counts"]["train"]["files"] == manifest["counts"]["train"]["kept"] == 24
     assert atomic.read_json(os.path.join(cfg.data_dir, "manifest.json")) == manifest
     for shard in train["shards"] + val["shards"]:
         path = os.path.join(cfg.data_dir, shard["name"])
-        assert atomic.sha256_file(path) == shard["sha256"] and os.path.getsize(path) == shard["bytes"]
+        assert (
+            atomic.sha256_file(path) == shard["sha256"] and os.path.getsize(path) == shard["bytes"]
+        )
         assert tfrecord.check_file(path) == shard["num_records"]
     assert convert.verify(cfg) == []
 
@@ -69,8 +82,12 @@ def test_records_keep_the_source_bytes_and_tf_slim_fields(converted, tiny_tree):
             assert (ex["image/height"], ex["image/width"]) == imagemaker.decode(source).shape[:2]
             assert ex["image/object/bbox/xmin"] == [] and ex["image/object/bbox/label"] == []
             seen.append((folder, syn, name))
-    expected = [(s, c, n) for s in ("train", "val") for c in sorted(os.listdir(os.path.join(tiny_tree, s)))
-                for n in os.listdir(os.path.join(tiny_tree, s, c))]
+    expected = [
+        (s, c, n)
+        for s in ("train", "val")
+        for c in sorted(os.listdir(os.path.join(tiny_tree, s)))
+        for n in os.listdir(os.path.join(tiny_tree, s, c))
+    ]
     assert sorted(seen) == sorted(expected)
 
 
@@ -78,7 +95,10 @@ def test_train_order_is_shuffled_by_seed_and_validation_sorted(converted, tmp_pa
     cfg, manifest = converted
     train_names = [ex["image/filename"] for ex in all_examples(cfg.data_dir, "train")]
     assert train_names != sorted(train_names)
-    val = [(ex["image/class/synset"], ex["image/filename"]) for ex in all_examples(cfg.data_dir, "validation")]
+    val = [
+        (ex["image/class/synset"], ex["image/filename"])
+        for ex in all_examples(cfg.data_dir, "validation")
+    ]
     assert val == sorted(val)
     again = convert.convert(cfg.replace(results_dir=str(tmp_path)))
     assert again["splits"] == manifest["splits"]
@@ -93,9 +113,15 @@ def _outcome_counts(outcomes, split_folder):
         if o.startswith("reencoded:"):
             kinds[o.split(":")[1]] = kinds.get(o.split(":")[1], 0) + 1
     skipped = sum(o == "skipped" for o in mine.values())
-    return {"files": len(mine), "written": len(mine) - skipped, "skipped": skipped,
-            "kept": sum(o in ("kept", "warning") for o in mine.values()), "reencoded": sum(kinds.values()),
-            "reencoded_by_kind": kinds, "warnings": sum(o == "warning" for o in mine.values())}
+    return {
+        "files": len(mine),
+        "written": len(mine) - skipped,
+        "skipped": skipped,
+        "kept": sum(o in ("kept", "warning") for o in mine.values()),
+        "reencoded": sum(kinds.values()),
+        "reencoded_by_kind": kinds,
+        "warnings": sum(o == "warning" for o in mine.values()),
+    }
 
 
 def test_bad_files_are_counted_listed_and_the_counts_add_up(tmp_path, messy_tree, cfg_factory):
@@ -103,14 +129,25 @@ def test_bad_files_are_counted_listed_and_the_counts_add_up(tmp_path, messy_tree
     manifest = convert.convert(cfg_factory(tmp_path, root))
     for split, folder in (("train", "train"), ("validation", "val")):
         counts = manifest["counts"][split]
-        assert {k: counts[k] for k in _outcome_counts(outcomes, folder)} == _outcome_counts(outcomes, folder)
-        assert counts["files"] == counts["written"] + counts["skipped"] == len(
-            [p for p in outcomes if p.startswith(folder + "/")])
-        assert counts["written"] == counts["kept"] + counts["reencoded"] == manifest["splits"][split]["num_images"]
+        assert {k: counts[k] for k in _outcome_counts(outcomes, folder)} == _outcome_counts(
+            outcomes, folder
+        )
+        assert (
+            counts["files"]
+            == counts["written"] + counts["skipped"]
+            == len([p for p in outcomes if p.startswith(folder + "/")])
+        )
+        assert (
+            counts["written"]
+            == counts["kept"] + counts["reencoded"]
+            == manifest["splits"][split]["num_images"]
+        )
     listed = {os.path.relpath(e["path"], root): e for e in manifest["skipped"]}
     assert set(listed) == {p for p, o in outcomes.items() if o == "skipped"}
     assert listed["train/d0000001/empty.JPEG"]["reason"] == "empty file"
-    assert listed["train/d0000001/truncated.JPEG"]["reason"].startswith("cannot decode: OSError: image file is trunc")
+    assert listed["train/d0000001/truncated.JPEG"]["reason"].startswith(
+        "cannot decode: OSError: image file is trunc"
+    )
     assert listed["train/README.txt"]["reason"] == "not inside a class folder"
     assert listed["train/README.txt"]["shard"] is None  # skipped while listing, in no shard
     assert listed["val/d0000002/notes.txt"]["split"] == "validation"
@@ -128,28 +165,39 @@ def test_bad_file_records_round_trip_within_jpeg_tolerance(tmp_path, messy_tree,
     checked = set()
     for split, folder in (("train", "train"), ("validation", "val")):
         for ex in all_examples(cfg.data_dir, split):
-            rel = os.path.join(folder, ex["image/class/synset"].decode(), ex["image/filename"].decode())
+            rel = os.path.join(
+                folder, ex["image/class/synset"].decode(), ex["image/filename"].decode()
+            )
             with open(os.path.join(root, rel), "rb") as f:
                 source = f.read()
             got, want = imagemaker.decode(ex["image/encoded"]), imagemaker.decode(source)
-            assert got.shape == want.shape and (ex["image/height"], ex["image/width"]) == want.shape[:2]
+            assert (
+                got.shape == want.shape
+                and (ex["image/height"], ex["image/width"]) == want.shape[:2]
+            )
             if outcomes[rel].startswith("reencoded:"):
                 assert ex["image/encoded"][:2] == b"\xff\xd8" and ex["image/encoded"] != source
-                assert np.abs(got.astype(int) - want.astype(int)).max() <= 6, rel  # quality 100, 4:4:4
+                assert np.abs(got.astype(int) - want.astype(int)).max() <= 6, (
+                    rel
+                )  # quality 100, 4:4:4
             else:
                 assert ex["image/encoded"] == source
             checked.add(rel)
     assert checked == {p for p, o in outcomes.items() if o != "skipped"}
 
 
-def test_pillow_only_decoding_writes_the_same_shards(tmp_path, messy_tree, cfg_factory, monkeypatch):
+def test_pillow_only_decoding_writes_the_same_shards(
+    tmp_path, messy_tree, cfg_factory, monkeypatch
+):
     root, _ = messy_tree
     fast = convert.convert(cfg_factory(tmp_path / "fast", root))
     monkeypatch.setattr(images, "simplejpeg", None)
     slow = convert.convert(cfg_factory(tmp_path / "slow", root))
     assert slow["splits"] == fast["splits"] and slow["reencoded"] == fast["reencoded"]
     assert [e["path"] for e in slow["skipped"]] == [e["path"] for e in fast["skipped"]]
-    assert slow["warnings"] == [] and slow["decoder"].startswith("Pillow")  # Pillow does not report them
+    assert slow["warnings"] == [] and slow["decoder"].startswith(
+        "Pillow"
+    )  # Pillow does not report them
 
 
 def test_num_classes_too_small_fails_naming_the_key(tmp_path, tiny_tree, cfg_factory):
@@ -169,11 +217,17 @@ def test_workers_give_identical_shards_and_stale_files_go(converted, tmp_path):
     cfg, manifest = converted
     parallel = cfg.replace(results_dir=str(tmp_path), convert_workers=2)
     os.makedirs(parallel.data_dir)
-    for stale in ("train-00004-of-00009", "train-00001-of-00003.tmp-99", "manifest.json.tmp-7",
-                  "train-00004-of-00009.json.tmp-3"):
+    for stale in (
+        "train-00004-of-00009",
+        "train-00001-of-00003.tmp-99",
+        "manifest.json.tmp-7",
+        "train-00004-of-00009.json.tmp-3",
+    ):
         open(os.path.join(parallel.data_dir, stale), "wb").close()
-    atomic.write_json(os.path.join(parallel.data_dir, "train-00004-of-00009.json"),
-                      {"name": "train-00004-of-00009", "task_sha256": "0" * 64})
+    atomic.write_json(
+        os.path.join(parallel.data_dir, "train-00004-of-00009.json"),
+        {"name": "train-00004-of-00009", "task_sha256": "0" * 64},
+    )
     assert convert.convert(parallel) == manifest
     assert sorted(os.listdir(parallel.data_dir)) == sorted(os.listdir(cfg.data_dir))
     assert convert.verify(parallel) == []

@@ -5,6 +5,7 @@ The same digit images with the same box, once written by TensorFlow's own writer
 from a JPEG tree with ILSVRC box XML files: record by record, the training transform gives the same
 image, and with crop_with_boxes it differs from the seed's whole-image crop.
 """
+
 import os
 
 import numpy as np
@@ -18,9 +19,11 @@ from support.paths import DEMO_CONFIG, TINY
 
 CLASSES, TRAIN, VAL = 3, 10, 2
 CORNER = (0.0, 0.0, 0.2, 0.2)  # ymin, xmin, ymax, xmax
-XML = ("<annotation><filename>{stem}</filename><size><width>100</width><height>100</height>"
-       "<depth>3</depth></size><object><name>{synset}</name><bndbox><xmin>{x0}</xmin>"
-       "<ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object></annotation>")
+XML = (
+    "<annotation><filename>{stem}</filename><size><width>100</width><height>100</height>"
+    "<depth>3</depth></size><object><name>{synset}</name><bndbox><xmin>{x0}</xmin>"
+    "<ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object></annotation>"
+)
 
 
 def _tree_with_boxes(root, items):
@@ -34,14 +37,29 @@ def _tree_with_boxes(root, items):
         for y0, x0, y1, x1 in item.boxes:  # one box per item: 100x100 pixels, exact in float32
             stem = os.path.splitext(item.filename)[0]
             with open(os.path.join(root, "xml", stem + ".xml"), "w") as f:
-                f.write(XML.format(stem=stem, synset=item.synset, x0=round(x0 * 100),
-                                   y0=round(y0 * 100), x1=round(x1 * 100), y1=round(y1 * 100)))
+                f.write(
+                    XML.format(
+                        stem=stem,
+                        synset=item.synset,
+                        x0=round(x0 * 100),
+                        y0=round(y0 * 100),
+                        x1=round(x1 * 100),
+                        y1=round(y1 * 100),
+                    )
+                )
     return os.path.join(root, "tree"), os.path.join(root, "xml")
 
 
 def _cfg(tmp_path, name, **values):
-    keys = dict(TINY, results_dir=str(tmp_path / "results"), run_name=name, num_classes=CLASSES,
-                num_train_images=CLASSES * TRAIN, crop_area_min=0.08, crop_with_boxes=True)
+    keys = dict(
+        TINY,
+        results_dir=str(tmp_path / "results"),
+        run_name=name,
+        num_classes=CLASSES,
+        num_train_images=CLASSES * TRAIN,
+        crop_area_min=0.08,
+        crop_with_boxes=True,
+    )
     keys.update(values)
     return load_config([DEMO_CONFIG], values=keys)
 
@@ -59,14 +77,17 @@ def _train_records(folder, layout):
 def _transformed(records, layout, cfg, seed=5):
     """Image of train_example per serialized record (one op seed: equal records, equal crops)."""
     with tf.Graph().as_default(), tf.Session() as sess:
-        return sess.run([pipeline.train_example(tf.constant(r), layout, cfg, seed)[0]
-                         for r in records])
+        return sess.run(
+            [pipeline.train_example(tf.constant(r), layout, cfg, seed)[0] for r in records]
+        )
 
 
 def test_boxes_feed_the_training_crop_as_converted_data_does(tmp_path):
     # every train image: one box in its top left corner, which a whole-image crop often misses
-    items = [i._replace(boxes=(CORNER,)) if i.split == "train" else i
-             for i in foreign.digit_items(CLASSES, TRAIN, VAL)]
+    items = [
+        i._replace(boxes=(CORNER,)) if i.split == "train" else i
+        for i in foreign.digit_items(CLASSES, TRAIN, VAL)
+    ]
     os.makedirs(str(tmp_path / "xml"))
     tree, xml = _tree_with_boxes(str(tmp_path), items)
     converted = _cfg(tmp_path, "converted", source_dir=tree, bbox_dir=xml, label_offset=0)
@@ -84,8 +105,9 @@ def test_boxes_feed_the_training_crop_as_converted_data_does(tmp_path):
     from_ours = _transformed([ours[n] for n in names], layouts.TFSLIM, converted)
     from_theirs = _transformed([theirs[n] for n in names], layouts.TFSLIM, adopted)
     assert all(np.array_equal(a, b) for a, b in zip(from_ours, from_theirs))
-    seed_crop = _transformed([theirs[n] for n in names], layouts.TFSLIM,
-                             adopted.replace(crop_with_boxes=False))
+    seed_crop = _transformed(
+        [theirs[n] for n in names], layouts.TFSLIM, adopted.replace(crop_with_boxes=False)
+    )
     differ = sum(not np.array_equal(a, b) for a, b in zip(from_theirs, seed_crop))
     assert differ >= len(names) // 2, differ  # the corner box moves the crop
 

@@ -60,6 +60,7 @@ def test_rewrite_with_other_seed_leaves_no_stale_images(tmp_path):
     assert len(jpegs) == 1797
     assert len([p for p in jpegs if p.startswith("val")]) == summary["val"]
     from sklearn.datasets import load_digits
+
     expected_val = demo.split_indices(load_digits().target, 0.2, seed=1)["val"]
     got_val = sorted(int(p.split("digit_")[1][:4]) for p in jpegs if p.startswith("val"))
     assert got_val == expected_val

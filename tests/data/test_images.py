@@ -25,19 +25,28 @@ def test_clean_colour_jpeg_keeps_its_bytes(checker):
 def test_cmyk_png_and_grey_become_rgb_jpeg_of_the_same_pixels(checker, name):
     data, outcome = imagemaker.bad_files(seed=4)[name]
     checked = checker.check(data)
-    assert checked.reencoded == outcome.split(":")[1] and (checked.height, checked.width) == (30, 40)
+    assert checked.reencoded == outcome.split(":")[1] and (checked.height, checked.width) == (
+        30,
+        40,
+    )
     assert checked.data[:2] == b"\xff\xd8"
     from PIL import Image
     import io
+
     with Image.open(io.BytesIO(checked.data)) as img:
         assert (img.format, img.mode) == ("JPEG", "RGB")
     diff = imagemaker.decode(checked.data).astype(int) - imagemaker.decode(data).astype(int)
     assert np.abs(diff).max() <= 6
 
 
-@pytest.mark.parametrize("name,reason", [("empty.JPEG", "empty file"),
-                                         ("truncated.JPEG", "cannot decode: OSError: image file is truncated"),
-                                         ("notes.txt", "cannot decode: not an image format Pillow can read")])
+@pytest.mark.parametrize(
+    "name,reason",
+    [
+        ("empty.JPEG", "empty file"),
+        ("truncated.JPEG", "cannot decode: OSError: image file is truncated"),
+        ("notes.txt", "cannot decode: not an image format Pillow can read"),
+    ],
+)
 def test_unusable_data_is_refused_with_a_stable_reason(checker, name, reason):
     data, _ = imagemaker.bad_files(seed=5)[name]
     with pytest.raises(images.BadImage) as caught:
@@ -65,6 +74,12 @@ def test_read_file_refuses_what_is_not_a_regular_file(tmp_path):
 
 
 def test_reencode_kinds_and_decoder_name():
-    assert images.reencode_kind("PNG", "RGBA") == "png" and images.reencode_kind("JPEG", "CMYK") == "cmyk"
-    assert images.reencode_kind("JPEG", "L") == "grayscale" and images.reencode_kind("JPEG", "P") == "mode-P"
+    assert (
+        images.reencode_kind("PNG", "RGBA") == "png"
+        and images.reencode_kind("JPEG", "CMYK") == "cmyk"
+    )
+    assert (
+        images.reencode_kind("JPEG", "L") == "grayscale"
+        and images.reencode_kind("JPEG", "P") == "mode-P"
+    )
     assert "Pillow" in images.decoder_name()

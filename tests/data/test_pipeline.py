@@ -33,7 +33,9 @@ def _real_rows(batches):
     """(label, rounded image bytes) of every row whose mask is 1."""
     rows = []
     for images, labels, mask in batches:
-        rows.extend((int(labels[i]), np.round(images[i], 3).tobytes()) for i in np.flatnonzero(mask))
+        rows.extend(
+            (int(labels[i]), np.round(images[i], 3).tobytes()) for i in np.flatnonzero(mask)
+        )
     return rows
 
 
@@ -44,6 +46,7 @@ def test_parse_record_reads_image_and_label(converted):
     def run():
         ds = tf.data.TFRecordDataset([path]).map(pipeline.parse_record)
         return _drain(ds, limit=1)[0]
+
     jpeg, label = _in_graph(run)
     assert jpeg[:2] == b"\xff\xd8" and label.dtype == np.int32 and label == 0
 
@@ -60,14 +63,20 @@ def test_eval_covers_every_record_once_with_padding(converted):
     last_images, last_labels, _ = batches[-1]
     assert not last_images[1:].any() and not last_labels[1:].any()
     assert [r[0] for r in _real_rows(batches)] == [0, 0, 0, 1, 1, 2, 2]  # file order, deterministic
-    assert _in_graph(lambda: _drain(pipeline.eval_dataset(cfg)))[0][0].tobytes() == batches[0][0].tobytes()
+    assert (
+        _in_graph(lambda: _drain(pipeline.eval_dataset(cfg)))[0][0].tobytes()
+        == batches[0][0].tobytes()
+    )
 
 
 @pytest.mark.parametrize("rank_size", [2, 3])
 def test_eval_ranks_together_cover_every_record_once_in_equal_steps(converted, rank_size):
     cfg, _ = converted
     single = sorted(_real_rows(_in_graph(lambda: _drain(pipeline.eval_dataset(cfg)))))
-    per_rank = [_in_graph(lambda r=r: _drain(pipeline.eval_dataset(cfg, r, rank_size))) for r in range(rank_size)]
+    per_rank = [
+        _in_graph(lambda r=r: _drain(pipeline.eval_dataset(cfg, r, rank_size)))
+        for r in range(rank_size)
+    ]
     assert {len(b) for b in per_rank} == {pipeline.eval_steps(cfg, rank_size)}
     assert sum(float(np.sum(b[2])) for batches in per_rank for b in batches) == 7.0
     assert sorted(row for batches in per_rank for row in _real_rows(batches)) == single
@@ -75,16 +84,28 @@ def test_eval_ranks_together_cover_every_record_once_in_equal_steps(converted, r
 
 def test_train_batches_have_static_shapes_and_normalised_values(converted):
     cfg, _ = converted
-    shapes, types = _in_graph(lambda: (pipeline.train_dataset(cfg).output_shapes,
-                                       pipeline.train_dataset(cfg).output_types))
-    assert [s.as_list() for s in shapes] == [[4, 16, 16, 3], [4]] and types == (tf.float32, tf.int32)
-    batches = _in_graph(lambda: _drain(pipeline.train_dataset(cfg), limit=20))  # > 3 epochs: it repeats
+    shapes, types = _in_graph(
+        lambda: (
+            pipeline.train_dataset(cfg).output_shapes,
+            pipeline.train_dataset(cfg).output_types,
+        )
+    )
+    assert [s.as_list() for s in shapes] == [[4, 16, 16, 3], [4]] and types == (
+        tf.float32,
+        tf.int32,
+    )
+    batches = _in_graph(
+        lambda: _drain(pipeline.train_dataset(cfg), limit=20)
+    )  # > 3 epochs: it repeats
     images = np.stack([b[0] for b in batches])
     labels = np.concatenate([b[1] for b in batches])
     assert set(labels.tolist()) == {0, 1, 2}
     low = (0.0 - np.array(cfg.image_mean)) / np.array(cfg.image_std)
-    assert images.min() >= low.min() - 1e-4 and images.max() <= ((255.0 - np.array(cfg.image_mean))
-                                                                  / np.array(cfg.image_std)).max() + 1e-4
+    assert (
+        images.min() >= low.min() - 1e-4
+        and images.max()
+        <= ((255.0 - np.array(cfg.image_mean)) / np.array(cfg.image_std)).max() + 1e-4
+    )
 
 
 def test_train_order_repeats_per_rank_and_differs_between_ranks(converted):
@@ -93,6 +114,7 @@ def test_train_order_repeats_per_rank_and_differs_between_ranks(converted):
     def labels(rank, rank_size):
         batches = _in_graph(lambda: _drain(pipeline.train_dataset(cfg, rank, rank_size), limit=6))
         return np.concatenate([b[1] for b in batches]).tolist()
+
     assert labels(0, 2) == labels(0, 2)
     assert labels(0, 2) != labels(1, 2)
 
@@ -101,8 +123,14 @@ def test_more_ranks_than_files_shards_by_record(converted):
     """4 ranks, 3 files: each rank takes every 4th record, so one epoch splits exactly."""
     cfg, _ = converted
     whole = cfg.replace(crop_area_min=1.0, random_flip=False, shuffle_buffer=1, batch_size=2)
-    everything = sorted(_real_rows([(b[0], b[1], np.ones(2)) for b in _in_graph(
-        lambda: _drain(pipeline.train_dataset(whole), limit=12))]))
+    everything = sorted(
+        _real_rows(
+            [
+                (b[0], b[1], np.ones(2))
+                for b in _in_graph(lambda: _drain(pipeline.train_dataset(whole), limit=12))
+            ]
+        )
+    )
     parts = []
     for rank in range(4):
         batches = _in_graph(lambda: _drain(pipeline.train_dataset(whole, rank, 4), limit=3))
@@ -139,8 +167,10 @@ def _cut(path, size):
 def test_truncated_shards_fail_fast_naming_the_file(converted, tmp_path, cut):
     cfg, manifest = converted
     copy = _damaged_copy(cfg, tmp_path)
-    for split, make in (("train", lambda: pipeline.train_dataset(copy, 1, 2)),
-                        ("validation", lambda: pipeline.eval_dataset(copy))):
+    for split, make in (
+        ("train", lambda: pipeline.train_dataset(copy, 1, 2)),
+        ("validation", lambda: pipeline.eval_dataset(copy)),
+    ):
         shard = manifest["splits"][split]["shards"][1]
         path = os.path.join(copy.data_dir, shard["name"])
         frames = list(iter_records(path))
@@ -150,7 +180,9 @@ def test_truncated_shards_fail_fast_naming_the_file(converted, tmp_path, cut):
         with pytest.raises(tfrecord.CorruptRecordError, match=re.escape(path)):
             _in_graph(lambda: _drain(make(), limit=2))
         assert time.monotonic() - start < 10
-    _in_graph(lambda: _drain(pipeline.train_dataset(copy, 0, 2), limit=1))  # rank 0 does not read file 1
+    _in_graph(
+        lambda: _drain(pipeline.train_dataset(copy, 0, 2), limit=1)
+    )  # rank 0 does not read file 1
 
 
 def test_a_shard_the_manifest_lists_must_exist(converted, tmp_path):
@@ -175,7 +207,10 @@ def test_damaged_record_data_raises_naming_the_file(converted, tmp_path):
     def run():
         with pipeline.naming_damaged_files(files):
             _drain(pipeline.eval_dataset(copy))
-    with pytest.raises(tfrecord.CorruptRecordError, match="damaged TFRecord file %s" % re.escape(path)):
+
+    with pytest.raises(
+        tfrecord.CorruptRecordError, match="damaged TFRecord file %s" % re.escape(path)
+    ):
         _in_graph(run)
     assert pipeline.find_damaged(pipeline.rank_files(cfg, "validation")) is None
 
@@ -188,5 +223,6 @@ def test_input_threads_gives_the_dataset_a_private_pool(converted, with_keys):
     def run():
         ds = pipeline.train_dataset(threaded)
         return ds.options().experimental_threading.private_threadpool_size, _drain(ds, limit=1)
+
     size, batches = _in_graph(run)
     assert size == 1 and batches[0][0].shape == (4, 16, 16, 3)

@@ -26,7 +26,7 @@ def _framed(size=50, border=3):
     """Blue square inside a red border `border` pixels wide: RGB uint8 [size, size, 3]."""
     img = np.zeros((size, size, 3), np.uint8)
     img[..., 0] = 255
-    img[border:size - border, border:size - border] = (0, 0, 255)
+    img[border : size - border, border : size - border] = (0, 0, 255)
     return img
 
 
@@ -53,9 +53,11 @@ def test_unknown_eval_transform_is_rejected():
 def test_grey_jpeg_decodes_to_three_channels_everywhere():
     grey = _jpeg(np.full((20, 24), 128))
     assert Image.open(io.BytesIO(grey)).mode == "L"
-    for fn in (lambda b: preprocessing.decode_and_random_crop(b, 16, (0.5, 1.0), (0.75, 1.33), seed=1),
-               lambda b: preprocessing.eval_image(b, 16, "seed"),
-               lambda b: preprocessing.eval_image(b, 16, "resize_center")):
+    for fn in (
+        lambda b: preprocessing.decode_and_random_crop(b, 16, (0.5, 1.0), (0.75, 1.33), seed=1),
+        lambda b: preprocessing.eval_image(b, 16, "seed"),
+        lambda b: preprocessing.eval_image(b, 16, "resize_center"),
+    ):
         out = _run(fn, grey)
         assert out.shape == (16, 16, 3) and np.allclose(out, 128, atol=3)
 
@@ -65,13 +67,22 @@ def test_random_crop_varies_keeps_range_and_full_area_is_whole_image():
     data = _jpeg(img)
 
     def crops(b):
-        return tf.stack([preprocessing.decode_and_random_crop(b, 16, (0.1, 0.3), (0.75, 1.33), seed=s)
-                         for s in range(4)])
+        return tf.stack(
+            [
+                preprocessing.decode_and_random_crop(b, 16, (0.1, 0.3), (0.75, 1.33), seed=s)
+                for s in range(4)
+            ]
+        )
+
     out = _run(crops, data)
     assert out.shape == (4, 16, 16, 3) and out.min() >= 0 and out.max() <= 255
     assert len({o.tobytes() for o in out}) > 1  # different boxes
-    assert all(o[:, -1].mean() - o[:, 0].mean() < 255 * 0.75 for o in out)  # a crop, not the whole ramp
-    whole = _run(lambda b: preprocessing.decode_and_random_crop(b, 16, (1.0, 1.0), (0.75, 1.33)), data)
+    assert all(
+        o[:, -1].mean() - o[:, 0].mean() < 255 * 0.75 for o in out
+    )  # a crop, not the whole ramp
+    whole = _run(
+        lambda b: preprocessing.decode_and_random_crop(b, 16, (1.0, 1.0), (0.75, 1.33)), data
+    )
     assert whole[:, 0].mean() < 20 and whole[:, -1].mean() > 235
 
 
@@ -87,11 +98,15 @@ def test_flip_and_normalize():
 
 def _windows(boxes, seeds=40, size=32):
     """The crop windows [(y, x, h, w)] of seeds 1, 3, ... on a size^2 image with `boxes`."""
+
     def build():
         shape = tf.constant([size, size, 3])
         objects = None if boxes is None else tf.constant(boxes, tf.float32, shape=[len(boxes), 4])
-        return [preprocessing.crop_window(shape, (0.08, 1.0), (0.75, 4 / 3.0), 2 * s + 1, objects)
-                for s in range(seeds)]
+        return [
+            preprocessing.crop_window(shape, (0.08, 1.0), (0.75, 4 / 3.0), 2 * s + 1, objects)
+            for s in range(seeds)
+        ]
+
     return [tuple(int(v) for v in w) for w in _run(build)]
 
 

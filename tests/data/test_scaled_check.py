@@ -5,6 +5,7 @@ libjpeg-turbo Huffman-decodes the whole entropy-coded stream at any scale, so a 
 the same way; these tests check that on many broken variants of differently encoded JPEGs, and that
 conversion writes the same shards and manifest either way.
 """
+
 import os
 
 import numpy as np
@@ -17,9 +18,12 @@ pytestmark = pytest.mark.skipif(images.simplejpeg is None, reason="simplejpeg is
 
 # Pillow options: baseline 4:2:0, optimised tables, progressive, 4:4:4, 4:2:2, restart markers
 ENCODINGS = {
-    "baseline": dict(quality=90), "optimized": dict(quality=75, optimize=True),
-    "progressive": dict(quality=90, progressive=True), "444": dict(quality=95, subsampling=0),
-    "422": dict(quality=85, subsampling=1), "restarts": dict(quality=90, restart_marker_blocks=4),
+    "baseline": dict(quality=90),
+    "optimized": dict(quality=75, optimize=True),
+    "progressive": dict(quality=90, progressive=True),
+    "444": dict(quality=95, subsampling=0),
+    "422": dict(quality=85, subsampling=1),
+    "restarts": dict(quality=90, restart_marker_blocks=4),
 }
 
 
@@ -48,14 +52,21 @@ def broken_variants(good, rng, count):
         header = bytearray(good)
         header[int(rng.integers(2, start))] = int(rng.integers(0, 256))
         size = int(rng.integers(1, 64))
-        variants += [bytes(flipped), bytes(replaced), bytes(header), good[:at] + good[at + size:],
-                     good[:at] + rng.bytes(size) + good[at:]]
+        variants += [
+            bytes(flipped),
+            bytes(replaced),
+            bytes(header),
+            good[:at] + good[at + size :],
+            good[:at] + rng.bytes(size) + good[at:],
+        ]
     return variants
 
 
 def test_the_check_decodes_at_one_eighth_scale(monkeypatch):
     shapes, real = [], images.simplejpeg.decode_jpeg
-    monkeypatch.setattr(images.simplejpeg, "decode_jpeg", lambda *a, **k: shapes.append(real(*a, **k).shape))
+    monkeypatch.setattr(
+        images.simplejpeg, "decode_jpeg", lambda *a, **k: shapes.append(real(*a, **k).shape)
+    )
     data = imagemaker.encode(imagemaker.photo(375, 500, seed=1), quality=90)
     assert images.Checker().check(data).data is data
     assert images.Checker(scaled=False).check(data).data is data
@@ -80,8 +91,11 @@ def test_scaled_check_refuses_and_warns_exactly_as_the_full_decode(encoding):
 
 def test_scaled_check_on_the_bad_files_of_real_trees():
     scaled, full = images.Checker(), images.Checker(scaled=False)
-    extra = {"zero": (b"", "skipped"), "garbage": (b"garbage" * 50, "skipped"),
-             "soi+noise": (b"\xff\xd8" + bytes(range(256)) * 20, "skipped")}
+    extra = {
+        "zero": (b"", "skipped"),
+        "garbage": (b"garbage" * 50, "skipped"),
+        "soi+noise": (b"\xff\xd8" + bytes(range(256)) * 20, "skipped"),
+    }
     for seed in range(3):
         for name, (data, _) in list(imagemaker.bad_files(seed).items()) + list(extra.items()):
             assert outcome(scaled, data) == outcome(full, data), (seed, name)
@@ -96,7 +110,9 @@ def shards_and_manifest(cfg):
     return manifest, shards
 
 
-def test_scaled_check_writes_the_same_shards_and_manifest(tmp_path, messy_tree, cfg_factory, monkeypatch):
+def test_scaled_check_writes_the_same_shards_and_manifest(
+    tmp_path, messy_tree, cfg_factory, monkeypatch
+):
     root, _ = messy_tree
     scaled = shards_and_manifest(cfg_factory(tmp_path / "scaled", root))
     monkeypatch.setattr(images, "SCALED_CHECK", False)

@@ -1,5 +1,6 @@
 """Framing, checksums and Example bytes against TensorFlow's own reader and protobuf;
 shard file writes."""
+
 import errno
 import fcntl
 import hashlib
@@ -13,11 +14,20 @@ from resnext.data import example, tfrecord
 from support.tfrecords import iter_records
 
 SLIM_FEATURES = {
-    "image/encoded": b"\xff\xd8" + bytes(range(256)) * 3, "image/format": b"JPEG", "image/colorspace": b"RGB",
-    "image/channels": 3, "image/height": 375, "image/width": 500, "image/filename": b"n0_1.JPEG",
-    "image/class/label": 417, "image/class/synset": b"n02119789", "image/class/text": b"kit fox, Vulpes macrotis",
-    "image/object/bbox/xmin": example.floats([0.25, 0.0]), "image/object/bbox/ymin": example.floats([0.5, 0.1]),
-    "image/object/bbox/xmax": example.floats([1.0, 0.3]), "image/object/bbox/ymax": example.floats([0.75, 0.2]),
+    "image/encoded": b"\xff\xd8" + bytes(range(256)) * 3,
+    "image/format": b"JPEG",
+    "image/colorspace": b"RGB",
+    "image/channels": 3,
+    "image/height": 375,
+    "image/width": 500,
+    "image/filename": b"n0_1.JPEG",
+    "image/class/label": 417,
+    "image/class/synset": b"n02119789",
+    "image/class/text": b"kit fox, Vulpes macrotis",
+    "image/object/bbox/xmin": example.floats([0.25, 0.0]),
+    "image/object/bbox/ymin": example.floats([0.5, 0.1]),
+    "image/object/bbox/xmax": example.floats([1.0, 0.3]),
+    "image/object/bbox/ymax": example.floats([0.75, 0.2]),
     "image/object/bbox/label": example.ints([417, 417]),
 }
 
@@ -68,7 +78,7 @@ def test_shards_read_back_through_tensorflow(tmp_path, monkeypatch, fast):
     assert os.listdir(str(tmp_path)) == ["shard"]  # no temp file left
 
 
-class OsWith(object):
+class OsWith:
     """The os module as tfrecord sees it, with some of its functions replaced."""
 
     def __init__(self, **replaced):
@@ -91,10 +101,14 @@ def _refuse_o_direct_write(fd, data):
 
 
 @pytest.mark.parametrize("refuse", [None, "open", "write"])
-def test_records_across_chunks_make_the_same_file_with_or_without_o_direct(tmp_path, monkeypatch, refuse):
+def test_records_across_chunks_make_the_same_file_with_or_without_o_direct(
+    tmp_path, monkeypatch, refuse
+):
     monkeypatch.setattr(tfrecord, "CHUNK_BYTES", 2 * tfrecord.BLOCK)  # records straddle chunks
     if refuse:
-        monkeypatch.setattr(tfrecord, "os", OsWith(**{refuse: globals()["_refuse_o_direct_" + refuse]}))
+        monkeypatch.setattr(
+            tfrecord, "os", OsWith(**{refuse: globals()["_refuse_o_direct_" + refuse]})
+        )
     records = [os.urandom(n) for n in (0, 5, 8192 - 16, 8192, 20000, 3, 4096 * 5 + 7)]
     path = str(tmp_path / "shard")
     count, digest = tfrecord.write_records(path, records)
@@ -107,6 +121,7 @@ def test_records_across_chunks_make_the_same_file_with_or_without_o_direct(tmp_p
 def test_a_failed_shard_write_names_the_shard_and_leaves_no_temp_file(tmp_path, monkeypatch, call):
     def full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
+
     monkeypatch.setattr(tfrecord, "os", OsWith(**{call: full}))
     path = str(tmp_path / "shard")
     with pytest.raises(OSError) as failure:
@@ -120,8 +135,12 @@ def test_check_file_names_the_file_for_every_kind_of_damage(tmp_path):
     tfrecord.write_records(path, [b"x" * 100] * 5)
     whole = open(path, "rb").read()
     frame = len(whole) // 5
-    cases = {"mid": whole[:-50], "header": whole[:frame + 5], "boundary": whole[:3 * frame],
-             "garbage": b"\x07" * 40 + whole}
+    cases = {
+        "mid": whole[:-50],
+        "header": whole[: frame + 5],
+        "boundary": whole[: 3 * frame],
+        "garbage": b"\x07" * 40 + whole,
+    }
     for name, data in cases.items():
         bad = str(tmp_path / name)
         open(bad, "wb").write(data)
@@ -132,7 +151,9 @@ def test_check_file_names_the_file_for_every_kind_of_damage(tmp_path):
     flipped[frame + 40] ^= 0xFF
     open(path, "wb").write(bytes(flipped))
     assert tfrecord.check_file(path, 5) == 5  # headers intact: data is checked when read
-    with pytest.raises(tfrecord.CorruptRecordError, match="corrupt record data at offset %d" % frame):
+    with pytest.raises(
+        tfrecord.CorruptRecordError, match="corrupt record data at offset %d" % frame
+    ):
         list(iter_records(path, verify=True))
 
 
@@ -142,7 +163,9 @@ def test_example_bytes_equal_protobuf_for_the_slim_keys():
     parsed = tf.train.Example.FromString(ours).features.feature
     assert list(parsed["image/object/bbox/xmin"].float_list.value) == [0.25, 0.0]
     assert parsed["image/class/label"].int64_list.value == [417]
-    others = example.example_bytes({"a": example.floats(), "b": example.ints(), "c": -5, "d": 2.5, "e": b""})
+    others = example.example_bytes(
+        {"a": example.floats(), "b": example.ints(), "c": -5, "d": 2.5, "e": b""}
+    )
     parsed = tf.train.Example.FromString(others).features.feature
     assert parsed["c"].int64_list.value == [-5] and parsed["d"].float_list.value == [2.5]
     assert list(parsed["a"].float_list.value) == [] and parsed["a"].HasField("float_list")
@@ -155,10 +178,15 @@ def test_example_values_must_have_one_type():
         example.example_bytes({"x": [1, b"a"]})
 
 
-@pytest.mark.parametrize("boxes", [[], [("n02119789", 0.25, 0.5, 1.0, 0.75), ("n0", 0.0, 0.1, 0.3, 0.2)]])
+@pytest.mark.parametrize(
+    "boxes", [[], [("n02119789", 0.25, 0.5, 1.0, 0.75), ("n0", 0.0, 0.1, 0.3, 0.2)]]
+)
 def test_slim_records_equal_the_generic_encoder(boxes):
     from resnext.data import images, shardwriter, sources
-    item = sources.Item("/t/n02119789/n0_1.JPEG", 1, 0, 417, "n02119789", "kit fox, Vulpes macrotis", "", ())
+
+    item = sources.Item(
+        "/t/n02119789/n0_1.JPEG", 1, 0, 417, "n02119789", "kit fox, Vulpes macrotis", "", ()
+    )
     checked = images.Checked(SLIM_FEATURES["image/encoded"], 375, 500, None, None)
     chunks, size = shardwriter.SlimRecords().parts(item, checked, boxes, {"n02119789": 417})
     features = dict(SLIM_FEATURES)

@@ -32,11 +32,19 @@ def test_resnext50_structure():
     # grouped 3x3: 128 channels in 32 groups of 4 in stage 1; stride on the 3x3 in stage 2
     assert shapes["stage1/block1/conv2/weights"] == [3, 3, 4, 128]
     assert shapes["stage4/block3/conv2/weights"] == [3, 3, 32, 1024]
-    assert "stage2/block1/shortcut/weights" in shapes and "stage2/block2/shortcut/weights" not in shapes
+    assert (
+        "stage2/block1/shortcut/weights" in shapes
+        and "stage2/block2/shortcut/weights" not in shapes
+    )
     assert shapes["dense/kernel"] == [2048, 1001]
     convs = [op for op in graph.get_operations() if op.type == "Conv2D"]
-    strided = {op.inputs[1].op.inputs[0].op.name if op.inputs[1].op.type != "VariableV2" else op.inputs[1].op.name
-               for op in convs if op.get_attr("strides")[1] == 2}
+    strided = {
+        op.inputs[1].op.inputs[0].op.name
+        if op.inputs[1].op.type != "VariableV2"
+        else op.inputs[1].op.name
+        for op in convs
+        if op.get_attr("strides")[1] == 2
+    }
     assert any("stage2/block1/conv2" in n for n in strided)
     assert not any("stage2/block1/conv1" in n for n in strided)
 
@@ -45,7 +53,9 @@ def test_last_bn_gamma_of_each_block_starts_at_zero():
     graph, _, _ = _graph()
     with graph.as_default(), tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
-        gammas = {v.op.name: sess.run(v) for v in tf.global_variables() if v.op.name.endswith("gamma")}
+        gammas = {
+            v.op.name: sess.run(v) for v in tf.global_variables() if v.op.name.endswith("gamma")
+        }
     assert all(np.all(g == 0) for n, g in gammas.items() if "/bn3/" in n)
     assert all(np.all(g == 1) for n, g in gammas.items() if "/bn1/" in n)
 

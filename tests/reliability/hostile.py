@@ -2,6 +2,7 @@
 prove that a refused input changed nothing: the victim file's sha256, and every file outside the
 run's folders.
 """
+
 import logging
 import os
 
@@ -37,6 +38,7 @@ def main(argv, caplog):
     An exception main() lets through is re-raised: a traceback is never an acceptable outcome.
     """
     from resnext import cli
+
     caplog.clear()
     with caplog.at_level(logging.INFO):
         try:

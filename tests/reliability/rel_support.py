@@ -5,6 +5,7 @@ Kill points are events, not wall-clock guesses: a file appearing in a folder (Li
 ctypes) or a line appearing in a log. When the event fires, every process of the job (the launcher
 and its rank processes, which run in their own sessions) gets SIGKILL at once.
 """
+
 import ctypes
 import glob
 import hashlib
@@ -57,11 +58,20 @@ def cli_argv(*args):
 
 def run_cli(*args, check=True, timeout=STAGE_TIMEOUT_S, extra_env=None, cwd=None):
     """Run `resnext <args>` to completion; -> CompletedProcess (stdout+stderr in .stdout)."""
-    proc = subprocess.run(cli_argv(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=env(extra_env), timeout=timeout, cwd=cwd)
+    proc = subprocess.run(
+        cli_argv(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env(extra_env),
+        timeout=timeout,
+        cwd=cwd,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError("resnext %s exited %d:\n%s" % (" ".join(map(str, args)), proc.returncode,
-                                                           proc.stdout[-4000:]))
+        raise AssertionError(
+            "resnext %s exited %d:\n%s"
+            % (" ".join(map(str, args)), proc.returncode, proc.stdout[-4000:])
+        )
     return proc
 
 
@@ -69,8 +79,14 @@ def start_cli(args, log_path, extra_env=None, cwd=None):
     """Start `resnext <args>` in the background, output to log_path; -> Popen."""
     log = open(str(log_path), "ab")
     try:
-        return subprocess.Popen(cli_argv(*args), stdout=log, stderr=subprocess.STDOUT, env=env(extra_env),
-                                cwd=cwd, start_new_session=True)
+        return subprocess.Popen(
+            cli_argv(*args),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env(extra_env),
+            cwd=cwd,
+            start_new_session=True,
+        )
     finally:
         log.close()
 
@@ -84,18 +100,33 @@ def snakemake_argv(*args, cores=2):
 def snakemake(workdir, *args, check=True, cores=2, timeout=STAGE_TIMEOUT_S):
     """Run Snakemake on this tree's workflow in `workdir`;
     -> CompletedProcess (output in .stdout)."""
-    proc = subprocess.run(snakemake_argv(*args, cores=cores), cwd=str(workdir), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, env=env(), timeout=timeout)
+    proc = subprocess.run(
+        snakemake_argv(*args, cores=cores),
+        cwd=str(workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env(),
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError("snakemake %s failed:\n%s" % (" ".join(map(str, args)), proc.stdout[-5000:]))
+        raise AssertionError(
+            "snakemake %s failed:\n%s" % (" ".join(map(str, args)), proc.stdout[-5000:])
+        )
     return proc
 
 
 def start_snakemake(workdir, args, log_path, cores=2):
     log = open(str(log_path), "ab")
     try:
-        return subprocess.Popen(snakemake_argv(*args, cores=cores), cwd=str(workdir), stdout=log,
-                                stderr=subprocess.STDOUT, env=env(), start_new_session=True)
+        return subprocess.Popen(
+            snakemake_argv(*args, cores=cores),
+            cwd=str(workdir),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env(),
+            start_new_session=True,
+        )
     finally:
         log.close()
 
@@ -147,7 +178,7 @@ IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE = 0x2, 0x8, 0x80, 0x100
 _EVENT = struct.Struct("iIII")
 
 
-class DirWatch(object):
+class DirWatch:
     """Names created in / renamed into / modified in one folder, as they happen (inotify)."""
 
     def __init__(self, folder, mask=IN_CREATE | IN_MOVED_TO):
@@ -171,7 +202,7 @@ class DirWatch(object):
         out, offset = [], 0
         while offset < len(data):
             _, mask, _, length = _EVENT.unpack_from(data, offset)
-            name = data[offset + _EVENT.size:offset + _EVENT.size + length].rstrip(b"\0").decode()
+            name = data[offset + _EVENT.size : offset + _EVENT.size + length].rstrip(b"\0").decode()
             out.append((mask, name))
             offset += _EVENT.size + length
         return out
@@ -200,7 +231,9 @@ def kill_on_file(popen, folder, predicate, timeout=STAGE_TIMEOUT_S):
                 return None
             if time.time() - refreshed > 0.05:
                 procs, refreshed = process_tree(popen.pid) or procs, time.time()
-        raise AssertionError("no file matching the kill point appeared in %s within %ds" % (folder, timeout))
+        raise AssertionError(
+            "no file matching the kill point appeared in %s within %ds" % (folder, timeout)
+        )
     finally:
         watch.close()
 
@@ -272,6 +305,7 @@ def training_curve(train_dir):
 def checkpoint_tensors(prefix):
     """{variable: numpy value} of a complete checkpoint."""
     from resnext.compat import tf
+
     reader = tf.train.load_checkpoint(prefix)
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
@@ -283,7 +317,9 @@ def tensor_differences(a, b):
         if name not in a or name not in b:
             out[name] = float("inf")
         elif not np.array_equal(a[name], b[name]):
-            out[name] = float(np.max(np.abs(a[name].astype(np.float64) - b[name].astype(np.float64))))
+            out[name] = float(
+                np.max(np.abs(a[name].astype(np.float64) - b[name].astype(np.float64)))
+            )
     return out
 
 
@@ -313,9 +349,11 @@ def wait_for(condition, timeout=STAGE_TIMEOUT_S, poll_s=0.1, what="condition"):
 
 # ---------------------------------------------------------------- configs
 
+
 def tiny_config(data_dir, results_dir, run_name="tiny", **changes):
     """A Config of the tiny variant reading data_dir, writing under results_dir/run_name."""
     from resnext.config import load_config
+
     values = dict(TINY, data_url=str(data_dir), results_dir=str(results_dir), run_name=run_name)
     values.update(changes)
     return load_config([DEMO_CONFIG], values=values)

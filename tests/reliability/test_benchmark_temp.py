@@ -4,6 +4,7 @@ Before, every run left /tmp/resnext-bench-<random>/ (the ranks' config copy and 
 whether it passed or a rank failed. Now the folder (made by mkdtemp, so ours alone) is removed
 however the ranks end; a failed rank's message still shows its log tail.
 """
+
 import os
 import tempfile
 
@@ -19,8 +20,9 @@ def _setup(tmp_path, monkeypatch, digits_data, **changes):
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where mkdtemp makes the folder
     monkeypatch.chdir(tmp_path)
-    config = H.tiny_config_file(tmp_path / "config.yaml", digits_data, tmp_path / "results",
-                                **changes)
+    config = H.tiny_config_file(
+        tmp_path / "config.yaml", digits_data, tmp_path / "results", **changes
+    )
     return temp, config
 
 
@@ -31,17 +33,21 @@ def test_a_failed_benchmark_leaves_no_temp_folder(tmp_path, caplog, monkeypatch,
     data.mkdir()
     temp, config = _setup(tmp_path, monkeypatch, str(data))
     before = H.tree(data)
-    code, text = H.main(["benchmark", "--config", config, "--data", "real", "--steps", 1,
-                         "--warmup", 0], caplog)
+    code, text = H.main(
+        ["benchmark", "--config", config, "--data", "real", "--steps", 1, "--warmup", 0], caplog
+    )
     assert code == 2, text
-    assert "rank 0 exited with code" in text and "Traceback (most recent" not in text.split(
-        "last lines of")[0], text
+    assert (
+        "rank 0 exited with code" in text
+        and "Traceback (most recent" not in text.split("last lines of")[0]
+    ), text
     assert _bench_folders(temp) == [] and H.tree(data) == before
 
 
 def test_a_finished_benchmark_leaves_no_temp_folder(tmp_path, caplog, monkeypatch, digits_data):
     """The launcher stubbed to write the result as rank 0 would: the folder goes all the same."""
     from resnext.train import launch
+
     temp, config = _setup(tmp_path, monkeypatch, digits_data)
     seen = []
 
@@ -51,6 +57,7 @@ def test_a_finished_benchmark_leaves_no_temp_folder(tmp_path, caplog, monkeypatc
         os.makedirs(os.path.dirname(out), exist_ok=True)
         with open(out, "w") as f:
             f.write('{"images_per_sec_mean": 1.0}\n')
+
     monkeypatch.setattr(launch, "supervise", rank0)
     code, text = H.main(["benchmark", "--config", config], caplog)
     assert code in (0, None), text

@@ -12,6 +12,7 @@ MissingOutputException with a checkpoint lost. Now:
 - num_epochs raised: only the new block trains, every old checkpoint and result stays;
 - after each case `snakemake -n all` plans nothing.
 """
+
 import os
 import re
 import shutil
@@ -25,21 +26,37 @@ pytestmark = pytest.mark.slow
 
 STEPS_PER_EPOCH = 1438 // 8  # the tiny workflow's 1438 train images at batch 8
 # two blocks (steps 4 and 8) set by num_epochs, so that raising it extends the run
-TINY_WORKFLOW = dict(S.TINY, num_train_images=1438, demo_val_fraction=0.2, results_dir="results",
-                     run_name="tiny", source_dir="demo", train_shards=2, validation_shards=1,
-                     eval_batch_size=120, max_train_steps=None, num_epochs=8 / STEPS_PER_EPOCH)
+TINY_WORKFLOW = dict(
+    S.TINY,
+    num_train_images=1438,
+    demo_val_fraction=0.2,
+    results_dir="results",
+    run_name="tiny",
+    source_dir="demo",
+    train_shards=2,
+    validation_shards=1,
+    eval_batch_size=120,
+    max_train_steps=None,
+    num_epochs=8 / STEPS_PER_EPOCH,
+)
 
 
 def planned(output):
     """{rule: jobs} of a dry run's job table."""
-    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", output, flags=re.M)
-            if rule != "total"}
+    return {
+        rule: int(n)
+        for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", output, flags=re.M)
+        if rule != "total"
+    }
 
 
 def hashes(folder, skip=()):
     """{relative path: sha256} of every file under folder, but those under a `skip` prefix."""
-    return {p: S.file_sha256(os.path.join(str(folder), p)) for p in S.listing(folder)
-            if not p.startswith(tuple(skip))}
+    return {
+        p: S.file_sha256(os.path.join(str(folder), p))
+        for p in S.listing(folder)
+        if not p.startswith(tuple(skip))
+    }
 
 
 def run_dir(work):
@@ -92,8 +109,11 @@ def test_an_operations_key_reruns_only_the_report(copy):
     before, outside = results_of(copy), outside_the_run(copy)
     with_config(copy, rank_timeout_s=1234, keep_checkpoint_max=0)
     plan = dry_run(copy)
-    assert plan.returncode == 0 and planned(plan.stdout) == {"resolve_config": 1, "report": 1,
-                                                              "all": 1}, plan.stdout
+    assert plan.returncode == 0 and planned(plan.stdout) == {
+        "resolve_config": 1,
+        "report": 1,
+        "all": 1,
+    }, plan.stdout
     S.snakemake(copy, "all", "--configfile", "tiny.yaml")
     assert results_of(copy) == before  # every checkpoint, result and the export byte-identical
     assert outside_the_run(copy) == outside
@@ -104,8 +124,14 @@ def test_an_evaluation_key_reruns_the_evaluations_and_what_reads_them(copy):
     with_config(copy, eval_batch_size=60)  # affects evaluation and export, not training
     plan = dry_run(copy)
     jobs = planned(plan.stdout)
-    assert jobs == {"resolve_config": 1, "stage_settings": 2, "evaluate_checkpoint": 2, "export": 1,
-                    "report": 1, "all": 1}
+    assert jobs == {
+        "resolve_config": 1,
+        "stage_settings": 2,
+        "evaluate_checkpoint": 2,
+        "export": 1,
+        "report": 1,
+        "all": 1,
+    }
     assert "settings/training.json" not in plan.stdout
 
 
@@ -130,8 +156,14 @@ def test_raising_num_epochs_trains_only_the_new_block(copy):
     before, outside = results_of(copy), outside_the_run(copy)
     with_config(copy, num_epochs=12 / STEPS_PER_EPOCH)
     plan = dry_run(copy)
-    assert planned(plan.stdout) == {"resolve_config": 1, "train_block": 1, "evaluate_checkpoint": 1,
-                                    "export": 1, "report": 1, "all": 1}, plan.stdout
+    assert planned(plan.stdout) == {
+        "resolve_config": 1,
+        "train_block": 1,
+        "evaluate_checkpoint": 1,
+        "export": 1,
+        "report": 1,
+        "all": 1,
+    }, plan.stdout
     assert "train/done/step-12.json" in plan.stdout and "train/done/step-4.json" not in plan.stdout
     S.snakemake(copy, "all", "--configfile", "tiny.yaml")
     after = results_of(copy)
@@ -139,11 +171,15 @@ def test_raising_num_epochs_trains_only_the_new_block(copy):
         kept = {p: h for p, h in before[name].items() if p != "checkpoint"}  # TF's newest-pointer
         assert {p: h for p, h in after[name].items() if p in kept} == kept
     assert sorted(p for p in after["train/ckpt"] if p.endswith(".index")) == [
-        "model.ckpt-12.index", "model.ckpt-4.index", "model.ckpt-8.index"]
+        "model.ckpt-12.index",
+        "model.ckpt-4.index",
+        "model.ckpt-8.index",
+    ]
     assert "step-12.json" in after["eval"]
     recipe = S.read_json(run_dir(copy) / "train" / "recipe.json")
     assert [(c["key"], c["step"], c["how"]) for c in recipe["changes"]] == [
-        ("num_epochs", 8, "extended")]
+        ("num_epochs", 8, "extended")
+    ]
     assert outside_the_run(copy) == outside
     assert "Nothing to be done" in dry_run(copy).stdout
 

@@ -8,6 +8,7 @@ its plan to its manifest; a second one exits 2 before it changes anything, namin
 and the lock. A killed conversion's lock is free at once (the kernel drops a flock with its
 holder), so rerunning the command, as README's "After a crash" says, just works.
 """
+
 import os
 import signal
 import subprocess
@@ -37,18 +38,36 @@ sys.exit(cli.main(["convert", "--config", sys.argv[1]]))
 
 def _setup(tmp_path):
     tree = write_tree(tmp_path / "jpegs")
-    return H.write_yaml(tmp_path / "convert.yaml", dict(
-        results_dir=str(tmp_path / "results"), run_name="lock", source_dir=tree, num_classes=3,
-        train_shards=2, validation_shards=1, convert_workers=1, num_train_images=24,
-        image_size=16, data_url=str(tmp_path / "data")))
+    return H.write_yaml(
+        tmp_path / "convert.yaml",
+        dict(
+            results_dir=str(tmp_path / "results"),
+            run_name="lock",
+            source_dir=tree,
+            num_classes=3,
+            train_shards=2,
+            validation_shards=1,
+            convert_workers=1,
+            num_train_images=24,
+            image_size=16,
+            data_url=str(tmp_path / "data"),
+        ),
+    )
 
 
 def _start_first(tmp_path, config):
     held, go = tmp_path / "held", tmp_path / "go"
-    first = subprocess.Popen([sys.executable, "-c", FIRST, config, str(held), str(go)],
-                             env=S.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    S.wait_for(lambda: held.exists() or first.poll() is not None, timeout=300,
-               what="the first conversion to hold the lock")
+    first = subprocess.Popen(
+        [sys.executable, "-c", FIRST, config, str(held), str(go)],
+        env=S.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    S.wait_for(
+        lambda: held.exists() or first.poll() is not None,
+        timeout=300,
+        what="the first conversion to hold the lock",
+    )
     assert first.poll() is None, "the first conversion ended before it held the lock"
     return first, go
 
@@ -62,7 +81,7 @@ def test_a_second_conversion_is_refused_naming_the_first(tmp_path, caplog, monke
         before = H.tree(tmp_path)
         code, text = H.main(["convert", "--config", config], caplog)
         assert code == 2 and "Traceback" not in text, text
-        line, = [ln for ln in text.splitlines() if "ERROR" in ln]
+        (line,) = [ln for ln in text.splitlines() if "ERROR" in ln]
         lock = os.path.join(str(tmp_path / "data"), ".convert.lock")
         assert "pid %d (converting %s" % (first.pid, tmp_path / "jpegs") in line, line
         assert "is converting into %s (it holds %s)" % (tmp_path / "data", lock) in line, line
@@ -79,6 +98,7 @@ def test_a_second_conversion_is_refused_naming_the_first(tmp_path, caplog, monke
 def _setup_again(tmp_path, config):
     """The same conversion with another shard count: the first's plan replaces every shard."""
     import yaml
+
     with open(config) as f:
         values = yaml.safe_load(f)
     return H.write_yaml(tmp_path / "convert-3.yaml", dict(values, train_shards=3))
@@ -108,8 +128,10 @@ def test_a_link_planted_at_the_lock_is_refused(tmp_path, caplog, monkeypatch):
     before = H.tree(tmp_path)
     code, text = H.main(["convert", "--config", config], caplog)
     assert code == 2 and "Traceback" not in text, text
-    assert "refusing to write %s: it is a symbolic link" % (tmp_path / "data" / ".convert.lock") \
+    assert (
+        "refusing to write %s: it is a symbolic link" % (tmp_path / "data" / ".convert.lock")
         in text
+    )
     assert H.tree(tmp_path) == before
 
 
@@ -127,6 +149,7 @@ def test_a_hand_edited_note_in_a_held_lock_still_gives_one_line(tmp_path, caplog
     list there must neither split the line nor raise (flock conflicts between two opens of one
     file, so this process holds the lock the stage is refused)."""
     from resnext import atomic
+
     monkeypatch.chdir(tmp_path)
     config = _setup(tmp_path)
     (tmp_path / "data").mkdir()
@@ -139,7 +162,7 @@ def test_a_hand_edited_note_in_a_held_lock_still_gives_one_line(tmp_path, caplog
             before = H.tree(tmp_path)
             code, text = H.main(["convert", "--config", config], caplog)
             assert code == 2 and "Traceback" not in text, text
-            line, = [ln for ln in text.splitlines() if "ERROR" in ln]
+            (line,) = [ln for ln in text.splitlines() if "ERROR" in ln]
             assert " %s" % named in line, line
             assert "is converting into %s (it holds %s)" % (tmp_path / "data", lock) in line, line
             assert "Overall" not in text and "\x1b" not in text

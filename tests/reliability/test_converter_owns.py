@@ -5,6 +5,7 @@ changes, naming them. The victims are shards written by TensorFlow's own tf.io.T
 Each case asserts every victim's sha256, the exit code, the message naming the files, and that
 nothing outside the run's folders changed.
 """
+
 import logging
 import os
 import shutil
@@ -21,14 +22,16 @@ import rel_support as S
 def _tf_shards(folder, names, records=3):
     """Shards of someone else's dataset, written by TensorFlow's own writer (TF-slim keys)."""
     import tensorflow as tf
+
     os.makedirs(str(folder), exist_ok=True)
     for k, name in enumerate(names):
         with tf.io.TFRecordWriter(os.path.join(str(folder), name)) as writer:
             for i in range(records):
                 data = tf.train.BytesList(value=[b"x" * (i + k)])
-                feature = {"image/encoded": tf.train.Feature(bytes_list=data),
-                           "image/class/label": tf.train.Feature(
-                               int64_list=tf.train.Int64List(value=[i]))}
+                feature = {
+                    "image/encoded": tf.train.Feature(bytes_list=data),
+                    "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[i])),
+                }
                 example = tf.train.Example(features=tf.train.Features(feature=feature))
                 writer.write(example.SerializeToString())
     return folder
@@ -47,16 +50,28 @@ def tree(tmp_path_factory):
 @pytest.fixture
 def config(tmp_path, tree):
     """Factory: a config file converting `tree` into data_url (results under tmp_path/results)."""
+
     def make(data_url, **changes):
-        values = dict(results_dir=str(tmp_path / "results"), run_name="owns", source_dir=tree,
-                      num_classes=3, train_shards=2, validation_shards=1, convert_workers=1,
-                      num_train_images=24, image_size=16, data_url=str(data_url))
+        values = dict(
+            results_dir=str(tmp_path / "results"),
+            run_name="owns",
+            source_dir=tree,
+            num_classes=3,
+            train_shards=2,
+            validation_shards=1,
+            convert_workers=1,
+            num_train_images=24,
+            image_size=16,
+            data_url=str(data_url),
+        )
         values.update(changes)
         path = tmp_path / "convert.yaml"
         with open(str(path), "w") as f:
             import yaml
+
             yaml.safe_dump(values, f)
         return str(path)
+
     return make
 
 
@@ -70,8 +85,12 @@ def _convert(config_path, caplog):
 def test_a_folder_of_someone_elses_shards_is_refused_and_left_alone(tmp_path, config, caplog):
     """The issue's case: data_url points at TF-slim shards without manifest.json. Before the fix the
     converter removed every one of them."""
-    names = ["train-00000-of-00002", "train-00001-of-00002", "validation-00000-of-00001",
-             "validation-00000-of-00004"]
+    names = [
+        "train-00000-of-00002",
+        "train-00001-of-00002",
+        "validation-00000-of-00001",
+        "validation-00000-of-00004",
+    ]
     shards = _tf_shards(tmp_path / "their-shards", names)
     before = _state(tmp_path / "their-shards")
     code, text = _convert(config(shards), caplog)
@@ -82,11 +101,17 @@ def test_a_folder_of_someone_elses_shards_is_refused_and_left_alone(tmp_path, co
     assert not (tmp_path / "results").exists()  # nothing written anywhere else either
 
 
-@pytest.mark.parametrize("name,text", [
-    ("manifest.json", '{"files": ["a", "b"], "made_by": "another tool"}\n'),
-    ("train-00000-of-00002.json", '{"labels": [1, 2, 3]}\n'),
-], ids=["manifest-of-another-tool", "json-named-like-a-sidecar"])
-def test_another_tools_json_named_like_ours_is_refused_and_kept(tmp_path, config, caplog, name, text):
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("manifest.json", '{"files": ["a", "b"], "made_by": "another tool"}\n'),
+        ("train-00000-of-00002.json", '{"labels": [1, 2, 3]}\n'),
+    ],
+    ids=["manifest-of-another-tool", "json-named-like-a-sidecar"],
+)
+def test_another_tools_json_named_like_ours_is_refused_and_kept(
+    tmp_path, config, caplog, name, text
+):
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / name).write_text(text)
@@ -117,8 +142,14 @@ def test_its_own_shards_of_an_earlier_plan_are_replaced(tmp_path, config, caplog
     code, text = _convert(config(folder, train_shards=3), caplog)
     assert code == 0, text
     names = sorted(os.listdir(str(folder)))
-    assert names == ["manifest.json", "notes.txt", "train-00000-of-00003", "train-00001-of-00003",
-                     "train-00002-of-00003", "validation-00000-of-00001"]
+    assert names == [
+        "manifest.json",
+        "notes.txt",
+        "train-00000-of-00003",
+        "train-00001-of-00003",
+        "train-00002-of-00003",
+        "validation-00000-of-00001",
+    ]
     assert (folder / "notes.txt").read_text() == "mine\n"
 
 
@@ -134,6 +165,7 @@ def test_a_killed_conversion_stays_provably_ours(tmp_path, config, caplog, monke
         if shard and ".tmp-" in src:
             seen.append((os.path.basename(dst), os.path.isfile(shardwriter.sidecar_path(dst))))
         return real_replace(src, dst)
+
     monkeypatch.setattr(tfrecord.os, "replace", replace)
     assert _convert(config(folder), caplog)[0] == 0
     assert seen and all(named for _, named in seen), seen
@@ -148,6 +180,7 @@ def test_a_rerun_after_a_kill_before_the_manifest_resumes(tmp_path, config, capl
     shutil.rmtree(str(folder))
     path = config(folder)
     from resnext.config import load_config
+
     cfg = load_config([path])
     _, tasks = convert.plan(cfg)
     os.makedirs(str(folder))

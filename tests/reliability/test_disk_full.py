@@ -4,6 +4,7 @@
 The full disk is real: a small tmpfs mounted for the test (root and CAP_SYS_ADMIN needed; skipped
 otherwise). One more test injects ENOSPC into the atomic writer, which needs no mount.
 """
+
 import errno
 import os
 import re
@@ -26,10 +27,15 @@ def small_disk(tmp_path):
     """A 4 MB tmpfs at tmp_path/disk, unmounted afterwards."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True,
-                           text=True)
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
     if mount.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (%s): needs root with CAP_SYS_ADMIN" % mount.stderr.strip())
+        pytest.skip(
+            "cannot mount a tmpfs here (%s): needs root with CAP_SYS_ADMIN" % mount.stderr.strip()
+        )
     yield disk
     subprocess.run(["umount", "-l", str(disk)], capture_output=True)
 
@@ -78,15 +84,22 @@ def test_the_checkpoint_save_error_says_what_is_intact_and_what_to_do(small_disk
     message = str(error)
     prefix8 = paths.ckpt_prefix(cfg.train_dir, 8)
     assert message.startswith("could not write checkpoint %s" % prefix8), message
-    assert "step 4, is intact" in message and "Free space" in message and "Detected at node" not in message
+    assert (
+        "step 4, is intact" in message
+        and "Free space" in message
+        and "Detected at node" not in message
+    )
 
 
 def test_a_full_disk_during_conversion_leaves_no_shard_that_counts(small_disk, tmp_path):
     from resnext.data import convert
     from resnext.data.tfrecord import check_file
     from support.trees import write_tree
+
     source = write_tree(tmp_path / "source", 12, (4,) * 10, 32)
-    reference = convert.convert(S.tiny_config(tmp_path / "ref-data", tmp_path / "results", source_dir=source))
+    reference = convert.convert(
+        S.tiny_config(tmp_path / "ref-data", tmp_path / "results", source_dir=source)
+    )
     ref_shards = {s["name"]: s for split in reference["splits"].values() for s in split["shards"]}
     cfg = S.tiny_config(small_disk / "data", tmp_path / "results", source_dir=source)
     filler = _fill(small_disk, 80 * 1024)  # about one train shard
@@ -102,19 +115,23 @@ def test_a_full_disk_during_conversion_leaves_no_shard_that_counts(small_disk, t
         assert S.file_sha256(data / name) == ref_shards[name]["sha256"]
     os.remove(str(filler))
     manifest = convert.convert(cfg)
-    assert {s["name"]: s["sha256"] for split in manifest["splits"].values() for s in split["shards"]} == \
-        {n: s["sha256"] for n, s in ref_shards.items()}
+    assert {
+        s["name"]: s["sha256"] for split in manifest["splits"].values() for s in split["shards"]
+    } == {n: s["sha256"] for n, s in ref_shards.items()}
 
 
 def test_a_full_disk_during_conversion_names_the_shard(small_disk, tmp_path):
     from resnext.data import convert
     from support.trees import write_tree
+
     source = write_tree(tmp_path / "source", 12, (4,) * 10, 32)
     cfg = S.tiny_config(small_disk / "data", tmp_path / "results", source_dir=source)
     _fill(small_disk, 80 * 1024)
     with pytest.raises(OSError) as failure:
         convert.convert(cfg)
-    assert failure.value.errno == errno.ENOSPC and str(small_disk / "data") in str(failure.value), failure.value
+    assert failure.value.errno == errno.ENOSPC and str(small_disk / "data") in str(failure.value), (
+        failure.value
+    )
 
 
 def test_a_full_disk_error_names_the_file(small_disk, digits_data, tmp_path):
@@ -131,7 +148,7 @@ def test_a_full_disk_error_names_the_file(small_disk, digits_data, tmp_path):
     assert not out.exists()
 
 
-class _FullDiskOs(object):
+class _FullDiskOs:
     """The os module as resnext.atomic sees it, with a disk that is full at fsync time."""
 
     def __init__(self, real):
@@ -162,5 +179,6 @@ def test_a_failed_result_write_keeps_the_previous_result(tiny_cfg, monkeypatch):
     assert open(rows, "rb").read() == rows_before
     # no temp file left behind; besides the result and its predictions only the TensorBoard event
     # file of the first run
-    assert sorted(n for n in os.listdir(os.path.dirname(path)) if not n.startswith("events.out.tfevents")) == [
-        "step-4.json", "step-4.predictions.npz"]
+    assert sorted(
+        n for n in os.listdir(os.path.dirname(path)) if not n.startswith("events.out.tfevents")
+    ) == ["step-4.json", "step-4.predictions.npz"]

@@ -8,6 +8,7 @@ were (sha256), and write nothing, in the run's folders or anywhere else.
 The checkpoints are written by TensorFlow's own Saver: a trained run of another class count, and
 initialised graphs of other architectures.
 """
+
 import glob
 import os
 import shutil
@@ -27,6 +28,7 @@ def _save_graph(prefix, arch="resnext_tiny", num_classes=10, extra=None):
     """
     from resnext.compat import tf
     from resnext.model import build_logits
+
     graph = tf.Graph()
     with graph.as_default():
         images = tf.placeholder(tf.float32, [None, 32, 32, 3])
@@ -46,6 +48,7 @@ def foreign(tmp_path_factory, digits_data):
     own (trained, 'own'), under a folder outside any run."""
     from resnext.backends import get_backend
     from resnext.train import loop
+
     root = tmp_path_factory.mktemp("foreign")
     other = S.tiny_config(digits_data, root / "results", "twelve", num_classes=12)
     loop.train_block(other, 4, get_backend(other, 0, 1))
@@ -56,8 +59,10 @@ def foreign(tmp_path_factory, digits_data):
     return {
         "classes": paths.ckpt_prefix(other.train_dir, 4),
         "arch": _save_graph(str(ckpts / "nobn" / "model.ckpt-4"), "resnext_tiny_nobn"),
-        "deeper": _save_graph(str(ckpts / "deeper" / "model.ckpt-4"),
-                              extra=("stage4/block2/conv1/weights", [1, 1, 64, 32])),
+        "deeper": _save_graph(
+            str(ckpts / "deeper" / "model.ckpt-4"),
+            extra=("stage4/block2/conv1/weights", [1, 1, 64, 32]),
+        ),
         "own": paths.ckpt_prefix(own.train_dir, 4),
     }
 
@@ -85,35 +90,46 @@ def _hashes(prefix):
 @pytest.mark.parametrize("stage", ["evaluate", "export"])
 @pytest.mark.parametrize("case", sorted(FIRST))
 def test_a_checkpoint_of_another_model_is_refused_naming_the_first_variable(
-        stage, case, foreign, digits_data, tmp_path, caplog, monkeypatch):
+    stage, case, foreign, digits_data, tmp_path, caplog, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     victim = _copy_checkpoint(foreign[case], tmp_path / "given")
     config = H.tiny_config_file(tmp_path / "config.yaml", digits_data, tmp_path / "results")
     before, hashes = H.tree(tmp_path), _hashes(victim)
     code, text = H.main([stage, "--config", config, "--checkpoint", victim], caplog)
     assert code == 2, text
-    assert "checkpoint %s does not fit the configured model (arch resnext_tiny, num_classes 10)" \
-        % victim in text and FIRST[case] in text and "config.resolved.yaml" in text, text
+    assert (
+        "checkpoint %s does not fit the configured model (arch resnext_tiny, num_classes 10)"
+        % victim
+        in text
+        and FIRST[case] in text
+        and "config.resolved.yaml" in text
+    ), text
     assert "Traceback" not in text
     assert _hashes(victim) == hashes
     assert H.tree(tmp_path) == before  # no result, no export, nothing anywhere else
 
 
 @pytest.mark.parametrize("stage", ["evaluate", "export"])
-def test_the_model_s_own_checkpoint_still_restores(stage, foreign, digits_data, tmp_path, caplog,
-                                                   monkeypatch):
+def test_the_model_s_own_checkpoint_still_restores(
+    stage, foreign, digits_data, tmp_path, caplog, monkeypatch
+):
     """The check passes a checkpoint of this model: training-only variables (Momentum slots, the
     global step) are in the checkpoint and not in the inference graph."""
     monkeypatch.chdir(tmp_path)
     config = H.tiny_config_file(tmp_path / "config.yaml", digits_data, tmp_path / "results")
-    out = ["--out", str(tmp_path / "step-4.json")] if stage == "evaluate" else [
-        "--out-dir", str(tmp_path / "export")]
+    out = (
+        ["--out", str(tmp_path / "step-4.json")]
+        if stage == "evaluate"
+        else ["--out-dir", str(tmp_path / "export")]
+    )
     code, text = H.main([stage, "--config", config, "--checkpoint", foreign["own"]] + out, caplog)
     assert code == 0, text
 
 
 def test_a_training_resume_from_a_checkpoint_of_another_model_gives_the_same_message(
-        foreign, digits_data, tmp_path):
+    foreign, digits_data, tmp_path
+):
     """Block 2 of a run whose step-4 checkpoint has 12 classes (copied in, as after a config edit
     or a mixed-up folder): the rank stops with the same line, not TensorFlow's restore report; the
     checkpoint stays, and block 2 writes no checkpoint."""
@@ -137,8 +153,9 @@ def test_a_training_resume_from_a_checkpoint_of_another_model_gives_the_same_mes
 
 @pytest.mark.parametrize("stage", ["evaluate", "export"])
 @pytest.mark.parametrize("part", ["data", "index"])
-def test_a_truncated_checkpoint_file_is_named_in_one_line(stage, part, foreign, digits_data,
-                                                          tmp_path, caplog, monkeypatch):
+def test_a_truncated_checkpoint_file_is_named_in_one_line(
+    stage, part, foreign, digits_data, tmp_path, caplog, monkeypatch
+):
     """The `.data` file cut in half (a copy interrupted, a full disk): TensorFlow's restore fails
     with 'Read less bytes than requested' inside its graph-execution report. Now: exit 2, one line
     naming the checkpoint, its files with their sizes, and what to do; the files stay as they

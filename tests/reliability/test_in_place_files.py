@@ -4,6 +4,7 @@ opened through a symbolic link, a FIFO or a second hard link. Each case plants o
 victim outside the run's folders and asserts: the victim's sha256 (and its folder's listing)
 unchanged, the exit code, the message naming the planted file, and nothing started.
 """
+
 import errno
 import logging
 import os
@@ -31,6 +32,7 @@ def victim(tmp_path):
     def unchanged():
         now = (S.file_sha256(path), S.listing(folder))
         return now == before and path.read_bytes() == VICTIM_TEXT
+
     return path, unchanged
 
 
@@ -46,8 +48,14 @@ def _plant(link, target):
     os.symlink(str(target), str(link))
 
 
-@pytest.mark.parametrize("flags", [os.O_WRONLY | os.O_APPEND | os.O_CREAT, os.O_RDWR | os.O_CREAT,
-                                   os.O_WRONLY | os.O_CREAT | os.O_TRUNC])
+@pytest.mark.parametrize(
+    "flags",
+    [
+        os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+        os.O_RDWR | os.O_CREAT,
+        os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+    ],
+)
 def test_open_in_place_refuses_a_symbolic_link_naming_it(tmp_path, victim, flags):
     path, unchanged = victim
     link = tmp_path / "run" / "metrics.jsonl"
@@ -146,8 +154,9 @@ def _no_ranks(monkeypatch):
 
 
 @pytest.mark.parametrize("planted", ["logs/rank-0.log", "metrics.jsonl", ".lock"])
-def test_train_refuses_a_planted_link_before_any_rank_starts(tiny_cfg, tmp_path, victim, caplog,
-                                                             monkeypatch, planted):
+def test_train_refuses_a_planted_link_before_any_rank_starts(
+    tiny_cfg, tmp_path, victim, caplog, monkeypatch, planted
+):
     path, unchanged = victim
     cfg = tiny_cfg()
     config = S.write_config(cfg, tmp_path / "tiny.yaml")
@@ -160,8 +169,9 @@ def test_train_refuses_a_planted_link_before_any_rank_starts(tiny_cfg, tmp_path,
     assert "Traceback" not in text
 
 
-def test_train_with_two_ranks_opens_every_log_before_starting_one(tiny_cfg, tmp_path, victim,
-                                                                  caplog, monkeypatch):
+def test_train_with_two_ranks_opens_every_log_before_starting_one(
+    tiny_cfg, tmp_path, victim, caplog, monkeypatch
+):
     path, unchanged = victim
     cfg = tiny_cfg(rank_size=2)
     config = S.write_config(cfg, tmp_path / "tiny.yaml")

@@ -1,6 +1,7 @@
 """SIGKILL of an evaluation, a conversion and a report, each at two points: while it works and the
 instant its first output file appears. No partial file is ever taken for a result; a rerun writes
 the same result as an uninterrupted run."""
+
 import os
 import re
 
@@ -33,6 +34,7 @@ def _results_in(folder, pattern):
 
 # ---------------------------------------------------------------- evaluation
 
+
 def test_a_killed_evaluation_leaves_no_result_and_its_rerun_equals_an_uninterrupted_one(trained):
     cfg, path, root = trained
     prefix = paths.ckpt_prefix(cfg.train_dir, 4)
@@ -43,7 +45,9 @@ def test_a_killed_evaluation_leaves_no_result_and_its_rerun_equals_an_uninterrup
 
     # 1. while it restores the checkpoint and runs the validation set
     proc = S.start_cli(["evaluate", "--config", path, "--checkpoint", prefix + ".index"], log)
-    assert S.kill_when(proc, lambda: "Restoring parameters" in log.read_text()), log.read_text()[-2000:]
+    assert S.kill_when(proc, lambda: "Restoring parameters" in log.read_text()), log.read_text()[
+        -2000:
+    ]
     assert not os.path.exists(out)
     # 2. the instant the result's temp file appears (between writing it and renaming it)
     proc = S.start_cli(["evaluate", "--config", path, "--checkpoint", prefix + ".index"], log)
@@ -54,6 +58,7 @@ def test_a_killed_evaluation_leaves_no_result_and_its_rerun_equals_an_uninterrup
     leftovers = [n for n in os.listdir(eval_dir) if n != "step-4.json"]
     assert all(not re.match(r"^step-\d+\.json$", n) for n in leftovers)  # never named like a result
     from resnext.report.collect import MissingResultsError, collect
+
     try:  # the report reads only whole results (or says there are none)
         assert [e["step"] for e in collect(cfg).evals] == [4]
     except MissingResultsError:
@@ -66,9 +71,11 @@ def test_a_killed_evaluation_leaves_no_result_and_its_rerun_equals_an_uninterrup
 
 # ---------------------------------------------------------------- conversion
 
+
 def test_a_killed_conversion_is_never_used_and_its_rerun_writes_the_same_shards(trained, tmp_path):
     from resnext.data import convert
     from support.trees import write_tree
+
     source = write_tree(tmp_path / "source", 12, (4,) * 10, 32)
     ref_cfg = S.tiny_config(tmp_path / "ref-data", tmp_path / "results", source_dir=source)
     reference = convert.convert(ref_cfg)
@@ -79,7 +86,10 @@ def test_a_killed_conversion_is_never_used_and_its_rerun_writes_the_same_shards(
 
     # 1. the first shard file (temp or final) appears;
     # 2. the first whole shard is renamed into place
-    for predicate in (lambda n: n.startswith(("train-", "validation-")), lambda n: bool(SHARD.match(n))):
+    for predicate in (
+        lambda n: n.startswith(("train-", "validation-")),
+        lambda n: bool(SHARD.match(n)),
+    ):
         proc = S.start_cli(["convert", "--config", path], log)
         assert S.kill_on_file(proc, data, predicate) is not None, log.read_text()[-2000:]
         assert not (data / "manifest.json").exists()
@@ -96,10 +106,17 @@ def test_a_killed_conversion_is_never_used_and_its_rerun_writes_the_same_shards(
         assert S.file_sha256(data / name) == S.file_sha256(tmp_path / "ref-data" / name), name
 
     def shards(m):
-        return {split: [(s["name"], s["num_records"], s["sha256"]) for s in entry["shards"]]
-                for split, entry in m["splits"].items()}
+        return {
+            split: [(s["name"], s["num_records"], s["sha256"]) for s in entry["shards"]]
+            for split, entry in m["splits"].items()
+        }
+
     assert shards(manifest) == shards(reference) and manifest["label_map"] == reference["label_map"]
-    assert not [n for n in os.listdir(str(data)) if n.startswith(("train-", "validation-")) and not SHARD.match(n)]
+    assert not [
+        n
+        for n in os.listdir(str(data))
+        if n.startswith(("train-", "validation-")) and not SHARD.match(n)
+    ]
 
 
 def test_evaluation_refuses_the_shards_of_a_killed_conversion(trained, tmp_path):
@@ -108,7 +125,10 @@ def test_evaluation_refuses_the_shards_of_a_killed_conversion(trained, tmp_path)
     cfg, _, _ = trained
     data = tmp_path / "partial"
     data.mkdir()
-    os.link(os.path.join(cfg.data_dir, "validation-00000-of-00002"), str(data / "validation-00000-of-00002"))
+    os.link(
+        os.path.join(cfg.data_dir, "validation-00000-of-00002"),
+        str(data / "validation-00000-of-00002"),
+    )
     partial = cfg.replace(data_url=str(data), run_name="partial")
     with pytest.raises((ConfigError, FileNotFoundError), match="manifest"):
         evaluate(partial, paths.ckpt_prefix(cfg.train_dir, 4))
@@ -117,9 +137,11 @@ def test_evaluation_refuses_the_shards_of_a_killed_conversion(trained, tmp_path)
 
 # ---------------------------------------------------------------- report
 
+
 def test_a_killed_report_is_rebuilt_identically(trained, monkeypatch):
     from resnext.export import export
     from resnext.report import build_report
+
     cfg, path, root = trained
     for step in cfg.block_steps:
         evaluate(cfg, paths.ckpt_prefix(cfg.train_dir, step))
@@ -143,7 +165,11 @@ def test_a_killed_report_is_rebuilt_identically(trained, monkeypatch):
             assert open(os.path.join(report_dir, name), "rb").read() == reference[name], name
 
     S.run_cli("report", "--config", path, extra_env=epoch)
-    rebuilt = {n: open(os.path.join(report_dir, n), "rb").read() for n in os.listdir(report_dir) if n in reference}
+    rebuilt = {
+        n: open(os.path.join(report_dir, n), "rb").read()
+        for n in os.listdir(report_dir)
+        if n in reference
+    }
     assert sorted(rebuilt) == sorted(reference)
     different = sorted(n for n in reference if rebuilt[n] != reference[n])
     assert different == [], different

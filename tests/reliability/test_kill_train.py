@@ -7,6 +7,7 @@ The kill points are events (a line in metrics.jsonl, a file appearing in train/c
 inotify), so they land in the same phase on every run; one more point is a seeded fraction of the
 measured block time.
 """
+
 import os
 import random
 import time
@@ -29,11 +30,14 @@ def _start(path, step, log):
 
 def _state(cfg):
     """What a reader would take from disk right now."""
-    return {"complete": checkpoints.complete_steps(cfg.train_dir),
-            "partial8": [os.path.basename(p) for p in S.partial_checkpoint_files(cfg.train_dir, 8)],
-            "metrics": S.metrics_steps(cfg.train_dir),
-            "blocks": sorted(n for n in os.listdir(cfg.train_dir) if n.startswith("block-"))
-            if os.path.isdir(cfg.train_dir) else []}
+    return {
+        "complete": checkpoints.complete_steps(cfg.train_dir),
+        "partial8": [os.path.basename(p) for p in S.partial_checkpoint_files(cfg.train_dir, 8)],
+        "metrics": S.metrics_steps(cfg.train_dir),
+        "blocks": sorted(n for n in os.listdir(cfg.train_dir) if n.startswith("block-"))
+        if os.path.isdir(cfg.train_dir)
+        else [],
+    }
 
 
 def _assert_consistent(cfg, state):
@@ -51,10 +55,14 @@ def _assert_consistent(cfg, state):
 def _final(cfg):
     steps = checkpoints.complete_steps(cfg.train_dir)
     prefixes = {s: paths.ckpt_prefix(cfg.train_dir, s) for s in steps}
-    return {"steps": sorted(prefixes), "tensors": {s: S.checkpoint_tensors(p) for s, p in prefixes.items()},
-            "sha256": {s: checkpoints.sha256(p) for s, p in prefixes.items()},
-            "curve": S.training_curve(cfg.train_dir), "eval": S.eval_numbers(evaluate(cfg, prefixes[8])),
-            "blocks": [S.read_json(paths.block_record(cfg.train_dir, b)) for b in (1, 2)]}
+    return {
+        "steps": sorted(prefixes),
+        "tensors": {s: S.checkpoint_tensors(p) for s, p in prefixes.items()},
+        "sha256": {s: checkpoints.sha256(p) for s, p in prefixes.items()},
+        "curve": S.training_curve(cfg.train_dir),
+        "eval": S.eval_numbers(evaluate(cfg, prefixes[8])),
+        "blocks": [S.read_json(paths.block_record(cfg.train_dir, b)) for b in (1, 2)],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -85,20 +93,29 @@ def save_kill(tmp_path_factory, digits_data):
     attempts = []
     for attempt in range(3):  # a loaded machine may let the save finish before the kill lands
         proc = _start(path, 8, root / "kill.log")
-        hit = S.kill_on_file(proc, paths.ckpt_dir(cfg.train_dir),
-                             lambda name: name.startswith("model.ckpt-8.data-"))
+        hit = S.kill_on_file(
+            proc, paths.ckpt_dir(cfg.train_dir), lambda name: name.startswith("model.ckpt-8.data-")
+        )
         state = _state(cfg)
         attempts.append((hit, state))
         if 8 not in state["complete"]:
             break
-        for leftover in S.partial_checkpoint_files(cfg.train_dir, 8):  # missed: take the save back, retry
+        for leftover in S.partial_checkpoint_files(
+            cfg.train_dir, 8
+        ):  # missed: take the save back, retry
             os.remove(leftover)
         if os.path.exists(paths.block_record(cfg.train_dir, 2)):
             os.remove(paths.block_record(cfg.train_dir, 2))
     _assert_consistent(cfg, state)
     rerun = _train(path, 8)
-    return {"cfg": cfg, "attempts": attempts, "after_kill": state, "sha4_before": sha4, "rerun_log": rerun.stdout,
-            "final": _final(cfg)}
+    return {
+        "cfg": cfg,
+        "attempts": attempts,
+        "after_kill": state,
+        "sha4_before": sha4,
+        "rerun_log": rerun.stdout,
+        "final": _final(cfg),
+    }
 
 
 def test_a_kill_during_the_save_leaves_no_checkpoint_that_counts(save_kill):
@@ -107,7 +124,12 @@ def test_a_kill_during_the_save_leaves_no_checkpoint_that_counts(save_kill):
     assert state["complete"] == [4], save_kill["attempts"]
     assert state["partial8"] and "model.ckpt-8.index" not in state["partial8"]
     assert state["blocks"] == ["block-1.json"]
-    assert state["metrics"] == [2, 4, 6, 8]  # logged before the save; dropped and rewritten by the rerun
+    assert state["metrics"] == [
+        2,
+        4,
+        6,
+        8,
+    ]  # logged before the save; dropped and rewritten by the rerun
 
 
 def test_the_rerun_resumes_from_the_last_complete_checkpoint(save_kill):
@@ -163,28 +185,53 @@ def chain(reference, tmp_path_factory, digits_data):
     # 1. a seeded point of block 1 (start-up, graph building, steps or save: wherever it lands)
     fraction = random.Random(8).uniform(0.3, 0.9)
     proc = _start(path, 4, log)
-    record("seeded %.2f of block 1" % fraction, S.kill_after(proc, fraction * reference["block_seconds"][0]))
+    record(
+        "seeded %.2f of block 1" % fraction,
+        S.kill_after(proc, fraction * reference["block_seconds"][0]),
+    )
     # 2. block 1 during its steps: step 2 logged, no checkpoint yet
     if not checkpoints.complete_steps(cfg.train_dir):
         proc = _start(path, 4, log)
-        state = record("block 1 after step 2", S.kill_when(
-            proc, lambda: 2 in S.metrics_steps(cfg.train_dir) and not checkpoints.complete_steps(cfg.train_dir)))
+        state = record(
+            "block 1 after step 2",
+            S.kill_when(
+                proc,
+                lambda: (
+                    2 in S.metrics_steps(cfg.train_dir)
+                    and not checkpoints.complete_steps(cfg.train_dir)
+                ),
+            ),
+        )
         assert state["blocks"] == [] or state["complete"] == [4]
     _train(path, 4)
     # 3. block 2 during its steps
     proc = _start(path, 8, log)
-    state = record("block 2 after step 6", S.kill_when(proc, lambda: 6 in S.metrics_steps(cfg.train_dir)))
+    state = record(
+        "block 2 after step 6", S.kill_when(proc, lambda: 6 in S.metrics_steps(cfg.train_dir))
+    )
     assert state["complete"] in ([4], [4, 8])
     # 4. block 2 during its save
     if 8 not in checkpoints.complete_steps(cfg.train_dir):
         proc = _start(path, 8, log)
-        record("block 2 save", S.kill_on_file(proc, ckpt_dir, lambda n: n.startswith("model.ckpt-8.data-")))
+        record(
+            "block 2 save",
+            S.kill_on_file(proc, ckpt_dir, lambda n: n.startswith("model.ckpt-8.data-")),
+        )
     # 5. block 2 after its index, before block-2.json
     if 8 not in checkpoints.complete_steps(cfg.train_dir):
         proc = _start(path, 8, log)
-        record("block 2 index written", S.kill_on_file(proc, ckpt_dir, lambda n: n == "model.ckpt-8.index"))
+        record(
+            "block 2 index written",
+            S.kill_on_file(proc, ckpt_dir, lambda n: n == "model.ckpt-8.index"),
+        )
     rerun = _train(path, 8)
-    return {"cfg": cfg, "seen": seen, "states": states, "rerun_log": rerun.stdout, "final": _final(cfg)}
+    return {
+        "cfg": cfg,
+        "seen": seen,
+        "states": states,
+        "rerun_log": rerun.stdout,
+        "final": _final(cfg),
+    }
 
 
 @pytest.mark.slow
@@ -204,7 +251,12 @@ def test_a_run_killed_at_every_phase_completes(chain):
 def test_a_run_killed_at_every_phase_ends_like_an_uninterrupted_one(reference, chain):
     final = chain["final"]
     diffs = S.tensor_differences(final["tensors"][8], reference["tensors"][8])
-    print("variables differing from the reference:", len(diffs), "max |diff|:", max(diffs.values()) if diffs else 0)
+    print(
+        "variables differing from the reference:",
+        len(diffs),
+        "max |diff|:",
+        max(diffs.values()) if diffs else 0,
+    )
     assert diffs == {}
     assert final["curve"] == reference["curve"]
     assert final["eval"] == reference["eval"]

@@ -1,6 +1,7 @@
 """Faults around the launcher (`resnext train`): SIGKILL of the launcher alone (as when the
 Snakemake that ran it is killed and its job's process group is not), and a second launcher of the
 same run (a rerun while the first still trains). Neither may leave two trainers writing one run."""
+
 import json
 import os
 import subprocess
@@ -17,7 +18,10 @@ import rel_support as S
 
 SLOW = pytest.mark.slow  # about 25 s each; kept out of `make test` for its time budget
 
-LONG_BLOCK = {"max_train_steps": 200, "checkpoint_every_steps": 200}  # long enough to act while it trains
+LONG_BLOCK = {
+    "max_train_steps": 200,
+    "checkpoint_every_steps": 200,
+}  # long enough to act while it trains
 
 
 def _rank_pids(proc):
@@ -49,6 +53,7 @@ def test_a_second_trainer_of_the_same_run_is_refused(tmp_path, digits_data):
     """The first trainer's rank is paused (SIGSTOP) after step 2, so it is certainly still training
     when the second launcher starts; it resumes (SIGCONT) after the second one has exited."""
     import signal
+
     cfg = S.tiny_config(digits_data, tmp_path / "results", "twice", **LONG_BLOCK)
     path = S.write_config(cfg, tmp_path / "twice.yaml")
     first = S.start_cli(["train", "--config", path, "--until-step", 200], tmp_path / "first.log")
@@ -87,12 +92,16 @@ def test_the_run_lock_refuses_while_held_and_dies_with_its_holder(tmp_path):
     """The lock another launcher holds is refused naming it; once that launcher is SIGKILLed (no
     cleanup runs), the lock file is still there but no longer held, so a rerun proceeds."""
     cfg = load_config([], values={"results_dir": str(tmp_path), "run_name": "locked"})
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path)], stdout=subprocess.PIPE,
-                              env=S.env())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path)], stdout=subprocess.PIPE, env=S.env()
+    )
     try:
         assert holder.stdout.readline().strip() == b"held"
-        with pytest.raises(launch.RunLocked, match=r"pid %d \(block ending at step 8\) is training this run.*"
-                                                   r"wait for it to finish or stop it" % holder.pid):
+        with pytest.raises(
+            launch.RunLocked,
+            match=r"pid %d \(block ending at step 8\) is training this run.*"
+            r"wait for it to finish or stop it" % holder.pid,
+        ):
             with launch.run_lock(cfg, 8):
                 pass
     finally:

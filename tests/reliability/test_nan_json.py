@@ -6,6 +6,7 @@ every JSON the package writes goes through resnext.atomic.json_text: a non-finit
 null and the record names it in "warnings" ("loss is NaN"); the report lists such an evaluation
 among its consistency problems, in report.md and in audit.json, which stays valid JSON.
 """
+
 import json
 import math
 import os
@@ -21,26 +22,45 @@ import rel_support as S
 
 def _strict(path):
     """The JSON at `path`, read by a parser that refuses NaN and Infinity (as JSON does)."""
+
     def refuse(name):
         raise AssertionError("%s holds %s" % (path, name))
+
     with open(str(path), encoding="utf-8") as f:
         return json.load(f, parse_constant=refuse)
 
 
 def test_the_writer_puts_null_and_names_each_non_finite_value(tmp_path):
     path = str(tmp_path / "r.json")
-    atomic.write_json(path, {"loss": float("nan"), "top1_ci95": [float("inf"), 0.5],
-                             "nested": {"x": -float("inf")}, "ok": 1.5,
-                             "warnings": ["kept from before"]})
-    assert _strict(path) == {"loss": None, "top1_ci95": [None, 0.5], "nested": {"x": None},
-                             "ok": 1.5, "warnings": ["kept from before", "loss is NaN",
-                                                     "nested.x is -Infinity",
-                                                     "top1_ci95[0] is Infinity"]}
+    atomic.write_json(
+        path,
+        {
+            "loss": float("nan"),
+            "top1_ci95": [float("inf"), 0.5],
+            "nested": {"x": -float("inf")},
+            "ok": 1.5,
+            "warnings": ["kept from before"],
+        },
+    )
+    assert _strict(path) == {
+        "loss": None,
+        "top1_ci95": [None, 0.5],
+        "nested": {"x": None},
+        "ok": 1.5,
+        "warnings": [
+            "kept from before",
+            "loss is NaN",
+            "nested.x is -Infinity",
+            "top1_ci95[0] is Infinity",
+        ],
+    }
     atomic.write_json(path, [float("nan")])  # no record to name it in: null all the same
     assert _strict(path) == [None]
     line = atomic.json_text({"loss": float("nan")})
-    assert json.loads(line, parse_constant=pytest.fail) == {"loss": None,
-                                                            "warnings": ["loss is NaN"]}
+    assert json.loads(line, parse_constant=pytest.fail) == {
+        "loss": None,
+        "warnings": ["loss is NaN"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +68,7 @@ def trained(tmp_path_factory, digits_data):
     """A run of the tiny model trained to step 4 (its block record and metrics too)."""
     from resnext.backends import get_backend
     from resnext.train import loop
+
     results = tmp_path_factory.mktemp("nan") / "results"
     cfg = S.tiny_config(digits_data, results, "tiny")
     loop.train_block(cfg, 4, get_backend(cfg, 0, 1))
@@ -58,6 +79,7 @@ def _poison(prefix):
     """Rewrite checkpoint `prefix` with TensorFlow's own Saver: every float variable NaN."""
     import numpy as np
     import tensorflow.compat.v1 as tf
+
     reader = tf.train.load_checkpoint(prefix)
     with tf.Graph().as_default():
         variables = []
@@ -71,8 +93,9 @@ def _poison(prefix):
             tf.train.Saver(variables).save(sess, prefix, write_meta_graph=False)
 
 
-def test_a_nan_checkpoint_gives_null_a_warning_and_a_flagged_report(trained, digits_data,
-                                                                    tmp_path, caplog, monkeypatch):
+def test_a_nan_checkpoint_gives_null_a_warning_and_a_flagged_report(
+    trained, digits_data, tmp_path, caplog, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RESNEXT_REFERENCE", raising=False)
     results = tmp_path / "results"

@@ -1,6 +1,7 @@
 """What a kill can leave on disk, built exactly (no timing): half-written checkpoints, temp files of
 results and shards. None of it is ever read as complete, and the next run gets past it.
 (test_kill_*.py produce the same states with real SIGKILLs.)"""
+
 import os
 import shutil
 
@@ -21,9 +22,14 @@ def test_a_checkpoint_without_its_index_does_not_count_and_is_trained_over(tiny_
     loop.train_block(cfg, 4, get_backend(cfg, 0, 1))
     prefix4, prefix8 = (paths.ckpt_prefix(cfg.train_dir, s) for s in (4, 8))
     shutil.copy(prefix4 + ".data-00000-of-00001", prefix8 + ".data-00000-of-00001")  # wrong weights
-    open(prefix8 + ".data-00000-of-00001.tempstate4242", "wb").close()  # TensorFlow's temp of a killed save
+    open(
+        prefix8 + ".data-00000-of-00001.tempstate4242", "wb"
+    ).close()  # TensorFlow's temp of a killed save
     open(prefix8 + ".index.tempstate77", "wb").close()
-    assert checkpoints.complete_steps(cfg.train_dir) == [4] and checkpoints.latest_step(cfg.train_dir) == 4
+    assert (
+        checkpoints.complete_steps(cfg.train_dir) == [4]
+        and checkpoints.latest_step(cfg.train_dir) == 4
+    )
     with pytest.raises(FileNotFoundError, match="no model.ckpt-8.index"):
         evaluate(cfg, prefix8)
     with caplog.at_level("INFO"):
@@ -50,14 +56,23 @@ def test_temp_files_of_results_and_shards_are_never_read(digits_data, tmp_path):
     readers look for."""
     data = tmp_path / "data"
     shutil.copytree(digits_data, str(data))
-    for name in ("train-00000-of-00002.tmp-999", "train-00002-of-00002.frames-123", "validation-00000-of-00002.tmp-1"):
+    for name in (
+        "train-00000-of-00002.tmp-999",
+        "train-00002-of-00002.frames-123",
+        "validation-00000-of-00002.tmp-1",
+    ):
         (data / name).write_bytes(b"\0half")
     assert [os.path.basename(p) for p in pipeline.list_shards(str(data), "train")] == [
-        "train-00000-of-00002", "train-00001-of-00002"]
+        "train-00000-of-00002",
+        "train-00001-of-00002",
+    ]
     assert [os.path.basename(p) for p in pipeline.list_shards(str(data), "validation")] == [
-        "validation-00000-of-00002", "validation-00001-of-00002"]
+        "validation-00000-of-00002",
+        "validation-00001-of-00002",
+    ]
     cfg = S.tiny_config(data, tmp_path / "results")
     from resnext.report.collect import load_evals
+
     eval_dir = os.path.join(cfg.run_dir, "eval")
     os.makedirs(eval_dir)
     with open(os.path.join(eval_dir, "step-4.json.tmp-999"), "w") as f:

@@ -6,6 +6,7 @@ in one line naming the key, before anything is written; run_name `.` and `..` ar
 the run folder at results_dir itself or above it). At 58e2a1a a results_dir holding `;` passed the
 schema and reached the rules' shell commands, and `run_name: ..` or "demo\\n" loaded.
 """
+
 import os
 
 import pytest
@@ -14,19 +15,57 @@ import rel_support as S
 from resnext.config import ConfigError, load_config, load_schema
 
 NAME_KEYS = ("run_name", "repeat_of")  # a run's name (a folder of results_dir), not a path
-PATH_KEYS = sorted(k for k, spec in load_schema()["properties"].items()
-                   if spec.get("$ref") == "#/$defs/path" and k not in NAME_KEYS)
-REFUSED = ["r;touch pwned", "r && x", "r | x", "r`id`", "r$(id)", "$HOME/r", "r\nx", "r\tx",
-           "r\x1b[2J", "-rf", "~/data", "r > x", "r*", "r?", "r[0]", "r{a,b}", "it's", 'r"x',
-           "r\\x", "r!", "r\ud800"]
-TAKEN = ["my results", "/data/ImageNet 2012/train", "C:/r", "run:1,x=y@z%#^+", "données/été",
-         "a-b_c.d"]
+PATH_KEYS = sorted(
+    k
+    for k, spec in load_schema()["properties"].items()
+    if spec.get("$ref") == "#/$defs/path" and k not in NAME_KEYS
+)
+REFUSED = [
+    "r;touch pwned",
+    "r && x",
+    "r | x",
+    "r`id`",
+    "r$(id)",
+    "$HOME/r",
+    "r\nx",
+    "r\tx",
+    "r\x1b[2J",
+    "-rf",
+    "~/data",
+    "r > x",
+    "r*",
+    "r?",
+    "r[0]",
+    "r{a,b}",
+    "it's",
+    'r"x',
+    "r\\x",
+    "r!",
+    "r\ud800",
+]
+TAKEN = [
+    "my results",
+    "/data/ImageNet 2012/train",
+    "C:/r",
+    "run:1,x=y@z%#^+",
+    "données/été",
+    "a-b_c.d",
+]
 
 
 def test_the_path_keys_are_the_ones_that_name_files():
-    assert PATH_KEYS == ["bbox_dir", "data_url", "rank_table_file", "restore_path", "results_dir",
-                         "slurm_conf", "source_dir", "synsets_file", "val_ground_truth_file",
-                         "val_ground_truth_synsets_file"]
+    assert PATH_KEYS == [
+        "bbox_dir",
+        "data_url",
+        "rank_table_file",
+        "restore_path",
+        "results_dir",
+        "slurm_conf",
+        "source_dir",
+        "synsets_file",
+        "val_ground_truth_file",
+        "val_ground_truth_synsets_file",
+    ]
 
 
 @pytest.mark.parametrize("key", PATH_KEYS)
@@ -74,14 +113,24 @@ def test_run_name_takes_dots_inside_a_name():
 
 
 def _tree(root):
-    return sorted(os.path.relpath(os.path.join(d, n), str(root))
-                  for d, dirs, files in os.walk(str(root)) for n in dirs + files)
+    return sorted(
+        os.path.relpath(os.path.join(d, n), str(root))
+        for d, dirs, files in os.walk(str(root))
+        for n in dirs + files
+    )
 
 
 def test_the_cli_refuses_a_hostile_results_dir_in_one_line_and_writes_nothing(tmp_path):
     before = _tree(tmp_path)
-    proc = S.run_cli("convert", "--config", S.DEMO_CONFIG, "--set", "results_dir=r;touch pwned",
-                     check=False, cwd=str(tmp_path))
+    proc = S.run_cli(
+        "convert",
+        "--config",
+        S.DEMO_CONFIG,
+        "--set",
+        "results_dir=r;touch pwned",
+        check=False,
+        cwd=str(tmp_path),
+    )
     assert proc.returncode == 2
     assert "key 'results_dir': 'r;touch pwned' is not a path" in proc.stdout
     assert "Traceback" not in proc.stdout
@@ -90,8 +139,9 @@ def test_the_cli_refuses_a_hostile_results_dir_in_one_line_and_writes_nothing(tm
 
 def test_the_workflow_refuses_a_hostile_results_dir_before_any_job(tmp_path):
     os.symlink(os.path.join(S.ROOT, "config"), str(tmp_path / "config"))
-    proc = S.snakemake(tmp_path, "-n", "all", "--config", "results_dir=r;touch pwned", check=False,
-                       cores=1)
+    proc = S.snakemake(
+        tmp_path, "-n", "all", "--config", "results_dir=r;touch pwned", check=False, cores=1
+    )
     assert proc.returncode != 0
     assert "results_dir" in proc.stdout and "r;touch pwned" in proc.stdout
     # nothing but Snakemake's own folder appears: no results folder, no `pwned`
@@ -103,9 +153,19 @@ def test_a_results_dir_with_a_space_works_and_writes_only_inside_it(tmp_path):
     file (`my`, `results`) appears beside it."""
     os.symlink(os.path.join(S.ROOT, "config"), str(tmp_path / "config"))
     manifest = os.path.join("my results", "tiny", "data", "manifest.json")
-    proc = S.snakemake(tmp_path, manifest, "--config", "results_dir=my results", "run_name=tiny",
-                       "demo_val_fraction=0.2", check=False, cores=1)
+    proc = S.snakemake(
+        tmp_path,
+        manifest,
+        "--config",
+        "results_dir=my results",
+        "run_name=tiny",
+        "demo_val_fraction=0.2",
+        check=False,
+        cores=1,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert S.read_json(tmp_path / manifest)["splits"]["validation"]["num_images"] > 0
     assert sorted(p for p in os.listdir(str(tmp_path)) if p != ".snakemake") == [
-        "config", "my results"]
+        "config",
+        "my results",
+    ]

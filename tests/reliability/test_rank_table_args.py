@@ -8,6 +8,7 @@ AttributeError or TypeError; `with-device --devices a-b` in a ValueError traceba
 forever. Now each is one line naming the file (and where in it) or the argument, exit 2, before
 anything is written or run; the file unchanged.
 """
+
 import json
 
 import pytest
@@ -16,10 +17,12 @@ from resnext import ranktable
 
 import hostile as H
 
-GOOD = ranktable.build_table([{"server_id": "10.0.0.1", "device_ips": ["192.168.100.101"]}],
-                             rank_size=1)
-GROUP = ranktable.build_table([{"server_id": "10.0.0.1", "device_ips": ["192.168.100.101"]}],
-                              fmt="group_list", rank_size=1)
+GOOD = ranktable.build_table(
+    [{"server_id": "10.0.0.1", "device_ips": ["192.168.100.101"]}], rank_size=1
+)
+GROUP = ranktable.build_table(
+    [{"server_id": "10.0.0.1", "device_ips": ["192.168.100.101"]}], fmt="group_list", rank_size=1
+)
 
 
 def _with(table, *path_and_value):
@@ -42,18 +45,30 @@ TABLES = {
     "a-list": (b"[1, 2]", "neither 'server_list' nor 'group_list' at the top level"),
     "server-list-a-string": (_with(GOOD, "server_list", "x"), ".server_list is str, not a list"),
     "server-a-number": (_with(GOOD, "server_list", 0, 7), ".server_list[0] is int, not an object"),
-    "device-an-object": (_with(GOOD, "server_list", 0, "device", {}),
-                         ".server_list[0].device is dict, not a list"),
-    "device-entry-a-list": (_with(GOOD, "server_list", 0, "device", 0, ["0"]),
-                            ".server_list[0].device[0] is list, not an object"),
-    "rank-id-an-object": (_with(GOOD, "server_list", 0, "device", 0, "rank_id", {"a": 1}),
-                          ".server_list[0].device[0].rank_id: {'a': 1} is not an integer"),
-    "device-id-a-boolean": (_with(GOOD, "server_list", 0, "device", 0, "device_id", True),
-                            ".device_id: device id True is not a device index 0..15"),
-    "group-devices-a-string": (_with(GROUP, "group_list", 0, "instance_list", 0, "devices", "x"),
-                               ".group_list[0].instance_list[0].devices is str, not a list"),
-    "group-list-an-object": (_with(GROUP, "group_list", {"a": 1}),
-                             ".group_list is dict, not a list"),
+    "device-an-object": (
+        _with(GOOD, "server_list", 0, "device", {}),
+        ".server_list[0].device is dict, not a list",
+    ),
+    "device-entry-a-list": (
+        _with(GOOD, "server_list", 0, "device", 0, ["0"]),
+        ".server_list[0].device[0] is list, not an object",
+    ),
+    "rank-id-an-object": (
+        _with(GOOD, "server_list", 0, "device", 0, "rank_id", {"a": 1}),
+        ".server_list[0].device[0].rank_id: {'a': 1} is not an integer",
+    ),
+    "device-id-a-boolean": (
+        _with(GOOD, "server_list", 0, "device", 0, "device_id", True),
+        ".device_id: device id True is not a device index 0..15",
+    ),
+    "group-devices-a-string": (
+        _with(GROUP, "group_list", 0, "instance_list", 0, "devices", "x"),
+        ".group_list[0].instance_list[0].devices is str, not a list",
+    ),
+    "group-list-an-object": (
+        _with(GROUP, "group_list", {"a": 1}),
+        ".group_list is dict, not a list",
+    ),
 }
 
 
@@ -67,7 +82,7 @@ def test_a_hostile_rank_table_is_refused_naming_the_file(case, tmp_path, caplog,
     before = H.tree(tmp_path)
     code, text = H.main(["ranktable", "--config", config, "--check", victim], caplog)
     assert code == 2 and "Traceback" not in text, text
-    line, = [ln for ln in text.splitlines() if "ERROR" in ln]
+    (line,) = [ln for ln in text.splitlines() if "ERROR" in ln]
     assert "rank_table_file %s" % victim in line and words in line, line
     assert len(line) < 400, line  # one short line, whatever the file holds
     assert H.tree(tmp_path) == before
@@ -84,8 +99,10 @@ def test_a_good_rank_table_still_checks(tmp_path, caplog, monkeypatch):
 
 ARGS = {
     # name: (with-device arguments before --, words the line must hold)
-    "devices-not-ids": (["--devices", "a-b"],
-                        "with-device --devices 'a-b': 'a-b' is not a device id"),
+    "devices-not-ids": (
+        ["--devices", "a-b"],
+        "with-device --devices 'a-b': 'a-b' is not a device id",
+    ),
     "devices-negative": (["--devices", "-1"], "'-1' is not a device id or a range like 0-7"),
     "devices-empty-range": (["--devices", "3-1"], "range '3-1' is empty (3 > 1)"),
     "devices-a-billion": (["--devices", "0-1000000000"], "device id 1000000000 is over 63"),
@@ -94,8 +111,10 @@ ARGS = {
     "count-too-many": (["--devices", "0-7", "--count", "9"], "with-device --count 9: give 1..8"),
     "timeout-nan": (["--timeout", "nan"], "with-device --timeout nan: give seconds >= 0"),
     "timeout-negative": (["--timeout", "-5"], "with-device --timeout -5.0: give seconds >= 0"),
-    "pool-a-file": (["--pool", "{tmp}/c.yaml"], "with-device --pool {tmp}/c.yaml: it exists and "
-                                                "is not a folder"),
+    "pool-a-file": (
+        ["--pool", "{tmp}/c.yaml"],
+        "with-device --pool {tmp}/c.yaml: it exists and is not a folder",
+    ),
     "no-command": ([], "with-device: give the command after --"),
 }
 
@@ -111,6 +130,6 @@ def test_bad_with_device_arguments_are_refused_naming_them(case, tmp_path, caplo
     before = H.tree(tmp_path)
     code, text = H.main(["with-device", "--config", config] + args + command, caplog)
     assert code == 2 and "Traceback" not in text, text
-    line, = [ln for ln in text.splitlines() if "ERROR" in ln]
+    (line,) = [ln for ln in text.splitlines() if "ERROR" in ln]
     assert words.format(tmp=tmp_path) in line, line
     assert H.tree(tmp_path) == before and not marker.exists()  # nothing run, no pool made

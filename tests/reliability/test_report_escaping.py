@@ -7,6 +7,7 @@ report of a results tree with hostile values parses (with markdown-it-py, a Comm
 Python's HTML parser) into the same structure as the report of the same tree with plain values,
 and each value reads back as the text it was.
 """
+
 import html.parser
 import json
 import os
@@ -40,19 +41,29 @@ def _shown(value):
 
 def _structure(markdown):
     """Every token's kind, with the kinds of an inline token's children: markup, without text."""
-    return [(t.type, t.tag, t.nesting, tuple((c.type, c.tag) for c in t.children or ()))
-            for t in _MD.parse(markdown)]
+    return [
+        (t.type, t.tag, t.nesting, tuple((c.type, c.tag) for c in t.children or ()))
+        for t in _MD.parse(markdown)
+    ]
 
 
 def _texts(markdown):
     """The text a reader sees of each inline run (escapes and entities resolved)."""
-    return ["".join(c.content for c in t.children if c.type == "text")
-            for t in _MD.parse(markdown) if t.type == "inline"]
+    return [
+        "".join(c.content for c in t.children if c.type == "text")
+        for t in _MD.parse(markdown)
+        if t.type == "inline"
+    ]
 
 
 def _document(value):
-    return [render.Heading(2, value), render.Para(value), render.Facts([("key", value)]),
-            render.Table(["h", "value"], [["x", value]]), render.Image("a.png", value)]
+    return [
+        render.Heading(2, value),
+        render.Para(value),
+        render.Facts([("key", value)]),
+        render.Table(["h", "value"], [["x", value]]),
+        render.Image("a.png", value),
+    ]
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
@@ -65,10 +76,12 @@ def test_a_value_adds_no_markup_in_any_block(case):
     texts = _texts(hostile)
     assert texts[0] == shown and texts[1] == shown and texts[6] == shown  # heading, para, cell
     assert texts[2] == "key: " + _shown(value).rstrip(" ")
-    image = [c for t in _MD.parse(hostile) if t.type == "inline" for c in t.children
-             if c.type == "image"]
-    assert [(i.attrs["src"], "".join(c.content for c in i.children).strip(" "))
-            for i in image] == [("a.png", shown)]
+    image = [
+        c for t in _MD.parse(hostile) if t.type == "inline" for c in t.children if c.type == "image"
+    ]
+    assert [(i.attrs["src"], "".join(c.content for c in i.children).strip(" ")) for i in image] == [
+        ("a.png", shown)
+    ]
 
 
 def test_a_fenced_block_cannot_be_closed_by_its_text():
@@ -104,14 +117,22 @@ def _tree(root, values, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764400000")
     cfg = write_tree(root, overrides={"container_image": values["config"]})
     manifest = os.path.join(cfg.data_dir, "manifest.json")
-    _edit(manifest, lambda m: m.update(
-        source=values["source"], skipped=[{"path": values["file"], "reason": values["reason"]}],
-        label_map=dict({values["class"]: 0}, **{k: v for k, v in m["label_map"].items() if v})))
+    _edit(
+        manifest,
+        lambda m: m.update(
+            source=values["source"],
+            skipped=[{"path": values["file"], "reason": values["reason"]}],
+            label_map=dict({values["class"]: 0}, **{k: v for k, v in m["label_map"].items() if v}),
+        ),
+    )
     step = max(int(n[5:-5]) for n in os.listdir(os.path.join(cfg.run_dir, "eval")))
-    _edit(os.path.join(cfg.run_dir, "export", "export.json"),
-          lambda e: e.update(graph=values["path"]))
-    _edit(os.path.join(cfg.run_dir, "eval", "step-%d.json" % step),
-          lambda e: e["checkpoint"].update(path=values["path"]))
+    _edit(
+        os.path.join(cfg.run_dir, "export", "export.json"), lambda e: e.update(graph=values["path"])
+    )
+    _edit(
+        os.path.join(cfg.run_dir, "eval", "step-%d.json" % step),
+        lambda e: e["checkpoint"].update(path=values["path"]),
+    )
     return H.write_yaml(root / "config.yaml", cfg.to_dict()), manifest, cfg.run_dir
 
 
@@ -130,9 +151,19 @@ def test_hostile_names_and_strings_reach_the_report_as_text(tmp_path, caplog, mo
     each value is there as text, and nothing but the report's own files (report/, the run's
     ro-crate-metadata.json and workflow/ copy) changed."""
     keys = ("source", "file", "reason", "class", "config", "path")
-    hostile = dict(zip(keys, (HOSTILE["newline"], "source/val/3/" + HOSTILE["script"] + ".JPEG",
-                              HOSTILE["block-start"], HOSTILE["link"], HOSTILE["table"] + " "
-                              + HOSTILE["emphasis"], "/data/" + HOSTILE["controls"])))
+    hostile = dict(
+        zip(
+            keys,
+            (
+                HOSTILE["newline"],
+                "source/val/3/" + HOSTILE["script"] + ".JPEG",
+                HOSTILE["block-start"],
+                HOSTILE["link"],
+                HOSTILE["table"] + " " + HOSTILE["emphasis"],
+                "/data/" + HOSTILE["controls"],
+            ),
+        )
+    )
     built = {}
     for name, values in (("plain", {k: "plain-" + k for k in keys}), ("hostile", hostile)):
         root = tmp_path / name

@@ -1,6 +1,7 @@
 """Checkpoint retention (resnext.retention): keep the newest keep_checkpoint_max checkpoints, never
 delete the newest nor one without an evaluation result of it, index first; and a pruned run stays
 complete for Snakemake (no retraining, no re-evaluation)."""
+
 import json
 import os
 import re
@@ -29,7 +30,14 @@ def _fake_eval(cfg, step, sha=None):
     path = paths.eval_json(cfg.run_dir, step)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
-        json.dump({"step": step, "top1": 0.5, "checkpoint": {"path": prefix, "sha256": sha or checkpoints.sha256(prefix)}}, f)
+        json.dump(
+            {
+                "step": step,
+                "top1": 0.5,
+                "checkpoint": {"path": prefix, "sha256": sha or checkpoints.sha256(prefix)},
+            },
+            f,
+        )
 
 
 @pytest.fixture
@@ -41,6 +49,7 @@ def run(tmp_path):
         for step in evaluated:
             _fake_eval(cfg, step)
         return cfg
+
     return make
 
 
@@ -55,8 +64,11 @@ def test_keeps_the_newest_n_of_the_evaluated_ones(run):
     assert retention.prune(cfg) == [4, 8]
     assert checkpoints.complete_steps(cfg.train_dir) == [12, 16]
     assert S.listing(paths.ckpt_dir(cfg.train_dir)) == [
-        "model.ckpt-12.data-00000-of-00001", "model.ckpt-12.index",
-        "model.ckpt-16.data-00000-of-00001", "model.ckpt-16.index"]
+        "model.ckpt-12.data-00000-of-00001",
+        "model.ckpt-12.index",
+        "model.ckpt-16.data-00000-of-00001",
+        "model.ckpt-16.index",
+    ]
     assert retention.prune(cfg) == []  # idempotent
 
 
@@ -65,7 +77,9 @@ def test_never_deletes_a_checkpoint_without_an_evaluation_result(run):
     assert retention.prune(cfg) == [8]
     assert checkpoints.complete_steps(cfg.train_dir) == [4, 12, 16]
     _, kept = retention.plan(cfg)
-    assert kept[4].startswith("no evaluation result") and kept[12].startswith("no evaluation result")
+    assert kept[4].startswith("no evaluation result") and kept[12].startswith(
+        "no evaluation result"
+    )
 
 
 def test_never_deletes_the_newest_even_if_everything_is_evaluated(run):
@@ -115,22 +129,31 @@ def test_a_checkpoint_goes_index_first(run, monkeypatch):
     assert retention.prune(cfg) == [8, 12]
     assert checkpoints.complete_steps(cfg.train_dir) == [16]
     assert S.listing(paths.ckpt_dir(cfg.train_dir)) == [
-        "model.ckpt-16.data-00000-of-00001", "model.ckpt-16.index"]
+        "model.ckpt-16.data-00000-of-00001",
+        "model.ckpt-16.index",
+    ]
 
 
 def test_leftovers_of_killed_saves_go_but_a_save_in_flight_stays(run):
     cfg = run(0, steps=(4, 8), evaluated=())
     ckpt = paths.ckpt_dir(cfg.train_dir)
-    leftovers = ["model.ckpt-6.data-00000-of-00001",  # killed save of an older step: never completes
-                 "model.ckpt-8.data-00000-of-00001.tempstate123",  # TensorFlow temp of a killed save
-                 "model.ckpt-4.index.tempstate9"]
-    in_flight = ["model.ckpt-12.data-00000-of-00001.tempstate77", "model.ckpt-12.data-00000-of-00001"]
+    leftovers = [
+        "model.ckpt-6.data-00000-of-00001",  # killed save of an older step: never completes
+        "model.ckpt-8.data-00000-of-00001.tempstate123",  # TensorFlow temp of a killed save
+        "model.ckpt-4.index.tempstate9",
+    ]
+    in_flight = [
+        "model.ckpt-12.data-00000-of-00001.tempstate77",
+        "model.ckpt-12.data-00000-of-00001",
+    ]
     for name in leftovers + in_flight:
         open(os.path.join(ckpt, name), "wb").close()
     assert retention.leftovers(cfg.train_dir) == sorted(os.path.join(ckpt, n) for n in leftovers)
     assert retention.prune(cfg) == []
-    assert sorted(set(S.listing(ckpt)) - {"model.ckpt-%d.%s" % (s, e) for s in (4, 8)
-                                          for e in ("index", "data-00000-of-00001")}) == sorted(in_flight)
+    assert sorted(
+        set(S.listing(ckpt))
+        - {"model.ckpt-%d.%s" % (s, e) for s in (4, 8) for e in ("index", "data-00000-of-00001")}
+    ) == sorted(in_flight)
 
 
 def test_no_checkpoints_is_fine(tmp_path):
@@ -144,6 +167,7 @@ def test_real_checkpoints_of_a_training_run(tiny_cfg):
     from resnext.backends import get_backend
     from resnext.evaluate import evaluate
     from resnext.train import loop
+
     cfg = tiny_cfg(keep_checkpoint_max=1)
     for step in cfg.block_steps:
         loop.train_block(cfg, step, get_backend(cfg, 0, 1))
@@ -160,23 +184,48 @@ def test_real_checkpoints_of_a_training_run(tiny_cfg):
 def _fake_workflow_run(work):
     """A finished tiny run on disk (files only, oldest first) for Snakemake dry runs."""
     import yaml
-    cfg = S.tiny_config("", "results", "tiny", source_dir="demo", num_train_images=1438, demo_val_fraction=0.2,
-                        train_shards=2, validation_shards=1, eval_batch_size=120, data_url="",
-                        keep_checkpoint_max=1)
-    values = {k: v for k, v in cfg.to_dict().items() if k in S.TINY or k in (
-        "results_dir", "run_name", "source_dir", "demo_val_fraction", "keep_checkpoint_max")}
+
+    cfg = S.tiny_config(
+        "",
+        "results",
+        "tiny",
+        source_dir="demo",
+        num_train_images=1438,
+        demo_val_fraction=0.2,
+        train_shards=2,
+        validation_shards=1,
+        eval_batch_size=120,
+        data_url="",
+        keep_checkpoint_max=1,
+    )
+    values = {
+        k: v
+        for k, v in cfg.to_dict().items()
+        if k in S.TINY
+        or k
+        in ("results_dir", "run_name", "source_dir", "demo_val_fraction", "keep_checkpoint_max")
+    }
     (work / "tiny.yaml").write_text(yaml.safe_dump(values))
     for name in ("config", "reports"):
         os.symlink(os.path.join(S.ROOT, name), str(work / name))
     run = work / "results" / "tiny"
     files = ["config.resolved.yaml", "source/demo.json", "data/manifest.json"]
     for step in (4, 8):
-        files += ["train/ckpt/model.ckpt-%d.data-00000-of-00001" % step,
-                  "train/ckpt/model.ckpt-%d.index" % step,
-                  "train/done/step-%d.json" % step]  # train_block's output (issue 12 item 1)
-    files += ["eval/step-4.json", "eval/step-8.json", "export/resnext_tiny.pb", "export/export.json",
-              "report/report.md", "report/eval_table.txt", "report/audit.json",
-              "ro-crate-metadata.json"]
+        files += [
+            "train/ckpt/model.ckpt-%d.data-00000-of-00001" % step,
+            "train/ckpt/model.ckpt-%d.index" % step,
+            "train/done/step-%d.json" % step,
+        ]  # train_block's output (issue 12 item 1)
+    files += [
+        "eval/step-4.json",
+        "eval/step-8.json",
+        "export/resnext_tiny.pb",
+        "export/export.json",
+        "report/report.md",
+        "report/eval_table.txt",
+        "report/audit.json",
+        "ro-crate-metadata.json",
+    ]
     stamp = time.time() - 1000
     for k, rel in enumerate(files):
         path = run / rel
@@ -199,13 +248,16 @@ def test_snakemake_needs_nothing_back_after_pruning(tmp_path):
     os.utime(str(run / "eval" / "step-8.json"))
     out = S.snakemake(tmp_path, "all", "-n", "--configfile", "tiny.yaml").stdout
     jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", out, flags=re.M)}
-    assert jobs.get("report") == 1 and "train_block" not in jobs and "evaluate_checkpoint" not in jobs, out[-2000:]
+    assert (
+        jobs.get("report") == 1 and "train_block" not in jobs and "evaluate_checkpoint" not in jobs
+    ), out[-2000:]
 
 
 def test_training_applies_retention_after_each_block(tiny_cfg):
     from resnext.backends import get_backend
     from resnext.evaluate import evaluate
     from resnext.train import loop
+
     cfg = tiny_cfg(keep_checkpoint_max=1, max_train_steps=12)
     assert cfg.block_steps == [4, 8, 12]
     loop.train_block(cfg, 4, get_backend(cfg, 0, 1))
@@ -221,11 +273,16 @@ def test_retention_runs_in_the_ascend_container():
     import shutil
     import subprocess
     import sys
+
     path = retention.__file__
     assert "tensorflow" not in open(path).read() and "resnext.compat" not in open(path).read()
     vermin = shutil.which("vermin") or os.path.join(os.path.dirname(sys.executable), "vermin")
     if not os.path.exists(vermin):
         pytest.skip("vermin not installed")
-    out = subprocess.run([vermin, "--target=3.7-", "--no-tips", "--violations", "--eval-annotations", path],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = subprocess.run(
+        [vermin, "--target=3.7-", "--no-tips", "--violations", "--eval-annotations", path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout

@@ -6,6 +6,7 @@ its path breaks. Now RESNEXT_DOCKER_ARGS holds one argument per line and RESNEXT
 NUL-ended ones, and the project is mounted with --mount. The dry run's command line (printf %q) is
 read back by bash itself, so what is compared is the argv the engine would get.
 """
+
 import os
 import subprocess
 
@@ -20,13 +21,20 @@ def dry_run(cwd, **env):
     """-> (exit code, argv run.sh would exec, stderr)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RESNEXT_")}
     environ.update(RESNEXT_DRY_RUN="1", RESNEXT_ENGINE="docker", RESNEXT_IMAGE="img:1", **env)
-    proc = subprocess.run([RUN_SH, "resnext", "evaluate", "--out", "a b*"], cwd=str(cwd),
-                          env=environ,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [RUN_SH, "resnext", "evaluate", "--out", "a b*"],
+        cwd=str(cwd),
+        env=environ,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode:
         return proc.returncode, None, proc.stderr
-    back = subprocess.run(["bash", "-c", 'eval "argv=($1)"; printf "%s\\0" "${argv[@]}"', "-",
-                           proc.stdout], stdout=subprocess.PIPE, check=True)
+    back = subprocess.run(
+        ["bash", "-c", 'eval "argv=($1)"; printf "%s\\0" "${argv[@]}"', "-", proc.stdout],
+        stdout=subprocess.PIPE,
+        check=True,
+    )
     return 0, back.stdout.decode().split("\0")[:-1], proc.stderr
 
 
@@ -38,8 +46,8 @@ def extra_of(project, **env):
     code, argv, err = dry_run(project, **env)
     assert code == 0, err
     own, tail = base[:-5], base[-5:]  # the image and the command: img:1 resnext evaluate ...
-    assert argv[:len(own)] == own and argv[-5:] == tail
-    return argv[len(own):-5]
+    assert argv[: len(own)] == own and argv[-5:] == tail
+    return argv[len(own) : -5]
 
 
 @pytest.fixture
@@ -58,7 +66,7 @@ def test_a_project_path_with_a_colon_and_a_space_is_mounted_intact(project):
     real = os.path.realpath(str(project))
     assert argv[argv.index("-w") + 1] == real
     assert argv[argv.index("--mount") + 1] == "type=bind,source=%s,target=%s" % (real, real)
-    assert "-v" not in argv[:argv.index("img:1")]  # the driver mounts exist only on an NPU host
+    assert "-v" not in argv[: argv.index("img:1")]  # the driver mounts exist only on an NPU host
     assert argv[-4:] == ["resnext", "evaluate", "--out", "a b*"]
 
 
@@ -84,7 +92,8 @@ def test_an_option_and_its_value_on_one_line_is_refused_naming_the_line(project,
     assert err.strip() == (
         "run.sh: RESNEXT_DOCKER_ARGS line '%s' is an option and its value on one line: put each "
         "argument on its own line (RESNEXT_DOCKER_ARGS=$'-v\\n/data:/data'), or write -o=value"
-        % line)
+        % line
+    )
 
 
 def test_an_args_file_without_its_last_nul_is_refused(project, tmp_path):

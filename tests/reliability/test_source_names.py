@@ -7,6 +7,7 @@ surrogate in it; before, the conversion went on and failed later writing it. Now
 line naming the path with its bytes shown as \\xNN, the source tree unchanged, no data or run
 folder made. A UTF-8 name with non-ASCII letters converts as before.
 """
+
 import os
 
 import pytest
@@ -26,6 +27,7 @@ def pristine(tmp_path_factory):
 
 def _tree(pristine, tmp_path):
     import shutil
+
     root = tmp_path / "jpegs"
     shutil.copytree(pristine, str(root))
     return root
@@ -60,15 +62,27 @@ CASES = {"file": _bad_file, "class-folder": _bad_class, "stray-file": _bad_stray
 
 
 def _config(tmp_path, root):
-    return H.write_yaml(tmp_path / "convert.yaml", dict(
-        results_dir=str(tmp_path / "results"), run_name="names", source_dir=str(root),
-        num_classes=3, train_shards=2, validation_shards=1, convert_workers=1,
-        num_train_images=24, image_size=16, data_url=str(tmp_path / "data")))
+    return H.write_yaml(
+        tmp_path / "convert.yaml",
+        dict(
+            results_dir=str(tmp_path / "results"),
+            run_name="names",
+            source_dir=str(root),
+            num_classes=3,
+            train_shards=2,
+            validation_shards=1,
+            convert_workers=1,
+            num_train_images=24,
+            image_size=16,
+            data_url=str(tmp_path / "data"),
+        ),
+    )
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_a_name_that_is_not_utf8_is_refused_naming_the_path(case, pristine, tmp_path, caplog,
-                                                             monkeypatch):
+def test_a_name_that_is_not_utf8_is_refused_naming_the_path(
+    case, pristine, tmp_path, caplog, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     root = _tree(pristine, tmp_path)
     bad = CASES[case](root)

@@ -8,6 +8,7 @@ cores, so all of these are slow):
 - two runs with the same seed give the same eval JSON (reproducibility);
 - checkpoints pruned during training (keep_checkpoint_max) are never planned again.
 """
+
 import base64
 import os
 import re
@@ -22,8 +23,17 @@ import rel_support as S
 
 pytestmark = pytest.mark.slow
 
-TINY_WORKFLOW = dict(S.TINY, num_train_images=1438, demo_val_fraction=0.2, results_dir="results", run_name="tiny",
-                     source_dir="demo", train_shards=2, validation_shards=1, eval_batch_size=120)
+TINY_WORKFLOW = dict(
+    S.TINY,
+    num_train_images=1438,
+    demo_val_fraction=0.2,
+    results_dir="results",
+    run_name="tiny",
+    source_dir="demo",
+    train_shards=2,
+    validation_shards=1,
+    eval_batch_size=120,
+)
 # what differs between two evaluations of equal checkpoints by design: when, how fast, the file time
 EVAL_VOLATILE = S.EVAL_VOLATILE + ("checkpoint",)
 
@@ -42,8 +52,11 @@ def run_dir(work):
 
 def evals(work):
     folder = run_dir(work) / "eval"
-    return {int(re.match(r"step-(\d+)\.json$", n).group(1)): S.read_json(folder / n)
-            for n in sorted(os.listdir(str(folder))) if re.match(r"step-(\d+)\.json$", n)}
+    return {
+        int(re.match(r"step-(\d+)\.json$", n).group(1)): S.read_json(folder / n)
+        for n in sorted(os.listdir(str(folder)))
+        if re.match(r"step-(\d+)\.json$", n)
+    }
 
 
 def comparable(record):
@@ -53,7 +66,11 @@ def comparable(record):
 
 
 def jobs_of(output):
-    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", output, flags=re.M) if rule != "total"}
+    return {
+        rule: int(n)
+        for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", output, flags=re.M)
+        if rule != "total"
+    }
 
 
 def incomplete_markers(work):
@@ -89,10 +106,14 @@ def killed(tmp_path_factory):
     train_dir = run_dir(work) / "train"
     proc = S.start_snakemake(work, ["all", "--configfile", "tiny.yaml"], work / "killed.log")
     hit = S.kill_when(proc, lambda: 6 in S.metrics_steps(train_dir))
-    after = {"hit": hit, "complete": checkpoints.complete_steps(str(train_dir)),
-             "locks": sorted(os.listdir(str(work / ".snakemake" / "locks")))
-             if (work / ".snakemake" / "locks").is_dir() else [],
-             "evals": sorted(evals(work)) if (run_dir(work) / "eval").is_dir() else []}
+    after = {
+        "hit": hit,
+        "complete": checkpoints.complete_steps(str(train_dir)),
+        "locks": sorted(os.listdir(str(work / ".snakemake" / "locks")))
+        if (work / ".snakemake" / "locks").is_dir()
+        else [],
+        "evals": sorted(evals(work)) if (run_dir(work) / "eval").is_dir() else [],
+    }
     plain = S.snakemake(work, "all", "--configfile", "tiny.yaml", check=False)
     S.snakemake(work, "--unlock", "--configfile", "tiny.yaml", cores=1)
     rerun = S.snakemake(work, "all", "--rerun-incomplete", "--configfile", "tiny.yaml")
@@ -155,8 +176,10 @@ def test_two_runs_with_the_same_seed_give_the_same_eval_json(reference, tmp_path
     got, want = evals(work), evals(reference)
     for step in want:
         a, b = got[step], want[step]
-        print("step %d: top1 %r vs %r, loss %r vs %r (|diff| %.3g)" % (
-            step, a["top1"], b["top1"], a["loss"], b["loss"], abs(a["loss"] - b["loss"])))
+        print(
+            "step %d: top1 %r vs %r, loss %r vs %r (|diff| %.3g)"
+            % (step, a["top1"], b["top1"], a["loss"], b["loss"], abs(a["loss"] - b["loss"]))
+        )
     assert {s: comparable(r) for s, r in got.items()} == {s: comparable(r) for s, r in want.items()}
 
 
@@ -171,18 +194,25 @@ def test_evaluate_in_a_second_terminal_while_all_trains(tmp_path):
     block1 = str(train_dir.relative_to(work) / "done" / "step-4.json")
     S.snakemake(work, block1, "--configfile", "tiny.yaml")
     block2 = str(train_dir.relative_to(work) / "done" / "step-8.json")
-    proc = S.start_snakemake(work, ["all", "--configfile", "tiny.yaml", "--prioritize", block2],
-                             work / "all.log")
+    proc = S.start_snakemake(
+        work, ["all", "--configfile", "tiny.yaml", "--prioritize", block2], work / "all.log"
+    )
     paused = []
     try:
-        S.wait_for(lambda: "steps 4 -> 8" in _read(train_dir / "logs" / "rank-0.log"), what="block 2 training")
+        S.wait_for(
+            lambda: "steps 4 -> 8" in _read(train_dir / "logs" / "rank-0.log"),
+            what="block 2 training",
+        )
         paused = rank_processes(proc)
         assert paused
         for p in paused:
             p.send_signal(signal.SIGSTOP)
         locked = S.snakemake(work, "evaluate", "--configfile", "tiny.yaml", cores=1, check=False)
         second = S.snakemake(work, "--nolock", "evaluate", "--configfile", "tiny.yaml", cores=1)
-        during = {"complete": checkpoints.complete_steps(str(train_dir)), "evals": sorted(evals(work))}
+        during = {
+            "complete": checkpoints.complete_steps(str(train_dir)),
+            "evals": sorted(evals(work)),
+        }
         for p in paused:
             p.send_signal(signal.SIGCONT)
         assert proc.wait(timeout=S.STAGE_TIMEOUT_S) == 0, _read(work / "all.log")[-3000:]
@@ -196,8 +226,11 @@ def test_evaluate_in_a_second_terminal_while_all_trains(tmp_path):
             S.kill_tree(proc)
     assert locked.returncode != 0 and "cannot be locked" in locked.stdout, locked.stdout[-2000:]
     # stage_settings: settings/evaluation.json, first asked for by this evaluation
-    assert jobs_of(second.stdout) == {"evaluate_checkpoint": 1, "evaluate": 1,
-                                      "stage_settings": 1}, second.stdout[-3000:]
+    assert jobs_of(second.stdout) == {
+        "evaluate_checkpoint": 1,
+        "evaluate": 1,
+        "stage_settings": 1,
+    }, second.stdout[-3000:]
     assert during == {"complete": [4], "evals": [4]}
     assert checkpoints.complete_steps(str(train_dir)) == [4, 8]
     assert S.metrics_steps(train_dir) == [2, 4, 6, 8]
@@ -224,11 +257,19 @@ def test_checkpoints_pruned_during_training_are_never_planned_again(tmp_path):
     assert checkpoints.complete_steps(str(train_dir)) == [8]
     plan = S.snakemake(work, "all", "-n", "--configfile", "tiny.yaml").stdout
     # stage_settings: settings/export.json, which no target built so far asked for
-    assert jobs_of(plan) == {"train_block": 1, "evaluate_checkpoint": 2, "export": 1, "report": 1,
-                             "stage_settings": 1, "all": 1}, plan
+    assert jobs_of(plan) == {
+        "train_block": 1,
+        "evaluate_checkpoint": 2,
+        "export": 1,
+        "report": 1,
+        "stage_settings": 1,
+        "all": 1,
+    }, plan
     assert "done/step-12.json" in plan and "done/step-4.json" not in plan
     S.snakemake(work, "all", "--configfile", "tiny.yaml")
-    assert "Nothing to be done" in S.snakemake(work, "all", "-n", "--configfile", "tiny.yaml").stdout
+    assert (
+        "Nothing to be done" in S.snakemake(work, "all", "-n", "--configfile", "tiny.yaml").stdout
+    )
     assert sorted(evals(work)) == [4, 8, 12]
     # 12 stays (the newest); 8 stays only if it had no result yet when 12 was saved, which depends
     # on the order Snakemake runs evaluation 8 and block 3 in

@@ -1,4 +1,5 @@
 """Fixtures for the report tests (the fake results trees are built by report_fakes.py)."""
+
 import pytest
 
 from report_fakes import write_tree
@@ -19,6 +20,7 @@ def demo_report(tmp_path_factory):
     """A demo tree and its built report (built once, before any function fixture; tests only read
     it)."""
     from resnext.report import build_report
+
     with pytest.MonkeyPatch.context() as monkeypatch:
         _clean_env(monkeypatch)
         cfg = write_tree(tmp_path_factory.mktemp("demo"))

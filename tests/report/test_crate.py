@@ -6,6 +6,7 @@ The crate is built by the real report on a fake results tree (report_fakes.py), 
 crate takes from the records (shards, checkpoints, predictions, graph) are the fake's invented
 ones: the verify tests compare against that tree's own mismatches before the tamper.
 """
+
 import io
 import json
 import os
@@ -40,8 +41,11 @@ def run(tmp_path_factory):
 
 def _last_eval_step(cfg):
     names = os.listdir(paths.eval_dir(cfg.run_dir))
-    return max(int(n[len("step-"):-len(".json")]) for n in names
-               if n.startswith("step-") and n.endswith(".json"))
+    return max(
+        int(n[len("step-") : -len(".json")])
+        for n in names
+        if n.startswith("step-") and n.endswith(".json")
+    )
 
 
 def _graph(doc):
@@ -50,6 +54,7 @@ def _graph(doc):
 
 def _sha(path):
     import hashlib  # noqa: PLC0415
+
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
 
@@ -68,8 +73,13 @@ def test_the_crate_is_the_run_with_its_workflow_actions_and_hashes(run):
             owner = graph[entity["isPartOf"]["@id"]] if "isPartOf" in entity else entity
             assert owner.get("sha256"), entity["@id"]
     step = _last_eval_step(cfg)
-    for rel in ("config.resolved.yaml", "train/block-1.json", "report/report.md",
-                "report/audit.json", "eval/step-%d.json" % step):
+    for rel in (
+        "config.resolved.yaml",
+        "train/block-1.json",
+        "report/report.md",
+        "report/audit.json",
+        "eval/step-%d.json" % step,
+    ):
         assert graph[rel]["sha256"] == _sha(os.path.join(cfg.run_dir, rel)), rel
     block = json.load(open(paths.block_record(cfg.train_dir, 1)))
     action = graph["#action-train-%d" % block["end_step"]]
@@ -89,14 +99,21 @@ class _LocalContext(requests.adapters.BaseAdapter):
 
     def send(self, request, **kwargs):
         import rocrate  # noqa: PLC0415
-        with open(os.path.join(os.path.dirname(rocrate.__file__), "data", "ro-crate.jsonld"),
-                  encoding="utf-8") as f:
+
+        with open(
+            os.path.join(os.path.dirname(rocrate.__file__), "data", "ro-crate.jsonld"),
+            encoding="utf-8",
+        ) as f:
             doc = json.load(f)
         for term in BIOSCHEMAS_11:
             doc["@context"][term] = "https://bioschemas.org/" + term
-        raw = urllib3.HTTPResponse(body=io.BytesIO(json.dumps(doc).encode()), status=200,
-                                   headers={"Content-Type": "application/ld+json"},
-                                   preload_content=False, request_url=request.url)
+        raw = urllib3.HTTPResponse(
+            body=io.BytesIO(json.dumps(doc).encode()),
+            status=200,
+            headers={"Content-Type": "application/ld+json"},
+            preload_content=False,
+            request_url=request.url,
+        )
         return requests.adapters.HTTPAdapter().build_response(request, raw)
 
     def close(self):
@@ -106,6 +123,7 @@ class _LocalContext(requests.adapters.BaseAdapter):
 def _prefill(cache):
     """The validator's HTTP cache (requests_cache, sqlite) holding the 1.1 context, no network."""
     from requests_cache import CachedSession  # noqa: PLC0415
+
     session = CachedSession(cache_name=cache, backend="sqlite", expire_after=-1)
     session.mount("https://", _LocalContext())
     assert session.get(CONTEXT_11, allow_redirects=True).status_code == 200
@@ -115,21 +133,29 @@ def _prefill(cache):
 def test_roc_validator_accepts_it_offline_at_the_required_level(run, tmp_path, monkeypatch):
     from rocrate_validator import services  # noqa: PLC0415
     from rocrate_validator.models import ValidationSettings  # noqa: PLC0415
+
     cfg, _ = run
     cache = str(tmp_path / "http-cache")
     _prefill(cache)
 
     def no_network(*args, **kwargs):
         raise OSError("no network in this test")
+
     monkeypatch.setattr(socket.socket, "connect", no_network)
     # roc-validator 0.13 misreads a crate path with a space (the root's @id no longer ends in
     # "/"), so it validates a copy at a plain path
     import shutil  # noqa: PLC0415
+
     plain = str(tmp_path / "crate")
     assert " " not in plain
     shutil.copytree(cfg.run_dir, plain)
-    settings = ValidationSettings(rocrate_uri=plain, profile_identifier="provenance-run-crate-0.5",
-                                  requirement_severity="REQUIRED", offline=True, cache_path=cache)
+    settings = ValidationSettings(
+        rocrate_uri=plain,
+        profile_identifier="provenance-run-crate-0.5",
+        requirement_severity="REQUIRED",
+        offline=True,
+        cache_path=cache,
+    )
     result = services.validate(settings)
     issues = ["%s: %s" % (i.check.identifier, i.message) for i in result.get_issues()]
     assert result.passed() and issues == []
@@ -139,10 +165,12 @@ def _mismatched(run_dir):
     return {m.path for m in verify_mod.verify(run_dir).mismatches}
 
 
-@pytest.mark.parametrize("rel", ["train/block-1.json", "workflow/rules/train.smk",
-                                 "config.resolved.yaml"])
+@pytest.mark.parametrize(
+    "rel", ["train/block-1.json", "workflow/rules/train.smk", "config.resolved.yaml"]
+)
 def test_verify_names_a_file_only_the_crate_claims(run, rel, tmp_path):
     import shutil  # noqa: PLC0415
+
     cfg, _ = run
     copy = str(tmp_path / "copy")
     shutil.copytree(cfg.run_dir, copy)
@@ -157,6 +185,7 @@ def test_verify_names_a_file_only_the_crate_claims(run, rel, tmp_path):
 
 def test_verify_names_the_file_whose_crate_claim_was_edited(run, tmp_path):
     import shutil  # noqa: PLC0415
+
     cfg, _ = run
     copy = str(tmp_path / "copy")
     shutil.copytree(cfg.run_dir, copy)

@@ -4,6 +4,7 @@ ResNet was last an MLPerf Training benchmark in v4.0, so training 4.0.0 is the c
 Our recipe (cosine lr to 1e-6, label smoothing, ResNeXt) is open-division: the open rules accept
 the log; the closed ResNet rules reject it for the keys pinned below.
 """
+
 import json
 import os
 
@@ -18,7 +19,9 @@ SETTINGS = {"usage": "training", "ruleset": "4.0.0", "benchmark": "resnet", "div
 
 @pytest.fixture(scope="module")
 def reference_mllog(tmp_path_factory):
-    cfg = write_tree(tmp_path_factory.mktemp("ref"), "reference", top1=(0.70, 0.7805), top5=(0.90, 0.9401))
+    cfg = write_tree(
+        tmp_path_factory.mktemp("ref"), "reference", top1=(0.70, 0.7805), top5=(0.90, 0.9401)
+    )
     return build_report(cfg)
 
 
@@ -38,9 +41,14 @@ def test_closed_division_rejects_exactly_the_sgd_poly_keys(reference_mllog, tmp_
     assert not result["valid"]
     assert sorted(result["messages"]) == [
         "Required EXACTLY_ONE occurrence of '%s' but found 0" % key
-        for key in ("sgd_opt_base_learning_rate", "sgd_opt_end_learning_rate",
-                    "sgd_opt_learning_rate_decay_poly_power", "sgd_opt_learning_rate_decay_steps",
-                    "sgd_opt_weight_decay")]
+        for key in (
+            "sgd_opt_base_learning_rate",
+            "sgd_opt_end_learning_rate",
+            "sgd_opt_learning_rate_decay_poly_power",
+            "sgd_opt_learning_rate_decay_steps",
+            "sgd_opt_weight_decay",
+        )
+    ]
 
 
 def test_newer_ruleset_without_resnet_is_reported_not_raised(reference_mllog):

@@ -6,6 +6,7 @@ deterministic), but their wall-clock stamps, durations and measured speeds diffe
 scaled, nothing else; the two reports may then differ only in lines (or table cells) that show a
 UTC time, a duration or a speed.
 """
+
 import datetime as dt
 import json
 import os
@@ -20,7 +21,11 @@ SLOWER = 1.13
 DURATION_KEYS = ("wall_time_s", "step_time_ms")
 SPEED_KEYS = ("images_per_sec",)
 # report.md facts and table columns that show a duration or a speed
-TIME_FACTS = {"Time to train (sum of block wall times)", "Time to target accuracy", "Mean throughput"}
+TIME_FACTS = {
+    "Time to train (sum of block wall times)",
+    "Time to target accuracy",
+    "Mean throughput",
+}
 TIME_COLUMNS = re.compile(r"images/s|jitter|per device|wall time|step ms|vs reference")
 TIME_ROWS = {"throughput per device"}  # the verdict row judging the measured speed
 
@@ -33,7 +38,9 @@ def _rerun(value, key=""):
     if isinstance(value, list):
         return [_rerun(v, key) for v in value]
     if key.endswith("_utc") and isinstance(value, str):
-        return (dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ") + SHIFT).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ") + SHIFT).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"
+        )
     if isinstance(value, float) and key.startswith(DURATION_KEYS):
         return value * SLOWER
     if isinstance(value, float) and key.startswith(SPEED_KEYS):
@@ -50,7 +57,9 @@ def _rewrite_as_second_run(run_dir):
             if not name.endswith((".json", ".jsonl")):
                 continue
             with open(path, encoding="utf-8") as f:
-                records = [json.loads(line) for line in f] if name.endswith(".jsonl") else [json.load(f)]
+                records = (
+                    [json.loads(line) for line in f] if name.endswith(".jsonl") else [json.load(f)]
+                )
             again = [_rerun(r) for r in records]
             if again != records:  # files without times (the manifest) keep their bytes and hash
                 with open(path, "w", encoding="utf-8") as f:
@@ -73,7 +82,8 @@ def _time_dependent(a, b, header):
         if cells_a[0] in TIME_ROWS and cells_b[0] == cells_a[0]:
             return True
         return len(cells_a) == len(cells_b) == len(header) and all(
-            x == y or TIME_COLUMNS.search(h) for h, x, y in zip(header, cells_a, cells_b))
+            x == y or TIME_COLUMNS.search(h) for h, x, y in zip(header, cells_a, cells_b)
+        )
     return False
 
 
@@ -107,9 +117,11 @@ def test_two_runs_of_one_config_differ_only_in_times_and_speeds(tmp_path):
 
 def test_the_classifier_catches_a_changed_accuracy():
     table = "| epoch | step | top-1 % | eval images/s |\n|---|---|---|---|\n"
-    changed, bad = _unexplained_differences(table + "| 1.00 | 10 | 61.611 | 500.0 |",
-                                            table + "| 1.00 | 10 | 61.612 | 400.0 |")
+    changed, bad = _unexplained_differences(
+        table + "| 1.00 | 10 | 61.611 | 500.0 |", table + "| 1.00 | 10 | 61.612 | 400.0 |"
+    )
     assert changed == 1 and len(bad) == 1
-    changed, bad = _unexplained_differences(table + "| 1.00 | 10 | 61.611 | 500.0 |",
-                                            table + "| 1.00 | 10 | 61.611 | 400.0 |")
+    changed, bad = _unexplained_differences(
+        table + "| 1.00 | 10 | 61.611 | 500.0 |", table + "| 1.00 | 10 | 61.611 | 400.0 |"
+    )
     assert changed == 1 and bad == []

@@ -7,6 +7,7 @@ root, when the kernel refuses `unshare --net`, or when slurm-wlm / munge are not
 cluster is stopped (daemons, job processes, namespaces) when the session ends, also after a failed
 test, Ctrl-C or SIGTERM.
 """
+
 import signal
 import subprocess
 
@@ -21,8 +22,9 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    skip_unless_selected(config, items, "slurm",
-                         "starts a SLURM cluster: run by `make test-slurm` (pytest -m slurm)")
+    skip_unless_selected(
+        config, items, "slurm", "starts a SLURM cluster: run by `make test-slurm` (pytest -m slurm)"
+    )
 
 
 def _interrupt(signum, frame):
@@ -39,7 +41,9 @@ def slurm_cluster(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("slurm"))
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM too ends in the teardown below
     try:
-        started = subprocess.run([CLUSTER_SH, "up", root], capture_output=True, text=True, timeout=120)
+        started = subprocess.run(
+            [CLUSTER_SH, "up", root], capture_output=True, text=True, timeout=120
+        )
         if started.returncode != 0:
             pytest.fail("cluster.sh up failed: %s" % (started.stderr or started.stdout).strip())
         yield Cluster(root)

@@ -1,11 +1,23 @@
 """Starting and using the two-node test cluster (cluster.sh): what the slurm tests share."""
+
 import os
 import shutil
 import subprocess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER_SH = os.path.join(HERE, "cluster.sh")
-TOOLS = ("unshare", "nsenter", "ip", "munged", "slurmctld", "slurmd", "srun", "sbatch", "squeue", "scontrol")
+TOOLS = (
+    "unshare",
+    "nsenter",
+    "ip",
+    "munged",
+    "slurmctld",
+    "slurmd",
+    "srun",
+    "sbatch",
+    "squeue",
+    "scontrol",
+)
 
 
 def why_not():
@@ -14,9 +26,13 @@ def why_not():
         return "needs root (network namespaces, bind mounts, slurmd)"
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
-        return ("%s not installed: `make slurm-tools` as root installs Debian's slurm-wlm and munge"
-                % ", ".join(missing))
-    probe = subprocess.run(["unshare", "--net", "--uts", "--mount", "true"], capture_output=True, text=True)
+        return (
+            "%s not installed: `make slurm-tools` as root installs Debian's slurm-wlm and munge"
+            % ", ".join(missing)
+        )
+    probe = subprocess.run(
+        ["unshare", "--net", "--uts", "--mount", "true"], capture_output=True, text=True
+    )
     if probe.returncode != 0:
         return "the kernel refused `unshare --net --uts --mount`: %s" % probe.stderr.strip()[:200]
     return None

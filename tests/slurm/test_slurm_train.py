@@ -1,6 +1,7 @@
 """`resnext train` with launcher slurm on the two-node test cluster: one srun step of 2 nodes x 2
 ranks trains what the local launcher's 4 ranks train; a killed rank stops the step on both nodes;
 a step that does not match rank_size or block order is refused before TensorFlow starts."""
+
 import json
 import os
 import re
@@ -21,8 +22,15 @@ pytestmark = pytest.mark.slurm
 
 # the BN-free tiny model (batch-norm statistics stay per rank, so only it is equal across rank
 # layouts): 4 ranks x batch 8 on 120 digits, one block of 2 steps
-NOBN = dict(TINY, arch="resnext_tiny_nobn", rank_size=4, max_train_steps=2,
-            checkpoint_every_steps=2, iterations_per_loop=1, rank_timeout_s=300)
+NOBN = dict(
+    TINY,
+    arch="resnext_tiny_nobn",
+    rank_size=4,
+    max_train_steps=2,
+    checkpoint_every_steps=2,
+    iterations_per_loop=1,
+    rank_timeout_s=300,
+)
 
 
 def _config(tmp_path, digits_data, name, **changes):
@@ -36,13 +44,25 @@ def _config(tmp_path, digits_data, name, **changes):
 
 
 def _env():
-    return dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"), TF_CPP_MIN_LOG_LEVEL="2",
-                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    return dict(
+        os.environ,
+        PYTHONPATH=os.path.join(ROOT, "src"),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+    )
 
 
 def _train_argv(path, until, command="train"):
-    return [sys.executable, "-m", "resnext.cli", command, "--config", path,
-            "--until-step", str(until)]
+    return [
+        sys.executable,
+        "-m",
+        "resnext.cli",
+        command,
+        "--config",
+        path,
+        "--until-step",
+        str(until),
+    ]
 
 
 def _in_allocation(argv):
@@ -52,19 +72,28 @@ def _in_allocation(argv):
 
 def _weights(cfg, step):
     from resnext.compat import tf
+
     reader = tf.train.load_checkpoint(paths.ckpt_prefix(cfg.train_dir, step))
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
-def test_two_nodes_by_two_ranks_train_what_four_local_ranks_train(slurm_cluster, tmp_path,
-                                                                   digits_data):
+def test_two_nodes_by_two_ranks_train_what_four_local_ranks_train(
+    slurm_cluster, tmp_path, digits_data
+):
     local_path, local = _config(tmp_path, digits_data, "local")
     slurm_path, slurm = _config(tmp_path, digits_data, "slurm", launcher="slurm")
-    out = subprocess.run(_train_argv(local_path, 2), capture_output=True, text=True, env=_env(),
-                         cwd=str(tmp_path), timeout=600)
+    out = subprocess.run(
+        _train_argv(local_path, 2),
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=str(tmp_path),
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
-    out = slurm_cluster.on(1, _in_allocation(_train_argv(slurm_path, 2)), env=_env(),
-                           cwd=tmp_path, timeout=600)
+    out = slurm_cluster.on(
+        1, _in_allocation(_train_argv(slurm_path, 2)), env=_env(), cwd=tmp_path, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     logs = os.path.join(slurm.train_dir, "logs")
     nodes = {}
@@ -117,15 +146,22 @@ def _metrics_steps(cfg):
 
 
 def test_a_rank_killed_on_node2_stops_the_step_on_both_nodes_and_a_rerun_resumes(
-        slurm_cluster, tmp_path, digits_data):
+    slurm_cluster, tmp_path, digits_data
+):
     """Block 1 (steps 0-2) is trained and saved; while the ranks train on towards step 400, rank 3
     (on node2) is SIGKILLed; a rerun of block 2 resumes from the checkpoint at step 2."""
     path, cfg = _config(tmp_path, digits_data, "kill", launcher="slurm", max_train_steps=400)
     first = slurm_cluster.on(1, _in_allocation(_train_argv(path, 2)), env=_env(), cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     with open(str(tmp_path / "train.log"), "wb") as log:
-        train = slurm_cluster.popen(1, _in_allocation(_train_argv(path, 400)), env=_env(),
-                                    cwd=str(tmp_path), stdout=log, stderr=subprocess.STDOUT)
+        train = slurm_cluster.popen(
+            1,
+            _in_allocation(_train_argv(path, 400)),
+            env=_env(),
+            cwd=str(tmp_path),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_for(lambda: 4 in _metrics_steps(cfg), 300, "step 4")
         ranks = _ranks_of(path)
@@ -149,19 +185,28 @@ def test_a_rank_killed_on_node2_stops_the_step_on_both_nodes_and_a_rerun_resumes
     assert checkpoints.latest_step(cfg.train_dir) == 4
 
 
-_NO_TF = ("import sys; from resnext import cli; rc = cli.main(sys.argv[1:]); "
-          "print('TF' if 'tensorflow' in sys.modules else 'noTF', flush=True); sys.exit(rc)")
+_NO_TF = (
+    "import sys; from resnext import cli; rc = cli.main(sys.argv[1:]); "
+    "print('TF' if 'tensorflow' in sys.modules else 'noTF', flush=True); sys.exit(rc)"
+)
 
 
-@pytest.mark.parametrize("srun, refusal", [
-    (["-N2", "-n2"], "SLURM_NTASKS=2 tasks but rank_size is 4"),
-    (["-N2", "-n4", "--distribution=cyclic"], "SLURM_DISTRIBUTION=cyclic but the ranks are"),
-])
+@pytest.mark.parametrize(
+    "srun, refusal",
+    [
+        (["-N2", "-n2"], "SLURM_NTASKS=2 tasks but rank_size is 4"),
+        (["-N2", "-n4", "--distribution=cyclic"], "SLURM_DISTRIBUTION=cyclic but the ranks are"),
+    ],
+)
 def test_a_step_unlike_the_config_is_refused_by_every_rank_before_tensorflow(
-        slurm_cluster, tmp_path, digits_data, srun, refusal):
+    slurm_cluster, tmp_path, digits_data, srun, refusal
+):
     path, _ = _config(tmp_path, digits_data, "refused", launcher="slurm")
-    argv = ["srun", "-l"] + srun + [sys.executable, "-c", _NO_TF, "train-rank", "--config", path,
-                                    "--until-step", "2"]
+    argv = (
+        ["srun", "-l"]
+        + srun
+        + [sys.executable, "-c", _NO_TF, "train-rank", "--config", path, "--until-step", "2"]
+    )
     out = slurm_cluster.on(1, argv, env=_env(), cwd=tmp_path, timeout=120)
     assert out.returncode != 0
     tasks = int(srun[1][2:])
@@ -172,8 +217,9 @@ def test_a_step_unlike_the_config_is_refused_by_every_rank_before_tensorflow(
         assert len(lines) == 1 and refusal in lines[0], out.stderr
 
 
-def test_an_allocation_of_another_size_is_refused_before_any_rank_starts(slurm_cluster, tmp_path,
-                                                                         digits_data):
+def test_an_allocation_of_another_size_is_refused_before_any_rank_starts(
+    slurm_cluster, tmp_path, digits_data
+):
     path, cfg = _config(tmp_path, digits_data, "small", launcher="slurm")
     argv = ["salloc", "--nodes=2", "--ntasks=2", "--quiet"] + _train_argv(path, 2)
     out = slurm_cluster.on(1, argv, env=_env(), cwd=tmp_path, timeout=120)
@@ -199,20 +245,39 @@ def test_an_npu_jobs_rank_table_is_built_from_the_step_nodes(slurm_cluster, tmp_
     tools.mkdir()
     (tools / "hccn_tool").write_text(FAKE_HCCN_TOOL)
     (tools / "hccn_tool").chmod(0o755)
-    values = dict(launcher="slurm", backend="npu", rank_size=4, npu_device_ids=[4, 5, 6, 7],
-                  precision_mode="allow_mix_precision", results_dir=str(tmp_path / "results"))
+    values = dict(
+        launcher="slurm",
+        backend="npu",
+        rank_size=4,
+        npu_device_ids=[4, 5, 6, 7],
+        precision_mode="allow_mix_precision",
+        results_dir=str(tmp_path / "results"),
+    )
     cfg = load_config([DEMO_CONFIG], values=values)
     path = tmp_path / "npu.yaml"
     path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=True))
-    code = ("import sys; from resnext.config import load_config; from resnext.train import "
-            "slurmstep; print(slurmstep.npu_table(load_config([sys.argv[1]]), sys.argv[1]))")
+    code = (
+        "import sys; from resnext.config import load_config; from resnext.train import "
+        "slurmstep; print(slurmstep.npu_table(load_config([sys.argv[1]]), sys.argv[1]))"
+    )
     env = dict(_env(), PATH=str(tools) + os.pathsep + _env()["PATH"])
     env.pop("RANK_TABLE_FILE", None)
-    out = slurm_cluster.on(1, _in_allocation([sys.executable, "-c", code, str(path)]), env=env,
-                           cwd=tmp_path)
+    out = slurm_cluster.on(
+        1, _in_allocation([sys.executable, "-c", code, str(path)]), env=env, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     table = json.loads(open(out.stdout.strip().splitlines()[-1]).read())
     assert table["server_list"] == [
-        {"server_id": "10.77.0.%d" % n, "device": [
-            {"rank_id": str(2 * (n - 1) + k), "device_id": str(4 + k),
-             "device_ip": "192.168.10%d.%d" % (4 + k, n)} for k in (0, 1)]} for n in (1, 2)]
+        {
+            "server_id": "10.77.0.%d" % n,
+            "device": [
+                {
+                    "rank_id": str(2 * (n - 1) + k),
+                    "device_id": str(4 + k),
+                    "device_ip": "192.168.10%d.%d" % (4 + k, n),
+                }
+                for k in (0, 1)
+            ],
+        }
+        for n in (1, 2)
+    ]

@@ -1,6 +1,7 @@
 """The tiny workflow through workflow/profiles/slurm on the two-node test cluster: every job goes
 through sbatch, train_block spans both nodes, nothing is left to do afterwards, and one removed
 evaluation is one new job."""
+
 import os
 import re
 import sys
@@ -15,17 +16,34 @@ pytestmark = pytest.mark.slurm
 SNAKEFILE = os.path.join(ROOT, "workflow", "Snakefile")
 PROFILE = os.path.join(ROOT, "workflow", "profiles", "slurm")
 # one block of 4 steps on 4 ranks (2 nodes x 2), one evaluation
-TINY_SLURM = dict(TINY, num_train_images=1438, demo_val_fraction=0.2, results_dir="results",
-                  run_name="tiny", source_dir="demo", train_shards=2, validation_shards=1,
-                  eval_batch_size=120, rank_size=4, max_train_steps=4, checkpoint_every_steps=4)
+TINY_SLURM = dict(
+    TINY,
+    num_train_images=1438,
+    demo_val_fraction=0.2,
+    results_dir="results",
+    run_name="tiny",
+    source_dir="demo",
+    train_shards=2,
+    validation_shards=1,
+    eval_batch_size=120,
+    rank_size=4,
+    max_train_steps=4,
+    checkpoint_every_steps=4,
+)
 
 
 def _snakemake(cluster, work, *args):
     bin_dir = os.path.dirname(sys.executable)
-    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"],
-               PYTHONPATH=os.path.join(ROOT, "src"))
-    argv = [os.path.join(bin_dir, "snakemake"), "-s", SNAKEFILE, "--profile", PROFILE] + list(
-        args) + ["--configfile", "tiny.yaml"]  # last: --configfile takes every word after it
+    env = dict(
+        os.environ,
+        PATH=bin_dir + os.pathsep + os.environ["PATH"],
+        PYTHONPATH=os.path.join(ROOT, "src"),
+    )
+    argv = (
+        [os.path.join(bin_dir, "snakemake"), "-s", SNAKEFILE, "--profile", PROFILE]
+        + list(args)
+        + ["--configfile", "tiny.yaml"]
+    )  # last: --configfile takes every word after it
     return cluster.on(1, argv, env=env, cwd=work, timeout=900)
 
 
@@ -33,8 +51,9 @@ def _submitted(run):
     return len(re.findall(r"submitted with SLURM jobid", run.stdout + run.stderr))
 
 
-def test_the_tiny_workflow_runs_through_sbatch_with_train_block_on_both_nodes(slurm_cluster,
-                                                                               tmp_path):
+def test_the_tiny_workflow_runs_through_sbatch_with_train_block_on_both_nodes(
+    slurm_cluster, tmp_path
+):
     for name in ("config", "reports"):
         os.symlink(os.path.join(ROOT, name), str(tmp_path / name))
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY_SLURM))

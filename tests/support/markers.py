@@ -1,4 +1,5 @@
 """Markers whose tests run only when selected by name (`pytest -m container`, `pytest -m slurm`)."""
+
 import pytest
 
 

@@ -3,7 +3,6 @@
 Not tf.data: its reader takes a file cut short for a clean end of file, and these tests must see
 every frame, checked. The frame layout and checksum are resnext.data.tfrecord's.
 """
-import io
 
 from resnext.data import tfrecord
 
@@ -14,7 +13,7 @@ def iter_records(path, verify=False):
     verify=True also checks every data checksum (CorruptRecordError naming file and offset).
     """
     offset, head, foot = 0, tfrecord.HEADER_BYTES, tfrecord.FOOTER_BYTES
-    with io.open(path, "rb") as f:
+    with open(path, "rb") as f:
         while True:
             header = f.read(head)
             if not header:
@@ -22,14 +21,17 @@ def iter_records(path, verify=False):
             whole = len(header) == head
             if not whole or tfrecord.masked_crc(header[:8]) != tfrecord.unpack_crc(header[8:]):
                 raise tfrecord.CorruptRecordError(
-                    "%s: truncated or corrupt record header at offset %d" % (path, offset))
+                    "%s: truncated or corrupt record header at offset %d" % (path, offset)
+                )
             length = tfrecord.unpack_length(header[:8])
             data, footer = f.read(length), f.read(foot)
             if len(data) < length or len(footer) < foot:
-                raise tfrecord.CorruptRecordError("%s: truncated record at offset %d (%d bytes "
-                                                  "expected)" % (path, offset, length))
+                raise tfrecord.CorruptRecordError(
+                    "%s: truncated record at offset %d (%d bytes expected)" % (path, offset, length)
+                )
             if verify and tfrecord.masked_crc(data) != tfrecord.unpack_crc(footer):
                 raise tfrecord.CorruptRecordError(
-                    "%s: corrupt record data at offset %d (checksum mismatch)" % (path, offset))
+                    "%s: corrupt record data at offset %d (checksum mismatch)" % (path, offset)
+                )
             offset += head + length + foot
             yield data

@@ -1,4 +1,5 @@
 """Small JPEG trees of real digits (scikit-learn's), in the layout `resnext convert` reads."""
+
 import os
 
 import numpy as np
@@ -13,9 +14,10 @@ IMAGE_SIZE = 16
 def write_tree(root, train_per_class=TRAIN_PER_CLASS, val_per_class=VAL_PER_CLASS, size=IMAGE_SIZE):
     """Write a small train/<synset>/ + val/<synset>/ JPEG tree of real digits under root."""
     from sklearn.datasets import load_digits
+
     digits = load_digits()
     for c, n_val in enumerate(val_per_class):
-        members = np.flatnonzero(digits.target == c)[:train_per_class + n_val]
+        members = np.flatnonzero(digits.target == c)[: train_per_class + n_val]
         for k, i in enumerate(members):
             split = "train" if k < train_per_class else "val"
             folder = os.path.join(str(root), split, demo.synset(c))

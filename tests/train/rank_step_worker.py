@@ -4,6 +4,7 @@ usage: rank_step_worker.py OUT_DIR GLOBAL_BATCH
        (env RANK_ID/RANK_SIZE/RESNEXT_CLUSTER from the launcher)
 Writes OUT_DIR/rank-<r>.npz with every trainable variable after the step.
 """
+
 import os
 import sys
 
@@ -17,9 +18,19 @@ from resnext.train.step import build_train_graph
 
 def main(out_dir, global_batch):
     rank, size = int(os.environ["RANK_ID"]), int(os.environ["RANK_SIZE"])
-    cfg = load_config([], ["arch=resnext_tiny_nobn", "image_size=32", "num_classes=10", "rank_size=%d" % size,
-                           "batch_size=%d" % (global_batch // size), "num_train_images=1000", "warmup_epochs=0",
-                           "threads_per_rank=1"])
+    cfg = load_config(
+        [],
+        [
+            "arch=resnext_tiny_nobn",
+            "image_size=32",
+            "num_classes=10",
+            "rank_size=%d" % size,
+            "batch_size=%d" % (global_batch // size),
+            "num_train_images=1000",
+            "warmup_epochs=0",
+            "threads_per_rank=1",
+        ],
+    )
     rng = np.random.RandomState(0)
     images = rng.randn(global_batch, 32, 32, 3).astype(np.float32)
     labels = rng.randint(0, 10, global_batch).astype(np.int32)
@@ -37,7 +48,9 @@ def main(out_dir, global_batch):
             sess.run(broadcast)
         before = {v.op.name: sess.run(v) for v in tf.trainable_variables()} if rank == 0 else {}
         sess.run(ops.train_op)
-        after = {v.op.name: sess.run(v) for v in graph.get_collection(tf.GraphKeys.TRAINABLE_VARIABLES)}
+        after = {
+            v.op.name: sess.run(v) for v in graph.get_collection(tf.GraphKeys.TRAINABLE_VARIABLES)
+        }
     np.savez(os.path.join(out_dir, "rank-%d.npz" % rank), **after)
     if before:
         np.savez(os.path.join(out_dir, "init.npz"), **before)

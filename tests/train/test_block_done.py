@@ -5,6 +5,7 @@ missing block record, rebuilt as recovered). The ranks are replaced by a stand-i
 does not save) a checkpoint: what is tested is the launcher around them. Real training runs in
 tests/reliability/test_config_changes.py.
 """
+
 import os
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from resnext import atomic, checkpoints, paths
 from resnext.data import choice
 from resnext.train import launch, recipe
+
 
 def _save(cfg, step):
     os.makedirs(paths.ckpt_dir(cfg.train_dir), exist_ok=True)
@@ -30,9 +32,13 @@ def launcher(tiny_cfg, monkeypatch):
         started.append(step)
         if saves[0]:
             _save(c, step)
+
     monkeypatch.setattr(launch, "supervise", ranks)
-    monkeypatch.setattr(launch.preflight, "check_launch",
-                        lambda c: (atomic.read_json(choice.manifest_path(c)), {"check": "size"}))
+    monkeypatch.setattr(
+        launch.preflight,
+        "check_launch",
+        lambda c: (atomic.read_json(choice.manifest_path(c)), {"check": "size"}),
+    )
     return cfg, started, saves
 
 
@@ -42,7 +48,10 @@ def test_a_trained_block_ends_in_its_marker(launcher):
     done = atomic.read_json(paths.block_done(cfg.train_dir, 4))
     assert started == [4]
     assert {k: done[k] for k in ("until_step", "checkpoint_step", "ranks_started")} == {
-        "until_step": 4, "checkpoint_step": 4, "ranks_started": True}
+        "until_step": 4,
+        "checkpoint_step": 4,
+        "ranks_started": True,
+    }
     assert done["recipe_sha256"] == cfg.sha256("training")
 
 
@@ -83,7 +92,8 @@ def test_the_workflow_check_reads_the_manifest_on_disk(launcher, tiny_cfg):
     assert recipe.check_workflow(cfg) == []  # nothing trained yet
     launch.train(cfg, None, 4)
     assert recipe.check_workflow(tiny_cfg(num_epochs=2 * cfg.num_epochs, max_train_steps=12)) == [
-        ("max_train_steps", 8, 12, "extended"), ("num_epochs", cfg.num_epochs,
-                                                 2 * cfg.num_epochs, "extended")]
+        ("max_train_steps", 8, 12, "extended"),
+        ("num_epochs", cfg.num_epochs, 2 * cfg.num_epochs, "extended"),
+    ]
     with pytest.raises(recipe.RecipeChanged, match="learning_rate_maximum"):
         recipe.check_workflow(tiny_cfg(learning_rate_maximum=0.1))

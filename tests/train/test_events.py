@@ -1,6 +1,7 @@
 """TensorBoard events of the evaluation: each evaluated checkpoint adds eval/top1, eval/top5 and
 eval/loss at its global step, in event files under <run>/eval/ (train/ holds the training curves),
 so `tensorboard --logdir results/<run>` shows both."""
+
 import glob
 import json
 import os
@@ -36,7 +37,11 @@ def test_evaluation_writes_eval_tags_at_the_checkpoint_step(trained):
     cfg, prefix = trained
     result = evaluate(cfg, prefix)
     scalars = _scalars(os.path.join(cfg.run_dir, "eval"))
-    assert {tag for tag, _ in scalars} == {"eval/" + t for t in EVAL_TAGS} == {"eval/top1", "eval/top5", "eval/loss"}
+    assert (
+        {tag for tag, _ in scalars}
+        == {"eval/" + t for t in EVAL_TAGS}
+        == {"eval/top1", "eval/top5", "eval/loss"}
+    )
     for tag in EVAL_TAGS:
         assert scalars[("eval/" + tag, 4)] == pytest.approx(result[tag], rel=1e-6)
     with open(os.path.join(cfg.run_dir, "eval", "step-4.json"), encoding="utf-8") as f:

@@ -1,4 +1,5 @@
 """Training blocks end to end on the tiny variant: resume, records, failures."""
+
 import json
 import logging
 import os
@@ -24,13 +25,20 @@ def test_blocks_resume_and_write_records(tiny_cfg, caplog):
         first = _train(cfg, 4)
         second = _train(cfg, 8)
     assert checkpoints.complete_steps(cfg.train_dir) == [4, 8]
-    assert (first["start_step"], first["end_step"], second["start_step"], second["end_step"]) == (0, 4, 4, 8)
+    assert (first["start_step"], first["end_step"], second["start_step"], second["end_step"]) == (
+        0,
+        4,
+        4,
+        8,
+    )
     on_disk = json.load(open(paths.block_record(cfg.train_dir, 2)))
     assert on_disk["config_sha256"] == cfg.sha256() and on_disk["images"] == 4 * cfg.global_batch
     steps = [r["step"] for r in records.read_metrics(cfg)]
     assert steps == [2, 4, 6, 8]
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step:")]
-    assert len(lines) == 4 and "FPS:" in lines[0] and "total_loss:" in lines[0] and "lr:" in lines[0]
+    assert (
+        len(lines) == 4 and "FPS:" in lines[0] and "total_loss:" in lines[0] and "lr:" in lines[0]
+    )
     # a rerun of a finished block is a no-op that keeps its record
     assert _train(cfg, 8) is None and checkpoints.complete_steps(cfg.train_dir) == [4, 8]
 
@@ -91,5 +99,11 @@ def test_events_hold_the_train_tags(tiny_cfg):
         if name.startswith("events.out.tfevents"):
             for event in tf.train.summary_iterator(os.path.join(cfg.train_dir, name)):
                 tags.update(v.tag for v in event.summary.value)
-    assert {"train/loss", "train/total_loss", "train/lr", "train/images_per_sec", "train/loss_scale"} <= tags
+    assert {
+        "train/loss",
+        "train/total_loss",
+        "train/lr",
+        "train/images_per_sec",
+        "train/loss_scale",
+    } <= tags
     assert np.isfinite(records.read_metrics(cfg)[-1]["loss"])

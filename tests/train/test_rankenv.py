@@ -1,4 +1,5 @@
 """A rank's environment: the local launcher's placements, SLURM's step environment, the devices."""
+
 import json
 import os
 import shutil
@@ -13,10 +14,15 @@ from support.paths import DEMO_CONFIG, ROOT
 
 # what srun sets in each task of `srun -N2 -n4 --distribution=block --resv-ports=4 -c1`
 # (tests/slurm/test_slurm_cluster.py sees the same layout on the test cluster)
-STEP = {"SLURM_NTASKS": "4", "SLURM_STEP_NODELIST": "node[1-2]",
-        "SLURM_STEP_TASKS_PER_NODE": "2(x2)",
-        "SLURM_STEP_RESV_PORTS": "20010-20013", "SLURM_DISTRIBUTION": "block",
-        "SLURM_CPUS_PER_TASK": "1", "SLURM_JOB_ID": "7"}
+STEP = {
+    "SLURM_NTASKS": "4",
+    "SLURM_STEP_NODELIST": "node[1-2]",
+    "SLURM_STEP_TASKS_PER_NODE": "2(x2)",
+    "SLURM_STEP_RESV_PORTS": "20010-20013",
+    "SLURM_DISTRIBUTION": "block",
+    "SLURM_CPUS_PER_TASK": "1",
+    "SLURM_JOB_ID": "7",
+}
 TASKS = [("node1", 0), ("node1", 1), ("node2", 0), ("node2", 1)]
 
 
@@ -78,19 +84,27 @@ def test_node_order_is_slurms_not_text_order():
     assert placement.hosts[:2] == ["node2:20010", "node2:20011"]
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"SLURM_NTASKS": "2", "SLURM_STEP_TASKS_PER_NODE": "1(x2)"},
-     "SLURM_NTASKS=2 tasks but rank_size is 4"),
-    ({"SLURM_DISTRIBUTION": "cyclic"}, "SLURM_DISTRIBUTION=cyclic but the ranks are numbered"),
-    ({"SLURM_DISTRIBUTION": "plane=2"}, "SLURM_DISTRIBUTION=plane=2"),
-    ({"SLURM_STEP_TASKS_PER_NODE": "3,1"}, None),  # rank 1 on node1 still: fine
-    ({"SLURM_STEP_TASKS_PER_NODE": "2"}, "does not give 4 tasks on the 2 node"),
-    ({"SLURM_STEP_RESV_PORTS": "20010"}, "holds 1 port.s. but a node runs 2 ranks"),
-    ({"SLURM_STEP_RESV_PORTS": ""}, "SLURM_STEP_RESV_PORTS is not set"),
-    ({"SLURMD_NODENAME": "node2"}, "rank 1 on node1 as local task 1 but SLURM ran it on node2"),
-    ({"SLURM_LOCALID": "0"}, "task 1 but SLURM ran it on node1 .SLURMD_NODENAME. as local task 0"),
-    ({"SLURM_PROCID": "x"}, "SLURM_PROCID='x' is not an integer"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"SLURM_NTASKS": "2", "SLURM_STEP_TASKS_PER_NODE": "1(x2)"},
+            "SLURM_NTASKS=2 tasks but rank_size is 4",
+        ),
+        ({"SLURM_DISTRIBUTION": "cyclic"}, "SLURM_DISTRIBUTION=cyclic but the ranks are numbered"),
+        ({"SLURM_DISTRIBUTION": "plane=2"}, "SLURM_DISTRIBUTION=plane=2"),
+        ({"SLURM_STEP_TASKS_PER_NODE": "3,1"}, None),  # rank 1 on node1 still: fine
+        ({"SLURM_STEP_TASKS_PER_NODE": "2"}, "does not give 4 tasks on the 2 node"),
+        ({"SLURM_STEP_RESV_PORTS": "20010"}, "holds 1 port.s. but a node runs 2 ranks"),
+        ({"SLURM_STEP_RESV_PORTS": ""}, "SLURM_STEP_RESV_PORTS is not set"),
+        ({"SLURMD_NODENAME": "node2"}, "rank 1 on node1 as local task 1 but SLURM ran it on node2"),
+        (
+            {"SLURM_LOCALID": "0"},
+            "task 1 but SLURM ran it on node1 .SLURMD_NODENAME. as local task 0",
+        ),
+        ({"SLURM_PROCID": "x"}, "SLURM_PROCID='x' is not an integer"),
+    ],
+)
 def test_a_step_that_does_not_match_is_refused_naming_both_values(change, message):
     env = _task(1, **change)
     if message is None:
@@ -162,13 +176,20 @@ def test_train_rank_refuses_a_mismatched_step_before_tensorflow_is_imported(tmp_
     """The refusal is one line, exit 2, and TensorFlow was never imported."""
     config = tmp_path / "c.yaml"
     config.write_text("launcher: slurm\nrank_size: 4\n")
-    code = ("import sys; from resnext import cli; rc = cli.main(sys.argv[1:]); "
-            "print('TF' if 'tensorflow' in sys.modules else 'noTF'); sys.exit(rc)")
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"),
-               **_task(1, SLURM_DISTRIBUTION="cyclic"))
-    out = subprocess.run([sys.executable, "-c", code, "train-rank", "--config", str(config),
-                          "--until-step", "4"], capture_output=True, text=True, env=env,
-                         timeout=120)
+    code = (
+        "import sys; from resnext import cli; rc = cli.main(sys.argv[1:]); "
+        "print('TF' if 'tensorflow' in sys.modules else 'noTF'); sys.exit(rc)"
+    )
+    env = dict(
+        os.environ, PYTHONPATH=os.path.join(ROOT, "src"), **_task(1, SLURM_DISTRIBUTION="cyclic")
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, "train-rank", "--config", str(config), "--until-step", "4"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 2 and out.stdout.strip() == "noTF", out.stderr
     errors = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and "SLURM_DISTRIBUTION=cyclic" in errors[0], out.stderr
@@ -176,18 +197,24 @@ def test_train_rank_refuses_a_mismatched_step_before_tensorflow_is_imported(tmp_
 
 # ---- NPU under SLURM: the rank table of the step's nodes ----------------------------------------
 
+
 def _fake_hccn_tool(node):
     """hccn_tool -i <dev> -ip -g as the Ascend driver prints it (tests/test_ranktable.py), one
     NIC subnet per device, one host address per node."""
+
     def run(argv, **kwargs):
         assert argv[:2] == ["hccn_tool", "-i"] and argv[3:] == ["-ip", "-g"]
         return ("ipaddr:192.168.10%s.%d\nnetmask:255.255.255.0\n" % (argv[2], node)).encode()
+
     return run
 
 
 def _npu_cfg(*overrides):
-    return load_config([DEMO_CONFIG], ["backend=npu", "launcher=slurm", "rank_size=4",
-                                       "precision_mode=allow_mix_precision"] + list(overrides))
+    return load_config(
+        [DEMO_CONFIG],
+        ["backend=npu", "launcher=slurm", "rank_size=4", "precision_mode=allow_mix_precision"]
+        + list(overrides),
+    )
 
 
 def _entries(cfg):
@@ -196,14 +223,25 @@ def _entries(cfg):
     for rank, (node, local) in enumerate(TASKS):
         n = int(node[-1])
         placement = rankenv.Placement(rank, 4, local, [], None)
-        out.append(rankenv.slurm_table_entry(cfg, placement, node_ip="10.77.0.%d" % n,
-                                             conf_path="/nonexistent", run=_fake_hccn_tool(n)))
+        out.append(
+            rankenv.slurm_table_entry(
+                cfg,
+                placement,
+                node_ip="10.77.0.%d" % n,
+                conf_path="/nonexistent",
+                run=_fake_hccn_tool(n),
+            )
+        )
     return out
 
 
 def test_each_task_reports_its_node_and_its_devices_nic():
-    assert _entries(_npu_cfg())[3] == {"rank": 3, "server_id": "10.77.0.2", "device_id": 1,
-                                       "device_ip": "192.168.101.2"}
+    assert _entries(_npu_cfg())[3] == {
+        "rank": 3,
+        "server_id": "10.77.0.2",
+        "device_id": 1,
+        "device_ip": "192.168.101.2",
+    }
     entry = _entries(_npu_cfg("npu_device_ids=[4, 5, 6, 7]"))[1]
     assert (entry["device_id"], entry["device_ip"]) == (5, "192.168.105.1")
 
@@ -214,11 +252,26 @@ def test_the_step_table_gives_each_rank_the_env_the_local_launcher_gives(tmp_pat
     table = rankenv.slurm_table(cfg, list(reversed(entries)))  # tasks report in any order
     assert [s["server_id"] for s in table["server_list"]] == ["10.77.0.1", "10.77.0.2"]
     path = str(tmp_path / "rank_table.json")
-    servers = [{"server_id": "10.77.0.%d" % n, "device_ids": [0, 1],
-                "device_ips": ["192.168.100.%d" % n, "192.168.101.%d" % n]} for n in (1, 2)]
-    local = rankenv.npu_env(load_config([DEMO_CONFIG], [
-        "backend=npu", "rank_size=4", "precision_mode=allow_mix_precision",
-        "npu_servers=%s" % json.dumps(servers)]), path)
+    servers = [
+        {
+            "server_id": "10.77.0.%d" % n,
+            "device_ids": [0, 1],
+            "device_ips": ["192.168.100.%d" % n, "192.168.101.%d" % n],
+        }
+        for n in (1, 2)
+    ]
+    local = rankenv.npu_env(
+        load_config(
+            [DEMO_CONFIG],
+            [
+                "backend=npu",
+                "rank_size=4",
+                "precision_mode=allow_mix_precision",
+                "npu_servers=%s" % json.dumps(servers),
+            ],
+        ),
+        path,
+    )
     for rank in range(4):
         assert rankenv.npu_rank_env(cfg, rank, table, path) == local(rank)
 

@@ -4,6 +4,7 @@ A run "has trained" once a checkpoint index (or a block record) exists; these te
 with an empty `.index` file, which is all resnext.checkpoints looks at. The workflow-level
 behaviour, with real training, is in tests/reliability/test_config_changes.py.
 """
+
 import json
 import logging
 import os
@@ -16,10 +17,19 @@ from resnext.config import AFFECTS, OPERATIONS, STAGES, ConfigError, keys_affect
 from resnext.train import launch, recipe
 
 
-MANIFEST = {"splits": {"train": {"num_images": 120, "shards": [
-    {"name": "train-00000-of-00002", "sha256": "a" * 64, "num_records": 60},
-    {"name": "train-00001-of-00002", "sha256": "b" * 64, "num_records": 60}]}},
-    "label_map": {"d0": 0, "d1": 1}, "source": "/somewhere"}
+MANIFEST = {
+    "splits": {
+        "train": {
+            "num_images": 120,
+            "shards": [
+                {"name": "train-00000-of-00002", "sha256": "a" * 64, "num_records": 60},
+                {"name": "train-00001-of-00002", "sha256": "b" * 64, "num_records": 60},
+            ],
+        }
+    },
+    "label_map": {"d0": 0, "d1": 1},
+    "source": "/somewhere",
+}
 NOW = "2026-12-07T07:00:00Z"
 
 
@@ -42,8 +52,15 @@ def test_every_key_says_what_it_affects():
     assert all(v == (OPERATIONS,) or set(v) <= set(STAGES) for v in AFFECTS.values())
     assert "learning_rate_maximum" in keys_affecting("training")
     assert "rank_timeout_s" not in sum((keys_affecting(s) for s in STAGES), ())
-    assert keys_affecting("export") == ("arch", "backend", "bn_epsilon", "eval_batch_size",
-                                        "grouped_conv", "image_size", "num_classes")
+    assert keys_affecting("export") == (
+        "arch",
+        "backend",
+        "bn_epsilon",
+        "eval_batch_size",
+        "grouped_conv",
+        "image_size",
+        "num_classes",
+    )
 
 
 def test_a_stage_digest_ignores_keys_that_do_not_affect_it(tiny_cfg):
@@ -63,8 +80,14 @@ def test_the_first_block_records_the_recipe(tiny_cfg):
     keys = record["keys"]
     assert keys["learning_rate_maximum"] == 0.05 and "rank_timeout_s" not in keys
     assert record["keys_sha256"] == cfg.sha256("training") and record["changes"] == []
-    assert record["versions"] == [{"from_step": 0, "keys_sha256": cfg.sha256("training"),
-                                   "utc": NOW, "train_data_sha256": record["train_data"]["sha256"]}]
+    assert record["versions"] == [
+        {
+            "from_step": 0,
+            "keys_sha256": cfg.sha256("training"),
+            "utc": NOW,
+            "train_data_sha256": record["train_data"]["sha256"],
+        }
+    ]
     assert record["train_data"]["shards"] == 2 and record["train_data"]["num_images"] == 120
 
 
@@ -90,8 +113,16 @@ def test_an_accepted_change_goes_on_and_is_recorded_at_the_step(run):
     assert recipe.check(cfg, MANIFEST) == [("learning_rate_maximum", 0.05, 0.1, "accepted")]
     recipe.begin_block(cfg, MANIFEST, NOW)
     record = atomic.read_json(recipe.recipe_path(cfg))
-    assert record["changes"] == [{"step": 4, "key": "learning_rate_maximum", "old": 0.05,
-                                  "new": 0.1, "how": "accepted", "utc": NOW}]
+    assert record["changes"] == [
+        {
+            "step": 4,
+            "key": "learning_rate_maximum",
+            "old": 0.05,
+            "new": 0.1,
+            "how": "accepted",
+            "utc": NOW,
+        }
+    ]
     assert [v["from_step"] for v in record["versions"]] == [0, 4]
     first, second = recipe.version_at(record, 4), recipe.version_at(record, 8)
     assert first["keys_sha256"] != second["keys_sha256"] == cfg.sha256("training")

@@ -1,4 +1,5 @@
 """The lr schedules pinned against their formulas, written out independently here."""
+
 import math
 
 import pytest
@@ -11,7 +12,9 @@ BASE, END = 0.1, 1e-6
 
 def seed_cfg(variant, mode="cosine"):
     # The seed's 8P recipe: 5004 steps/epoch, 5 warm-up epochs, 120 epochs.
-    return load_config([], ["rank_size=8", "lr_schedule_variant=%s" % variant, "lr_decay_mode=%s" % mode])
+    return load_config(
+        [], ["rank_size=8", "lr_schedule_variant=%s" % variant, "lr_decay_mode=%s" % mode]
+    )
 
 
 def seed_formula(i, w, t):
@@ -30,7 +33,9 @@ def corrected_formula(i, w, t):
     return END
 
 
-@pytest.mark.parametrize("variant,formula", [("seed", seed_formula), ("corrected", corrected_formula)])
+@pytest.mark.parametrize(
+    "variant,formula", [("seed", seed_formula), ("corrected", corrected_formula)]
+)
 def test_cosine_variants_match_their_formulas(variant, formula):
     cfg = seed_cfg(variant)
     w, t = warmup_steps(cfg), cfg.schedule_steps
@@ -44,14 +49,19 @@ def test_cosine_variants_match_their_formulas(variant, formula):
 def test_seed_and_corrected_differ_where_documented():
     seed, fixed = seed_cfg("seed"), seed_cfg("corrected")
     w = warmup_steps(seed)
-    s, c = evaluate_schedule(seed, [w // 4, seed.train_steps]), evaluate_schedule(fixed, [w // 4, fixed.train_steps])
+    s, c = (
+        evaluate_schedule(seed, [w // 4, seed.train_steps]),
+        evaluate_schedule(fixed, [w // 4, fixed.train_steps]),
+    )
     # warm-up: the cosine ramp is below the linear one in its first half; the end lr: 1e-8 vs 1e-6
     assert s[0] < c[0]
     assert s[1] == pytest.approx(1e-8, rel=1e-4) and c[1] == pytest.approx(1e-6, rel=1e-4)
 
 
 def test_steps_mode_multiplies_at_boundaries():
-    cfg = load_config([], ["rank_size=8", "lr_decay_mode=steps", "warmup_epochs=0", "lr_decay_epochs=[30, 60]"])
+    cfg = load_config(
+        [], ["rank_size=8", "lr_decay_mode=steps", "warmup_epochs=0", "lr_decay_epochs=[30, 60]"]
+    )
     spe = cfg.steps_per_epoch
     got = evaluate_schedule(cfg, [0, 30 * spe - 1, 30 * spe, 60 * spe, 100 * spe])
     assert got == pytest.approx([0.1, 0.1, 0.01, 0.001, 0.001], rel=1e-5)

@@ -1,5 +1,6 @@
 """The launcher's srun step (launcher slurm): its command line and how srun's report names a rank.
 The step itself runs on the test cluster (tests/slurm/test_slurm_train.py)."""
+
 import pytest
 
 from resnext.config import ConfigError, load_config
@@ -20,12 +21,19 @@ def _cfg(*overrides):
 
 
 def test_one_srun_starts_a_task_per_rank_in_block_order_with_ports_and_logs(tmp_path):
-    argv = slurmstep.srun_argv(_cfg("rank_size=4", "threads_per_rank=2"), ["python", "x"],
-                               str(tmp_path / "logs"))
+    argv = slurmstep.srun_argv(
+        _cfg("rank_size=4", "threads_per_rank=2"), ["python", "x"], str(tmp_path / "logs")
+    )
     assert argv[0] == "srun" and argv[-3:] == ["--", "python", "x"]
-    for flag in ("--ntasks=4", "--distribution=block", "--kill-on-bad-exit=1", "--resv-ports=4",
-                 "--cpus-per-task=2", "--open-mode=append",
-                 "--output=%s/logs/rank-%%t.log" % tmp_path):
+    for flag in (
+        "--ntasks=4",
+        "--distribution=block",
+        "--kill-on-bad-exit=1",
+        "--resv-ports=4",
+        "--cpus-per-task=2",
+        "--open-mode=append",
+        "--output=%s/logs/rank-%%t.log" % tmp_path,
+    ):
         assert flag in argv, flag
     one = slurmstep.srun_argv(_cfg("rank_size=1"), ["python"], "logs")
     assert not [a for a in one if a.startswith(("--resv-ports", "--cpus-per-task"))]
@@ -37,8 +45,10 @@ def test_a_percent_in_the_run_folder_reaches_srun_doubled():
 
 def test_the_rank_that_failed_first_is_named_not_those_srun_cancelled():
     assert slurmstep.failed_task(KILLED) == (3, "node2", "Killed")
-    exited = ("srun: error: node1: tasks 0-1: Terminated\n"
-              "srun: error: node2: task 2: Exited with exit code 2\n")
+    exited = (
+        "srun: error: node1: tasks 0-1: Terminated\n"
+        "srun: error: node2: task 2: Exited with exit code 2\n"
+    )
     assert slurmstep.failed_task(exited) == (2, "node2", "Exited with exit code 2")
     assert slurmstep.failed_task("srun: error: node1: tasks 0-1: Terminated\n")[0] == 0
     assert slurmstep.failed_task("srun: error: Unable to create step\n") is None

@@ -1,14 +1,27 @@
 """The train step's parts: loss, weight decay, loss scaling (static and dynamic)."""
+
 import numpy as np
 import pytest
 
 from resnext.backends import get_backend
 from resnext.compat import tf
 from resnext.config import load_config
-from resnext.train.step import _dynamic_apply, _dynamic_scale_vars, build_train_graph, weight_decay_loss
+from resnext.train.step import (
+    _dynamic_apply,
+    _dynamic_scale_vars,
+    build_train_graph,
+    weight_decay_loss,
+)
 
-BASE = ["arch=resnext_tiny", "image_size=32", "num_classes=10", "batch_size=4", "num_train_images=100",
-        "warmup_epochs=0", "threads_per_rank=1"]
+BASE = [
+    "arch=resnext_tiny",
+    "image_size=32",
+    "num_classes=10",
+    "batch_size=4",
+    "num_train_images=100",
+    "warmup_epochs=0",
+    "threads_per_rank=1",
+]
 
 
 def _one_step(overrides, steps=1):
@@ -27,7 +40,10 @@ def _one_step(overrides, steps=1):
             for _ in range(steps):
                 sess.run(ops.train_op)
             after = {v.op.name: sess.run(v) for v in tf.trainable_variables()}
-            extra = sess.run([ops.global_step, ops.loss_scale] + ([ops.skipped] if ops.skipped is not None else []))
+            extra = sess.run(
+                [ops.global_step, ops.loss_scale]
+                + ([ops.skipped] if ops.skipped is not None else [])
+            )
     return before, after, extra
 
 
@@ -73,5 +89,6 @@ def test_dynamic_overflow_skips_the_step_and_reduces_the_scale():
 
 def test_dynamic_scale_grows_after_a_run_of_finite_steps():
     before, after, (step, scale, skipped) = _one_step(
-        ["loss_scale=dynamic", "dynamic_loss_scale_init=8", "dynamic_loss_scale_period=2"], steps=2)
+        ["loss_scale=dynamic", "dynamic_loss_scale_init=8", "dynamic_loss_scale_period=2"], steps=2
+    )
     assert skipped == 0 and scale == 16 and step == 2 and _changed(before, after)

@@ -4,6 +4,7 @@ The shards are written by TensorFlow's own tf.io.TFRecordWriter (tests/support/f
 The tiny run checks the plan, the report and that the shard folder is untouched; the slow one is
 the embedded demo itself, its JPEG tree written as TF-slim shards, reaching the demo's bar.
 """
+
 import json
 import os
 
@@ -31,9 +32,15 @@ def _demo_shards(folder, tmp_path, image_size=32):
     tree = str(tmp_path / "tree")
     demo.write_demo_tree(tree, image_size=image_size)
     items = foreign.items_from_tree(tree)
-    foreign.write_folder(folder, items, "tfslim", shards=(4, 2),
-                         examples=lambda item: foreign.tfslim_example(item, label_offset=0,
-                                                                      size=(image_size, image_size)))
+    foreign.write_folder(
+        folder,
+        items,
+        "tfslim",
+        shards=(4, 2),
+        examples=lambda item: foreign.tfslim_example(
+            item, label_offset=0, size=(image_size, image_size)
+        ),
+    )
     return items
 
 
@@ -42,8 +49,15 @@ def test_all_indexes_tfds_shards_and_never_converts(tmp_path):
     shards = str(tmp_path / "tfds shards")  # a space in the path: quoted all the way
     foreign.write_folder(shards, foreign.digit_items(CLASSES, 12, 4), "tfds")
     before = foreign.folder_state(shards)
-    values = dict(TINY, results_dir="results", run_name="adopted", data_url=shards, label_offset=0,
-                  num_classes=CLASSES, eval_batch_size=40)
+    values = dict(
+        TINY,
+        results_dir="results",
+        run_name="adopted",
+        data_url=shards,
+        label_offset=0,
+        num_classes=CLASSES,
+        eval_batch_size=40,
+    )
     (work / "tiny.yaml").write_text(yaml.safe_dump(values))
     plan = planned_jobs(snakemake(work, "-n", "all", "--configfile", "tiny.yaml"))
     assert plan.get("index") == 1 and "convert" not in plan and "demo_data" not in plan
@@ -74,8 +88,10 @@ def test_the_demo_from_tfslim_shards_reaches_its_accuracy_bar(tmp_path):
     run = work / "results" / "demo"
     manifest = json.loads((run / "data" / "manifest.json").read_text())
     assert manifest["splits"]["train"]["num_images"] == sum(i.split == "train" for i in items)
-    last = max((json.loads(p.read_text()) for p in (run / "eval").glob("step-*.json")),
-               key=lambda r: r["step"])
+    last = max(
+        (json.loads(p.read_text()) for p in (run / "eval").glob("step-*.json")),
+        key=lambda r: r["step"],
+    )
     assert last["num_images"] == sum(i.split == "validation" for i in items)
     assert last["top1"] >= DEMO_TOP1_BAR, last
     assert not (run / "source").exists() and foreign.folder_state(shards) == before

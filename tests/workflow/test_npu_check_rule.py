@@ -46,7 +46,8 @@ def test_npu_check_plans_one_check_job_never_in_all(work):
     assert (
         "resnext npu-check --config results/tiny/config.resolved.yaml"
         " --out results/tiny/npu-check > results/tiny/logs/npu-check.log 2>&1"
-        in run.stdout + run.stderr
+        in run.stdout
+        + run.stderr
     )
     assert "npu_check_run" not in planned_jobs(
         snakemake(work, "all", "-n", "--configfile", "tiny.yaml")

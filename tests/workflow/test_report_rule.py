@@ -5,6 +5,7 @@ workflow config, with placeholder checkpoints and graph, marked up to date with 
 the report rule, the benchmark dry run and `snakemake --report` then run for real. The real
 benchmark job (TensorFlow) is the one slow test.
 """
+
 import json
 import os
 import re
@@ -13,22 +14,46 @@ import pytest
 import yaml
 
 from support.paths import ROOT, TINY
-from report.report_fakes import write_benchmark, write_results  # tests/report (tests/ is on sys.path)
+from report.report_fakes import (
+    write_benchmark,
+    write_results,
+)  # tests/report (tests/ is on sys.path)
 from resnext import paths
 from resnext.config import load_config
 from test_workflow import planned_jobs, snakemake
 
-TINY_RUN = dict(TINY, num_train_images=1438, demo_val_fraction=0.2, results_dir="results", run_name="tiny",
-                source_dir="demo", train_shards=2, validation_shards=1, eval_batch_size=120)
-REPORT_FILES = ("report.html", "report.md", "eval_table.txt", "audit.json", "mllog.txt",
-                "accuracy.png", "loss.png", "lr.png", "throughput.png")
+TINY_RUN = dict(
+    TINY,
+    num_train_images=1438,
+    demo_val_fraction=0.2,
+    results_dir="results",
+    run_name="tiny",
+    source_dir="demo",
+    train_shards=2,
+    validation_shards=1,
+    eval_batch_size=120,
+)
+REPORT_FILES = (
+    "report.html",
+    "report.md",
+    "eval_table.txt",
+    "audit.json",
+    "mllog.txt",
+    "accuracy.png",
+    "loss.png",
+    "lr.png",
+    "throughput.png",
+)
 CONFIG = ("--configfile", "tiny.yaml")
 
 
 def _placeholders(cfg):
     """Files of the stages before the report that the fake tree lacks: demo marker, checkpoints,
     graph."""
-    files = [paths.demo_marker(cfg.source_path), paths.export_graph(paths.export_dir(cfg.run_dir), cfg.arch)]
+    files = [
+        paths.demo_marker(cfg.source_path),
+        paths.export_graph(paths.export_dir(cfg.run_dir), cfg.arch),
+    ]
     files += [paths.ckpt_index(cfg.train_dir, s) for s in cfg.block_steps]
     for path in files:
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -43,7 +68,9 @@ def finished(tmp_path_factory):
         os.symlink(os.path.join(ROOT, name), str(work / name))
     (work / "tiny.yaml").write_text(yaml.safe_dump(TINY_RUN))
     with open(os.path.join(ROOT, "config", "config.yaml"), encoding="utf-8") as f:
-        values = dict(yaml.safe_load(f), **TINY_RUN)  # what Snakemake merges: configfile, then tiny.yaml
+        values = dict(
+            yaml.safe_load(f), **TINY_RUN
+        )  # what Snakemake merges: configfile, then tiny.yaml
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
         cfg = write_results(load_config([], values=values))
@@ -70,12 +97,16 @@ def test_all_runs_only_the_report_which_writes_every_file(finished):
 
 def test_benchmark_target_runs_resnext_benchmark_on_the_run_config(finished):
     work, cfg = finished
-    assert "benchmark" not in planned_jobs(snakemake(work, "all", "-n", *CONFIG))  # `all` never benchmarks
+    assert "benchmark" not in planned_jobs(
+        snakemake(work, "all", "-n", *CONFIG)
+    )  # `all` never benchmarks
     run = snakemake(work, "benchmark", "-n", "-p", *CONFIG)
     assert planned_jobs(run) == {"benchmark": 1}
     out = "results/tiny/benchmark/train-synthetic-1x8.json"
-    assert ("resnext benchmark --config results/tiny/config.resolved.yaml --mode train "
-            "--data synthetic --out %s > results/tiny/logs/benchmark.log 2>&1" % out) in run.stdout + run.stderr
+    assert (
+        "resnext benchmark --config results/tiny/config.resolved.yaml --mode train "
+        "--data synthetic --out %s > results/tiny/logs/benchmark.log 2>&1" % out
+    ) in run.stdout + run.stderr
 
 
 def test_a_benchmark_result_reruns_the_report_which_shows_it(finished):
@@ -87,9 +118,13 @@ def test_a_benchmark_result_reruns_the_report_which_shows_it(finished):
     snakemake(work, "all", *CONFIG)
     folder = work / cfg.run_dir / "report"
     md = (folder / "report.md").read_text(encoding="utf-8")
-    assert "| train-synthetic-1x8.json | train / synthetic | 1 x 8 | cpu / fp32 | resnext_tiny @ 32 |" in md
+    assert (
+        "| train-synthetic-1x8.json | train / synthetic | 1 x 8 | cpu / fp32 | resnext_tiny @ 32 |"
+        in md
+    )
     assert [b["file"] for b in json.loads((folder / "audit.json").read_text())["benchmarks"]] == [
-        "train-synthetic-1x8.json"]
+        "train-synthetic-1x8.json"
+    ]
 
 
 def test_snakemake_report_holds_our_report_plots_and_captions(finished):
@@ -100,7 +135,9 @@ def test_snakemake_report_holds_our_report_plots_and_captions(finished):
     for name in REPORT_FILES + ("train-synthetic-1x8.json",):
         assert name in page, name
     assert "benchmark reproduction, run <tt class" in page  # workflow/report/workflow.rst, rendered
-    assert "The audit report of run" in page and "Training loss (label-smoothed cross-entropy)" in page
+    assert (
+        "The audit report of run" in page and "Training loss (label-smoothed cross-entropy)" in page
+    )
 
 
 def test_verify_target_runs_resnext_verify_and_fails_on_the_fake_hashes(finished):
@@ -112,8 +149,10 @@ def test_verify_target_runs_resnext_verify_and_fails_on_the_fake_hashes(finished
     snakemake(work, "all", *CONFIG)
     run = snakemake(work, "verify", "-n", "-p", *CONFIG)
     assert planned_jobs(run) == {"verify_run": 1, "verify": 1}
-    assert ("resnext verify results/tiny --out results/tiny/verify.json"
-            " > results/tiny/logs/verify.log 2>&1") in run.stdout + run.stderr
+    assert (
+        "resnext verify results/tiny --out results/tiny/verify.json"
+        " > results/tiny/logs/verify.log 2>&1"
+    ) in run.stdout + run.stderr
     run = snakemake(work, "verify", *CONFIG, check=False)
     assert run.returncode != 0
     log = (work / cfg.run_dir / "logs" / "verify.log").read_text(encoding="utf-8")
@@ -127,7 +166,15 @@ def test_verify_target_runs_resnext_verify_and_fails_on_the_fake_hashes(finished
 def test_real_benchmark_job(finished):
     work, cfg = finished
     snakemake(work, "benchmark", "--forcerun", "benchmark", *CONFIG)
-    with open(str(work / cfg.run_dir / "benchmark" / "train-synthetic-1x8.json"), encoding="utf-8") as f:
+    with open(
+        str(work / cfg.run_dir / "benchmark" / "train-synthetic-1x8.json"), encoding="utf-8"
+    ) as f:
         result = json.load(f)
-    assert result["config_sha256"] == cfg.sha256() and result["mode"] == "train" and result["data"] == "synthetic"
-    assert result["images_per_sec_mean"] > 0 and result["steps"] == 20 and result["warmup_steps"] == 5
+    assert (
+        result["config_sha256"] == cfg.sha256()
+        and result["mode"] == "train"
+        and result["data"] == "synthetic"
+    )
+    assert (
+        result["images_per_sec_mean"] > 0 and result["steps"] == 20 and result["warmup_steps"] == 5
+    )

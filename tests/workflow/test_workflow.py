@@ -1,5 +1,6 @@
 """The Snakemake workflow end to end on a tiny config: all, nothing left to do, incremental
 evaluation, the `evaluate` target never trains, lint, and a bad config failing before any job."""
+
 import glob
 import json
 import os
@@ -17,10 +18,25 @@ SNAKEFILE = os.path.join(ROOT, "workflow", "Snakefile")
 
 def snakemake(workdir, *args, check=True):
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    run = subprocess.run([os.path.join(os.path.dirname(sys.executable), "snakemake"), "-s", SNAKEFILE,
-                          "--cores", "2"] + list(args), cwd=str(workdir), capture_output=True, text=True, env=env)
+    run = subprocess.run(
+        [
+            os.path.join(os.path.dirname(sys.executable), "snakemake"),
+            "-s",
+            SNAKEFILE,
+            "--cores",
+            "2",
+        ]
+        + list(args),
+        cwd=str(workdir),
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if check and run.returncode != 0:
-        raise AssertionError("snakemake %s failed:\n%s\n%s" % (" ".join(args), run.stdout[-3000:], run.stderr[-3000:]))
+        raise AssertionError(
+            "snakemake %s failed:\n%s\n%s"
+            % (" ".join(args), run.stdout[-3000:], run.stderr[-3000:])
+        )
     return run
 
 
@@ -40,8 +56,17 @@ def workdir(tmp_path_factory):
     work = tmp_path_factory.mktemp("wf")
     for name in ("config", "reports"):
         os.symlink(os.path.join(ROOT, name), str(work / name))
-    tiny = dict(TINY, num_train_images=1438, demo_val_fraction=0.2, results_dir="results", run_name="tiny",
-                source_dir="demo", train_shards=2, validation_shards=1, eval_batch_size=120)
+    tiny = dict(
+        TINY,
+        num_train_images=1438,
+        demo_val_fraction=0.2,
+        results_dir="results",
+        run_name="tiny",
+        source_dir="demo",
+        train_shards=2,
+        validation_shards=1,
+        eval_batch_size=120,
+    )
     (work / "tiny.yaml").write_text(yaml.safe_dump(tiny))
     snakemake(work, "all", "--configfile", "tiny.yaml")
     return work
@@ -49,7 +74,10 @@ def workdir(tmp_path_factory):
 
 def test_all_writes_every_stage(workdir):
     run = workdir / "results" / "tiny"
-    assert sorted(os.path.basename(p) for p in glob.glob(str(run / "eval" / "*.json"))) == ["step-4.json", "step-8.json"]
+    assert sorted(os.path.basename(p) for p in glob.glob(str(run / "eval" / "*.json"))) == [
+        "step-4.json",
+        "step-8.json",
+    ]
     assert json.load(open(run / "eval" / "step-8.json"))["num_images"] == 359
     assert json.load(open(run / "eval" / "step-8.json"))["predictions"]["num_images"] == 359
     assert (run / "eval" / "step-8.predictions.npz").stat().st_size > 0
@@ -57,7 +85,9 @@ def test_all_writes_every_stage(workdir):
     assert export["max_abs_diff_logits"] < 1e-4
     for name in ("report.md", "eval_table.txt", "audit.json", "report.html", "mllog.txt"):
         assert (run / "report" / name).stat().st_size > 0
-    assert (run / "train" / "block-2.json").exists() and (run / "train" / "logs" / "rank-0.log").exists()
+    assert (run / "train" / "block-2.json").exists() and (
+        run / "train" / "logs" / "rank-0.log"
+    ).exists()
     audit = json.load(open(run / "report" / "audit.json"))
     assert audit["config_sha256"] == json.load(open(run / "eval" / "step-8.json"))["config_sha256"]
 

@@ -6,6 +6,7 @@ It decides what differs between devices: the session (config, target, device sco
 run), the dtype the model computes in, and how gradients, logged scalars and the initial variables
 are shared between ranks. Python 3.7, TF 1.15 API (the container runs it).
 """
+
 import abc
 import socket
 

@@ -7,6 +7,7 @@ all-reduce), so a step issues a handful of collectives, not one per variable. In
 handed out in graph-construction order, which is the same on every rank.
 The collective op itself exists only in TF 2.x (lines marked tf2-only); Python 3.7 syntax.
 """
+
 import json
 import os
 
@@ -20,7 +21,9 @@ def cluster_from_env():
     """host:port list the launcher put in RESNEXT_CLUSTER (one entry per rank)."""
     hosts = json.loads(os.environ.get("RESNEXT_CLUSTER", "[]"))
     if not hosts:
-        raise RuntimeError("RESNEXT_CLUSTER is not set: multi-rank training must be started by `resnext train`")
+        raise RuntimeError(
+            "RESNEXT_CLUSTER is not set: multi-rank training must be started by `resnext train`"
+        )
     return hosts
 
 
@@ -32,7 +35,9 @@ def session_config(base):
 def start_server(hosts, rank, config):
     """Start this rank's gRPC server; -> server (its .target is the session target)."""
     cluster = tf.train.ClusterSpec({"worker": list(hosts)})
-    return tf.distribute.Server(cluster, job_name="worker", task_index=rank, config=config, start=True)
+    return tf.distribute.Server(
+        cluster, job_name="worker", task_index=rank, config=config, start=True
+    )
 
 
 def pack_groups(tensors, max_bytes):
@@ -50,7 +55,7 @@ def pack_groups(tensors, max_bytes):
     return groups
 
 
-class Collectives(object):
+class Collectives:
     """Packed all-reduce of lists of tensors across `group_size` ranks."""
 
     def __init__(self, group_size, max_bytes, hint="auto", wire_dtype=None):
@@ -65,9 +70,18 @@ class Collectives(object):
     def _reduce_flat(self, flat, final_op):
         key = self._next_key
         self._next_key += 1
-        return tf.raw_ops.CollectiveReduceV2(  # tf2-only: the Ascend container averages through HCCL
-            input=flat, group_size=self.group_size, group_key=GROUP_KEY, instance_key=key,
-            ordering_token=[], merge_op="Add", final_op=final_op, communication_hint=self.hint)
+        return (
+            tf.raw_ops.CollectiveReduceV2(  # tf2-only: the Ascend container averages through HCCL
+                input=flat,
+                group_size=self.group_size,
+                group_key=GROUP_KEY,
+                instance_key=key,
+                ordering_token=[],
+                merge_op="Add",
+                final_op=final_op,
+                communication_hint=self.hint,
+            )
+        )
 
     def reduce(self, tensors, average=True, compress=True):
         """List of float32 tensors -> their sums (or means) over all ranks, same shapes.
@@ -87,4 +101,6 @@ class Collectives(object):
         (an all-reduce of rank 0's values + zeros)."""
         values = [v.read_value() if rank == 0 else tf.zeros_like(v) for v in variables]
         summed = self.reduce(values, average=False, compress=False)  # weights travel exactly
-        return tf.group(*[tf.assign(v, s) for v, s in zip(variables, summed)], name="broadcast_variables")
+        return tf.group(
+            *[tf.assign(v, s) for v, s in zip(variables, summed)], name="broadcast_variables"
+        )

@@ -4,6 +4,7 @@ With rank_size 1 this is a plain session. With more ranks every rank starts a gR
 launcher's ClusterSpec and runs its graph on /job:worker/task:<rank> (see backends/collective.py).
 Batch-norm statistics stay local to each rank, as in the seed. Python 3.7, TF 1.15 API.
 """
+
 import contextlib
 import multiprocessing
 
@@ -20,10 +21,17 @@ class CollectiveBackend(Backend):
         self._collectives = None
         if rank_size > 1:
             from resnext.backends import collective
+
             wire = None if cfg.allreduce_dtype == "float32" else getattr(tf, cfg.allreduce_dtype)
             self._collectives = collective.Collectives(
-                rank_size, cfg.allreduce_buffer_mb * 2 ** 20, "nccl" if cfg.backend == "gpu" else "auto", wire)
-            self._server = collective.start_server(collective.cluster_from_env(), rank, self.session_config())
+                rank_size,
+                cfg.allreduce_buffer_mb * 2**20,
+                "nccl" if cfg.backend == "gpu" else "auto",
+                wire,
+            )
+            self._server = collective.start_server(
+                collective.cluster_from_env(), rank, self.session_config()
+            )
 
     def threads(self):
         if self.cfg.threads_per_rank:
@@ -38,9 +46,11 @@ class CollectiveBackend(Backend):
             config.gpu_options.allow_growth = True
         if self.cfg.precision_mode == "bf16":
             from resnext.compat import bf16_rewrite_options
+
             bf16_rewrite_options(config)
         if self.rank_size > 1:
             from resnext.backends import collective
+
             collective.session_config(config)
         return config
 

@@ -3,7 +3,8 @@
 Implements backends/base.py's Backend. One process per device; the launcher gives each its
 env from the rank table (resnext.train.rankenv builds every rank's env). npu_bridge is imported
 here only, and only when a backend object is built (so only with backend == "npu"); importing it
-loads the adapter library, which registers the NpuOptimizer graph pass that `session_config()` turns on.
+loads the adapter library, which registers the NpuOptimizer graph pass that `session_config()`
+turns on.
 
 Where gradients are averaged, and why here
 ------------------------------------------
@@ -26,6 +27,7 @@ saturates on fp16 overflow instead of producing inf/nan, so step.py's is_finite 
 and NPULossScaleOptimizer needs its own compute_gradients, which step.py does not call.
 Python 3.7, TF 1.15 API (the container); tests run it on TF 2.x against tests/fakes/npu_bridge.
 """
+
 import collections
 import contextlib
 import logging
@@ -100,8 +102,10 @@ def _import_bridge():
         from npu_bridge.estimator.npu import util
         from npu_bridge.hccl import hccl_ops
     except ImportError as exc:
-        raise ConfigError("backend npu needs npu_bridge (the Ascend TF Adapter): run inside the Ascend "
-                          "TensorFlow 1.15 image (docker/ascend); import failed: %s" % exc)
+        raise ConfigError(
+            "backend npu needs npu_bridge (the Ascend TF Adapter): run inside the Ascend "
+            "TensorFlow 1.15 image (docker/ascend); import failed: %s" % exc
+        )
     return Bridge(util, hccl_ops)
 
 
@@ -119,15 +123,25 @@ class NpuBackend(Backend):
     def __init__(self, cfg, rank, rank_size):
         self.npu_precision_mode = npu_precision_mode(cfg.precision_mode)
         if rank_size > 1 and not os.environ.get("RANK_TABLE_FILE"):
-            raise ConfigError("rank_size is %d but RANK_TABLE_FILE is not set: start NPU ranks with "
-                              "`resnext train` (it writes the rank table) or export it" % rank_size)
+            raise ConfigError(
+                "rank_size is %d but RANK_TABLE_FILE is not set: start NPU ranks with "
+                "`resnext train` (it writes the rank table) or export it" % rank_size
+            )
         super().__init__(cfg, rank, rank_size)
         self._bridge = _import_bridge()
-        log.info("npu rank %d/%d: precision_mode %s -> NPU %s, iterations_per_loop %d", rank, rank_size,
-                 cfg.precision_mode, self.npu_precision_mode, cfg.iterations_per_loop)
+        log.info(
+            "npu rank %d/%d: precision_mode %s -> NPU %s, iterations_per_loop %d",
+            rank,
+            rank_size,
+            cfg.precision_mode,
+            self.npu_precision_mode,
+            cfg.iterations_per_loop,
+        )
 
     def session_config(self):
-        return npu_session_config(self.npu_precision_mode, self.cfg.iterations_per_loop, training=True)
+        return npu_session_config(
+            self.npu_precision_mode, self.cfg.iterations_per_loop, training=True
+        )
 
     def session_target(self):
         return ""

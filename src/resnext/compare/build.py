@@ -2,6 +2,7 @@
 comparison as <out>/compare.{md,html,json}, runs.csv, steps.csv and the plots, each written
 atomically. Deltas and ratios are B relative to A (B - A in percentage points, B / A).
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,10 @@ _ENVIRONMENT = (
     ("precision_mode", lambda b: b.get("precision_mode")),
     ("rank_size (devices)", lambda b: b.get("rank_size")),
     ("hostnames", lambda b: ", ".join(map(str, b.get("hostnames") or [])) or None),
-) + tuple(("version of %s" % k, (lambda k: lambda b: (b.get("versions") or {}).get(k))(k))
-          for k in ("python", "tensorflow", "numpy", "resnext", "driver"))
+) + tuple(
+    ("version of %s" % k, (lambda k: lambda b: (b.get("versions") or {}).get(k))(k))
+    for k in ("python", "tensorflow", "numpy", "resnext", "driver")
+)
 
 
 def config_diff(cfg_a, cfg_b):
@@ -49,8 +52,11 @@ def environment(run):
 
 
 def environment_diff(env_a, env_b):
-    return [{"field": k, "a": env_a.get(k), "b": env_b.get(k)} for k in sorted(env_a)
-            if env_a.get(k) != env_b.get(k)]
+    return [
+        {"field": k, "a": env_a.get(k), "b": env_b.get(k)}
+        for k in sorted(env_a)
+        if env_a.get(k) != env_b.get(k)
+    ]
 
 
 def _ratio(b, a):
@@ -65,21 +71,33 @@ def speed(run_a, run_b):
     for run in (run_a, run_b):
         overall = tables.overall_throughput(run.blocks)
         reach = tables.time_to_target(run.evals, run.blocks, target - 1e-9)
-        out[run.label] = {"images_per_sec": overall["images_per_sec"] if overall else None,
-                          "time_to_train_s": tables.time_to_train(run.blocks),
-                          "time_to_target_s": reach["training_time_s"] if reach else None,
-                          "target_step": reach["step"] if reach else None}
+        out[run.label] = {
+            "images_per_sec": overall["images_per_sec"] if overall else None,
+            "time_to_train_s": tables.time_to_train(run.blocks),
+            "time_to_target_s": reach["training_time_s"] if reach else None,
+            "target_step": reach["step"] if reach else None,
+        }
     for key in ("images_per_sec", "time_to_train_s", "time_to_target_s"):
         out[key + "_ratio"] = _ratio(out["B"][key], out["A"][key])
     return out
 
 
 def _step_row(step, rec_a, rec_b, tests, reason):
-    row = {"step": step, "epoch_a": rec_a["epoch"], "epoch_b": rec_b["epoch"],
-           "num_images_a": rec_a["num_images"], "num_images_b": rec_b["num_images"]}
+    row = {
+        "step": step,
+        "epoch_a": rec_a["epoch"],
+        "epoch_b": rec_b["epoch"],
+        "num_images_a": rec_a["num_images"],
+        "num_images_b": rec_b["num_images"],
+    }
     for key in ("top1", "top5"):
-        row.update({key + "_a": rec_a[key], key + "_b": rec_b[key],
-                    key + "_delta_pp": 100.0 * (rec_b[key] - rec_a[key])})
+        row.update(
+            {
+                key + "_a": rec_a[key],
+                key + "_b": rec_b[key],
+                key + "_delta_pp": 100.0 * (rec_b[key] - rec_a[key]),
+            }
+        )
     row["paired"] = tests  # None with the reason when the images are not the same
     row["not_paired_reason"] = reason
     return row
@@ -111,20 +129,33 @@ def verdict(step_rows):
     tested = [r for r in step_rows if r["paired"]]
     if not tested:
         return "not tested: %s" % step_rows[0]["not_paired_reason"]
-    differ = [r["step"] for r in tested
-              if min(r["paired"][k]["p_value"] for k in ("top1", "top5")) < paired.ALPHA]
+    differ = [
+        r["step"]
+        for r in tested
+        if min(r["paired"][k]["p_value"] for k in ("top1", "top5")) < paired.ALPHA
+    ]
     if not differ:
-        return ("no difference at any of %d paired step(s) (exact McNemar, alpha %.2g)"
-                % (len(tested), paired.ALPHA))
+        return "no difference at any of %d paired step(s) (exact McNemar, alpha %.2g)" % (
+            len(tested),
+            paired.ALPHA,
+        )
     return "different at step(s) %s (exact McNemar p < %.2g)" % (
-        ", ".join(map(str, differ)), paired.ALPHA)
+        ", ".join(map(str, differ)),
+        paired.ALPHA,
+    )
 
 
 def _run_facts(run):
-    return {"folder": text(run.folder), "run_name": run.cfg.run_name, "seed": run.cfg.seed,
-            "manifest_sha256": run.manifest_sha256, "steps": [r["step"] for r in run.evals],
-            "final_step": run.final["step"], "final_top1": run.final["top1"],
-            "final_top5": run.final["top5"]}
+    return {
+        "folder": text(run.folder),
+        "run_name": run.cfg.run_name,
+        "seed": run.cfg.seed,
+        "manifest_sha256": run.manifest_sha256,
+        "steps": [r["step"] for r in run.evals],
+        "final_step": run.final["step"],
+        "final_top1": run.final["top1"],
+        "final_top5": run.final["top5"],
+    }
 
 
 def compare(folder_a, folder_b):
@@ -139,11 +170,16 @@ def compare(folder_a, folder_b):
     elif not same:
         reason = next((r["not_paired_reason"] for r in rows if r["not_paired_reason"]), None)
         how = "%s; %s" % (how, reason) if reason else how
-    out = {"runs": {"A": _run_facts(run_a), "B": _run_facts(run_b)},
-           "config_differs": results, "operations_differ": operations,
-           "environment": {"A": env_a, "B": env_b, "differs": environment_diff(env_a, env_b)},
-           "validation_data": {"same": same or any(r["paired"] for r in rows), "how": how},
-           "steps": rows, "speed": speed(run_a, run_b), "alpha": paired.ALPHA}
+    out = {
+        "runs": {"A": _run_facts(run_a), "B": _run_facts(run_b)},
+        "config_differs": results,
+        "operations_differ": operations,
+        "environment": {"A": env_a, "B": env_b, "differs": environment_diff(env_a, env_b)},
+        "validation_data": {"same": same or any(r["paired"] for r in rows), "how": how},
+        "steps": rows,
+        "speed": speed(run_a, run_b),
+        "alpha": paired.ALPHA,
+    }
     out["verdict"] = verdict(rows)
     return finite(out), (run_a, run_b)
 
@@ -168,17 +204,22 @@ def check_out(out_dir, folders):
     for label, folder in zip("AB", folders):
         run = os.path.realpath(folder)
         if out == run or out.startswith(run + os.sep):
-            raise CompareError("--out %s is inside run folder %s (run %s); give a folder outside "
-                               "the runs" % (out_dir, folder, label))
+            raise CompareError(
+                "--out %s is inside run folder %s (run %s); give a folder outside "
+                "the runs" % (out_dir, folder, label)
+            )
 
 
 def write_compare(folder_a, folder_b, out_dir):
     """Compare the runs and write every output into out_dir; -> {output name: path}."""
     check_out(out_dir, (folder_a, folder_b))
     result, runs = compare(folder_a, folder_b)
-    images = {"accuracy.png": plots.accuracy_compare_plot([(r.label, r.evals) for r in runs]),
-              "throughput.png": plots.throughput_compare_plot(
-                  [(r.label, [tables.block_throughput(b) for b in r.blocks]) for r in runs])}
+    images = {
+        "accuracy.png": plots.accuracy_compare_plot([(r.label, r.evals) for r in runs]),
+        "throughput.png": plots.throughput_compare_plot(
+            [(r.label, [tables.block_throughput(b) for b in r.blocks]) for r in runs]
+        ),
+    }
     written = {}
     for name, data in sorted(images.items()):
         written[name] = os.path.join(out_dir, name)
@@ -188,9 +229,11 @@ def write_compare(folder_a, folder_b, out_dir):
         written[name] = paths.compare_file(out_dir, name)
         atomic.write_text(written[name], frame.to_csv(index=False))
     blocks = sections.blocks(result, frames)
-    pages = {"md": render.to_markdown(blocks),
-             "html": render.to_html(blocks, images, "Comparison of two resnext runs"),
-             "json": json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n"}
+    pages = {
+        "md": render.to_markdown(blocks),
+        "html": render.to_html(blocks, images, "Comparison of two resnext runs"),
+        "json": json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n",
+    }
     for name, page in pages.items():
         written[name] = paths.compare_file(out_dir, name)
         atomic.write_text(written[name], page)

@@ -7,6 +7,7 @@ with the exact McNemar test: under "no difference" the images one run gets right
 wrong split 50/50, so the count of one kind is Binomial(discordant, 1/2) (scipy.stats.binomtest,
 two-sided). With no discordant image the two runs agree on every image and p is 1.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,7 +40,10 @@ def _order(keys_a, keys_b, what):
     if set(keys_a) != set(keys_b):
         only_a, only_b = len(set(keys_a) - set(keys_b)), len(set(keys_b) - set(keys_a))
         return None, "different validation images: %d %s only in run A, %d only in run B" % (
-            only_a, what, only_b)
+            only_a,
+            what,
+            only_b,
+        )
     names = sorted(keys_a)
     return (np.array([keys_a[n] for n in names]), np.array([keys_b[n] for n in names])), None
 
@@ -56,8 +60,10 @@ def pair(rows_a, rows_b, manifest_same):
     else:
         names_a, names_b = _by_name(rows_a), _by_name(rows_b)
         if names_a is None or names_b is None:
-            return None, ("the manifests differ and the predictions carry no unique file name "
-                          "per image, so the images cannot be paired")
+            return None, (
+                "the manifests differ and the predictions carry no unique file name "
+                "per image, so the images cannot be paired"
+            )
         order, reason = _order(names_a, names_b, "file names")
     if order is None:
         return None, reason
@@ -77,8 +83,13 @@ def mcnemar(correct_a, correct_b):
     discordant = a_only + b_only
     # binomtest needs n >= 1; with no discordant pair every image agrees: p is 1 by definition
     p = stats.binomtest(b_only, discordant, 0.5).pvalue if discordant else 1.0
-    return {"both": int(np.count_nonzero(a & b)), "neither": int(np.count_nonzero(~a & ~b)),
-            "a_only": a_only, "b_only": b_only, "p_value": float(min(1.0, p))}
+    return {
+        "both": int(np.count_nonzero(a & b)),
+        "neither": int(np.count_nonzero(~a & ~b)),
+        "a_only": a_only,
+        "b_only": b_only,
+        "p_value": float(min(1.0, p)),
+    }
 
 
 def conclusion(test):
@@ -93,11 +104,14 @@ def conclusion(test):
 def compare_step(rows_a, rows_b, order):
     """The paired tests of one step: {"top1": test, "top5": test, "identical_predictions"}."""
     ia, ib = order
-    out = {key: mcnemar(rows_a[key + "_correct"][ia], rows_b[key + "_correct"][ib])
-           for key in ("top1", "top5")}
+    out = {
+        key: mcnemar(rows_a[key + "_correct"][ia], rows_b[key + "_correct"][ib])
+        for key in ("top1", "top5")
+    }
     for key in ("top1", "top5"):
         out[key]["conclusion"] = conclusion(out[key])
     out["identical_predictions"] = bool(
         np.array_equal(rows_a["top5"][ia], rows_b["top5"][ib])
-        and np.array_equal(rows_a["label_probability"][ia], rows_b["label_probability"][ib]))
+        and np.array_equal(rows_a["label_probability"][ia], rows_b["label_probability"][ib])
+    )
     return out

@@ -3,6 +3,7 @@ records, manifest and per-image predictions, every path relative to the folder g
 received run compares the same). Anything missing or damaged that the comparison needs raises
 CompareError with one line naming the file and what to do. Host only (Python >= 3.11).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -33,9 +34,10 @@ class CompareError(ValueError):
 @dataclasses.dataclass
 class Run:
     """A run folder's records. evals sorted by step, blocks by start_step (dicts as on disk)."""
-    label: str          # "A" or "B"
+
+    label: str  # "A" or "B"
     folder: str
-    cfg: object         # resnext.config.Config, from <folder>/config.resolved.yaml
+    cfg: object  # resnext.config.Config, from <folder>/config.resolved.yaml
     evals: list
     blocks: list
     manifest_path: str | None
@@ -58,10 +60,16 @@ class Run:
         except predictions.PredictionsError as exc:
             raise CompareError("%s; evaluate that checkpoint again" % exc) from exc
         if len(rows["label"]) != record.get("num_images"):
-            raise CompareError("%s holds %d images but %s says num_images %r; evaluate that "
-                               "checkpoint again" % (path, len(rows["label"]),
-                                                     paths.eval_json(self.folder, step),
-                                                     record.get("num_images")))
+            raise CompareError(
+                "%s holds %d images but %s says num_images %r; evaluate that "
+                "checkpoint again"
+                % (
+                    path,
+                    len(rows["label"]),
+                    paths.eval_json(self.folder, step),
+                    record.get("num_images"),
+                )
+            )
         return rows
 
 
@@ -72,15 +80,22 @@ def _number(value, integer=False):
 
 # what compare reads of each record, and the check it must pass: a hand-edited value of another
 # type is named here, not met as a TypeError deep in a table
-_EVAL_FIELDS = {"step": lambda v: _number(v, True), "epoch": _number,
-                "top1": lambda v: _number(v) and 0 <= v <= 1,
-                "top5": lambda v: _number(v) and 0 <= v <= 1,
-                "num_images": lambda v: _number(v, True) and v > 0}
-_BLOCK_FIELDS = {"start_step": lambda v: _number(v, True), "end_step": lambda v: _number(v, True),
-                 "wall_time_s": lambda v: v is None or _number(v),
-                 "images_per_sec_loops": lambda v: isinstance(v, list) and all(map(_number, v)),
-                 "warmup_loops_excluded": lambda v: _number(v, True),
-                 "rank_size": lambda v: _number(v, True), "versions": lambda v: isinstance(v, dict)}
+_EVAL_FIELDS = {
+    "step": lambda v: _number(v, True),
+    "epoch": _number,
+    "top1": lambda v: _number(v) and 0 <= v <= 1,
+    "top5": lambda v: _number(v) and 0 <= v <= 1,
+    "num_images": lambda v: _number(v, True) and v > 0,
+}
+_BLOCK_FIELDS = {
+    "start_step": lambda v: _number(v, True),
+    "end_step": lambda v: _number(v, True),
+    "wall_time_s": lambda v: v is None or _number(v),
+    "images_per_sec_loops": lambda v: isinstance(v, list) and all(map(_number, v)),
+    "warmup_loops_excluded": lambda v: _number(v, True),
+    "rank_size": lambda v: _number(v, True),
+    "versions": lambda v: isinstance(v, dict),
+}
 
 
 def _check_fields(path, record, fields, optional=()):
@@ -90,9 +105,10 @@ def _check_fields(path, record, fields, optional=()):
         if key not in record and key in optional:
             continue
         if key not in record or not ok(record[key]):
-            raise CompareError("%s: %r is %s; restore the file from the run that wrote it"
-                               % (path, key, "missing" if key not in record
-                                  else "not valid (%r)" % (record[key],)))
+            raise CompareError(
+                "%s: %r is %s; restore the file from the run that wrote it"
+                % (path, key, "missing" if key not in record else "not valid (%r)" % (record[key],))
+            )
 
 
 def _records(folder):
@@ -105,21 +121,29 @@ def _records(folder):
     except collect.ReportError as exc:
         raise CompareError("%s; restore the file from the run that wrote it" % exc) from exc
     except (TypeError, KeyError, AttributeError) as exc:  # not an object, or no step
-        raise CompareError("a record in %s or %s has no valid step (%s); restore it"
-                           % (paths.eval_dir(folder), paths.train_dir(folder), exc)) from exc
+        raise CompareError(
+            "a record in %s or %s has no valid step (%s); restore it"
+            % (paths.eval_dir(folder), paths.train_dir(folder), exc)
+        ) from exc
     for record in evals:
         _check_fields(paths.eval_json(folder, record.get("step")), record, _EVAL_FIELDS)
     for record in blocks:
-        _check_fields(paths.block_record(paths.train_dir(folder), record.get("block")), record,
-                      _BLOCK_FIELDS, optional=("versions", "warmup_loops_excluded"))
+        _check_fields(
+            paths.block_record(paths.train_dir(folder), record.get("block")),
+            record,
+            _BLOCK_FIELDS,
+            optional=("versions", "warmup_loops_excluded"),
+        )
     return evals, blocks
 
 
 def _config(folder):
     path = paths.resolved_config(folder)
     if not os.path.isfile(path):
-        raise CompareError("%s: no such file; a run folder holds config.resolved.yaml (give "
-                           "the folder results/<run>)" % path)
+        raise CompareError(
+            "%s: no such file; a run folder holds config.resolved.yaml (give "
+            "the folder results/<run>)" % path
+        )
     try:
         return load_resolved(path)
     except ConfigError as exc:
@@ -129,8 +153,9 @@ def _config(folder):
 def load_run(folder, label):
     """The Run in `folder`; CompareError (one line, naming the file) when it is not a usable run."""
     if not os.path.isdir(folder):
-        raise CompareError("%s is not a run folder (no such directory); give results/<run>"
-                           % folder)
+        raise CompareError(
+            "%s is not a run folder (no such directory); give results/<run>" % folder
+        )
     cfg = _config(folder)
     evals, blocks = _records(folder)
     manifest = choice.run_manifest_path(folder, cfg.data_url)
@@ -138,5 +163,12 @@ def load_run(folder, label):
         digest = atomic.sha256_file(manifest) if manifest else None
     except OSError as exc:
         raise CompareError("cannot read %s (%s)" % (manifest, exc.strerror)) from exc
-    return Run(label=label, folder=folder, cfg=cfg, evals=evals, blocks=blocks,
-               manifest_path=manifest, manifest_sha256=digest)
+    return Run(
+        label=label,
+        folder=folder,
+        cfg=cfg,
+        evals=evals,
+        blocks=blocks,
+        manifest_path=manifest,
+        manifest_sha256=digest,
+    )

@@ -2,6 +2,7 @@
 (resnext.report.render), so compare.md and compare.html carry the same content, escaped the same
 way as the report.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,12 +27,20 @@ def runs_frame(result):
     rows = []
     for label, facts in sorted(result["runs"].items()):
         speed = result["speed"][label]
-        rows.append({"run": label, "folder": facts["folder"], "run_name": facts["run_name"],
-                     "seed": facts["seed"], "final_step": facts["final_step"],
-                     "top1": facts["final_top1"], "top5": facts["final_top5"],
-                     "images_per_sec": speed["images_per_sec"],
-                     "time_to_train_s": speed["time_to_train_s"],
-                     "time_to_target_s": speed["time_to_target_s"]})
+        rows.append(
+            {
+                "run": label,
+                "folder": facts["folder"],
+                "run_name": facts["run_name"],
+                "seed": facts["seed"],
+                "final_step": facts["final_step"],
+                "top1": facts["final_top1"],
+                "top5": facts["final_top5"],
+                "images_per_sec": speed["images_per_sec"],
+                "time_to_train_s": speed["time_to_train_s"],
+                "time_to_target_s": speed["time_to_target_s"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -43,23 +52,45 @@ def steps_frame(result):
         tests = step["paired"] or {}
         for key in ("top1", "top5"):
             test = tests.get(key) or {}
-            row.update({"%s_a_only" % key: test.get("a_only"),
-                        "%s_b_only" % key: test.get("b_only"),
-                        "%s_p_value" % key: test.get("p_value")})
+            row.update(
+                {
+                    "%s_a_only" % key: test.get("a_only"),
+                    "%s_b_only" % key: test.get("b_only"),
+                    "%s_p_value" % key: test.get("p_value"),
+                }
+            )
         row["identical_predictions"] = tests.get("identical_predictions")
         row["not_paired_reason"] = step["not_paired_reason"]
         rows.append(row)
-    columns = ["step", "epoch_a", "epoch_b", "num_images_a", "num_images_b", "top1_a", "top1_b",
-               "top1_delta_pp", "top5_a", "top5_b", "top5_delta_pp", "top1_a_only",
-               "top1_b_only", "top1_p_value", "top5_a_only", "top5_b_only", "top5_p_value",
-               "identical_predictions", "not_paired_reason"]
+    columns = [
+        "step",
+        "epoch_a",
+        "epoch_b",
+        "num_images_a",
+        "num_images_b",
+        "top1_a",
+        "top1_b",
+        "top1_delta_pp",
+        "top5_a",
+        "top5_b",
+        "top5_delta_pp",
+        "top1_a_only",
+        "top1_b_only",
+        "top1_p_value",
+        "top5_a_only",
+        "top5_b_only",
+        "top5_p_value",
+        "identical_predictions",
+        "not_paired_reason",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
 def _config_table(entries):
-    return Table(["key", "run A", "run B", "affects"],
-                 [[e["key"], text(e["a"]), text(e["b"]), ", ".join(e["affects"])]
-                  for e in entries])
+    return Table(
+        ["key", "run A", "run B", "affects"],
+        [[e["key"], text(e["a"]), text(e["b"]), ", ".join(e["affects"])] for e in entries],
+    )
 
 
 def _config_blocks(result):
@@ -78,12 +109,26 @@ def _environment_blocks(result):
     env = result["environment"]
     out = [Heading(2, "Environment (block and evaluation records)")]
     if not env["differs"]:
-        out.append(Para("the same: %s" % "; ".join(
-            "%s %s" % (k, v) for k, v in sorted(env["A"].items()) if v is not None)))
+        out.append(
+            Para(
+                "the same: %s"
+                % "; ".join("%s %s" % (k, v) for k, v in sorted(env["A"].items()) if v is not None)
+            )
+        )
         return out
-    out.append(Table(["field", "run A", "run B"],
-                     [[d["field"], fmt.NA if d["a"] is None else d["a"],
-                       fmt.NA if d["b"] is None else d["b"]] for d in env["differs"]]))
+    out.append(
+        Table(
+            ["field", "run A", "run B"],
+            [
+                [
+                    d["field"],
+                    fmt.NA if d["a"] is None else d["a"],
+                    fmt.NA if d["b"] is None else d["b"],
+                ]
+                for d in env["differs"]
+            ],
+        )
+    )
     return out
 
 
@@ -98,21 +143,29 @@ def _step_rows(result):
         row = [str(s["step"]), fmt.num(s["epoch_a"], 2)]
         for key in ("top1", "top5"):
             test = tests.get(key)
-            row += [fmt.pct(s[key + "_a"]), fmt.pct(s[key + "_b"]),
-                    "%+.3f" % s[key + "_delta_pp"], _p(test),
-                    "%d / %d" % (test["a_only"], test["b_only"]) if test else fmt.NA]
-        row.append(tests["top1"]["conclusion"] if tests else "not tested: %s"
-                   % s["not_paired_reason"])
+            row += [
+                fmt.pct(s[key + "_a"]),
+                fmt.pct(s[key + "_b"]),
+                "%+.3f" % s[key + "_delta_pp"],
+                _p(test),
+                "%d / %d" % (test["a_only"], test["b_only"]) if test else fmt.NA,
+            ]
+        row.append(
+            tests["top1"]["conclusion"] if tests else "not tested: %s" % s["not_paired_reason"]
+        )
         rows.append(row)
     return rows
 
 
 def _steps_blocks(result):
-    out = [Heading(2, "Accuracy per matching checkpoint step (B - A)"),
-           Para("Paired exact McNemar test on per-image correctness (scipy.stats.binomtest on "
-                "the discordant images, two-sided); a difference is called at p < %.2g. "
-                "'A only / B only': images only run A, or only run B, gets right."
-                % paired.ALPHA)]
+    out = [
+        Heading(2, "Accuracy per matching checkpoint step (B - A)"),
+        Para(
+            "Paired exact McNemar test on per-image correctness (scipy.stats.binomtest on "
+            "the discordant images, two-sided); a difference is called at p < %.2g. "
+            "'A only / B only': images only run A, or only run B, gets right." % paired.ALPHA
+        ),
+    ]
     if not result["steps"]:
         return out + [Para("no evaluated step in common")]
     headers = ["step", "epoch"]
@@ -130,38 +183,73 @@ def _speed_blocks(result):
     items = []
     for label in ("A", "B"):
         s = speed[label]
-        items.append(("run %s" % label, "%s images/s; time to train %s s; to top-1 %s%%: %s s "
-                      "(step %s)" % (fmt.num(s["images_per_sec"], 1),
-                                     fmt.num(s["time_to_train_s"], 1),
-                                     fmt.num(speed["target_top1_percent"], 3),
-                                     fmt.num(s["time_to_target_s"], 1),
-                                     fmt.NA if s["target_step"] is None else s["target_step"])))
-    items += [("throughput ratio B / A", ratio("images_per_sec")),
-              ("time-to-train ratio B / A", ratio("time_to_train_s")),
-              ("time-to-accuracy ratio B / A", ratio("time_to_target_s"))]
-    return [Heading(2, "Speed"), Para("The accuracy target is the lower of the two runs' best "
-                                      "top-1, which both reach; throughput excludes warm-up "
-                                      "loops."), Facts(items)]
+        items.append(
+            (
+                "run %s" % label,
+                "%s images/s; time to train %s s; to top-1 %s%%: %s s "
+                "(step %s)"
+                % (
+                    fmt.num(s["images_per_sec"], 1),
+                    fmt.num(s["time_to_train_s"], 1),
+                    fmt.num(speed["target_top1_percent"], 3),
+                    fmt.num(s["time_to_target_s"], 1),
+                    fmt.NA if s["target_step"] is None else s["target_step"],
+                ),
+            )
+        )
+    items += [
+        ("throughput ratio B / A", ratio("images_per_sec")),
+        ("time-to-train ratio B / A", ratio("time_to_train_s")),
+        ("time-to-accuracy ratio B / A", ratio("time_to_target_s")),
+    ]
+    return [
+        Heading(2, "Speed"),
+        Para(
+            "The accuracy target is the lower of the two runs' best "
+            "top-1, which both reach; throughput excludes warm-up "
+            "loops."
+        ),
+        Facts(items),
+    ]
 
 
 def blocks(result, frames):
     """The report blocks of compare.md / compare.html."""
     runs = result["runs"]
-    out = [Heading(1, "Comparison of two resnext runs"),
-           Facts([("run %s" % k, "%s (run_name %s, seed %s)" % (v["folder"], v["run_name"],
-                                                                   v["seed"]))
-                  for k, v in sorted(runs.items())]),
-           Heading(2, "Verdict"), Para(result["verdict"]),
-           Heading(2, "Validation data"),
-           Para("%s: %s" % ("the same" if result["validation_data"]["same"] else "not the same",
-                            result["validation_data"]["how"]))]
+    out = [
+        Heading(1, "Comparison of two resnext runs"),
+        Facts(
+            [
+                (
+                    "run %s" % k,
+                    "%s (run_name %s, seed %s)" % (v["folder"], v["run_name"], v["seed"]),
+                )
+                for k, v in sorted(runs.items())
+            ]
+        ),
+        Heading(2, "Verdict"),
+        Para(result["verdict"]),
+        Heading(2, "Validation data"),
+        Para(
+            "%s: %s"
+            % (
+                "the same" if result["validation_data"]["same"] else "not the same",
+                result["validation_data"]["how"],
+            )
+        ),
+    ]
     out += _config_blocks(result) + _environment_blocks(result)
     out += _steps_blocks(result) + _speed_blocks(result)
-    out += [Heading(2, "Runs"), Table(list(frames["runs"].columns),
-                                      [[_cell(v) for v in row] for row in
-                                       frames["runs"].itertuples(index=False)]),
-            Heading(2, "Plots"), Image("accuracy.png", "Validation top-1 per epoch, both runs"),
-            Image("throughput.png", "Throughput per block, both runs")]
+    out += [
+        Heading(2, "Runs"),
+        Table(
+            list(frames["runs"].columns),
+            [[_cell(v) for v in row] for row in frames["runs"].itertuples(index=False)],
+        ),
+        Heading(2, "Plots"),
+        Image("accuracy.png", "Validation top-1 per epoch, both runs"),
+        Image("throughput.png", "Throughput per block, both runs"),
+    ]
     return out
 
 

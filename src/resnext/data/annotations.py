@@ -14,8 +14,8 @@ ILSVRC XML.
 - ILSVRC bounding-box XML (`index_xml`, `read_xml_boxes`), boxes in pixels with the image size.
 Host only.
 """
+
 import csv
-import io
 import logging
 import os
 import re
@@ -25,15 +25,18 @@ from resnext.data import names
 
 log = logging.getLogger(__name__)
 
-GROUND_TRUTH_NAMES = ("LOC_val_solution.csv", "ILSVRC2012_validation_ground_truth.txt",
-                      "imagenet_2012_validation_synset_labels.txt")
+GROUND_TRUTH_NAMES = (
+    "LOC_val_solution.csv",
+    "ILSVRC2012_validation_ground_truth.txt",
+    "imagenet_2012_validation_synset_labels.txt",
+)
 _NUMBER = re.compile(r"(\d+)(?!.*\d)")  # the last run of digits in a name
 
 
 def read_synsets(path):
     """[(synset, text)] in file order; ValueError naming the file and line for a repeated synset."""
     seen, out = {}, []
-    with io.open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             line = line.strip()
             if not line or line.startswith("#"):
@@ -41,7 +44,9 @@ def read_synsets(path):
             parts = line.split(None, 1)
             synset, text = parts[0], (parts[1].strip() if len(parts) > 1 else "")
             if synset in seen:
-                raise ValueError("%s:%d: synset %s repeats line %d" % (path, number, synset, seen[synset]))
+                raise ValueError(
+                    "%s:%d: synset %s repeats line %d" % (path, number, synset, seen[synset])
+                )
             seen[synset] = number
             out.append((synset, text))
     if not out:
@@ -65,7 +70,7 @@ def image_number(name):
     return int(match.group(1)) if match else None
 
 
-class GroundTruth(object):
+class GroundTruth:
     """Validation labels (and pixel boxes) by image;
     `lookup(file_name)` -> (synset, boxes) or None."""
 
@@ -87,14 +92,24 @@ class GroundTruth(object):
 
 def _pixel_boxes(tokens, where):
     if len(tokens) % 5:
-        raise ValueError("%s: PredictionString must be groups of 'synset xmin ymin xmax ymax'" % where)
-    return tuple((tokens[i], float(tokens[i + 1]), float(tokens[i + 2]), float(tokens[i + 3]),
-                  float(tokens[i + 4])) for i in range(0, len(tokens), 5))
+        raise ValueError(
+            "%s: PredictionString must be groups of 'synset xmin ymin xmax ymax'" % where
+        )
+    return tuple(
+        (
+            tokens[i],
+            float(tokens[i + 1]),
+            float(tokens[i + 2]),
+            float(tokens[i + 3]),
+            float(tokens[i + 4]),
+        )
+        for i in range(0, len(tokens), 5)
+    )
 
 
 def _read_solution_csv(path):
     by_stem = {}
-    with io.open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f):
             where = "%s: ImageId %s" % (path, row.get("ImageId"))
             tokens = (row.get("PredictionString") or "").split()
@@ -106,15 +121,19 @@ def _read_solution_csv(path):
 
 
 def _read_line_labels(path, id_synsets):
-    with io.open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         entries = [line.strip() for line in f if line.strip()]
     if entries and all(e.isdigit() for e in entries):
         if not id_synsets:
-            raise ValueError("%s holds ILSVRC2012_IDs; they need the ID-order synset list "
-                             "(val_ground_truth_synsets_file, or synsets_file)" % path)
+            raise ValueError(
+                "%s holds ILSVRC2012_IDs; they need the ID-order synset list "
+                "(val_ground_truth_synsets_file, or synsets_file)" % path
+            )
         bad = [e for e in entries if not 1 <= int(e) <= len(id_synsets)]
         if bad:
-            raise ValueError("%s: ID %s is outside 1..%d, the synsets listed" % (path, bad[0], len(id_synsets)))
+            raise ValueError(
+                "%s: ID %s is outside 1..%d, the synsets listed" % (path, bad[0], len(id_synsets))
+            )
         entries = [id_synsets[int(e) - 1] for e in entries]
     return GroundTruth(path, by_number={k: (syn, ()) for k, syn in enumerate(entries, 1)})
 
@@ -141,7 +160,11 @@ def index_xml(folder):
                     continue
                 index[stem] = os.path.join(root, name)
     if repeats:
-        log.warning("%s: %d XML files repeat a file name already found; the first one is used", folder, repeats)
+        log.warning(
+            "%s: %d XML files repeat a file name already found; the first one is used",
+            folder,
+            repeats,
+        )
     return index
 
 
@@ -166,8 +189,15 @@ def read_xml_boxes(path):
         box = obj.find("bndbox")
         if box is None:
             continue
-        boxes.append((obj.findtext("name") or "", _number(box, "xmin"), _number(box, "ymin"),
-                      _number(box, "xmax"), _number(box, "ymax")))
+        boxes.append(
+            (
+                obj.findtext("name") or "",
+                _number(box, "xmin"),
+                _number(box, "ymin"),
+                _number(box, "xmax"),
+                _number(box, "ymax"),
+            )
+        )
     return width, height, tuple(boxes)
 
 

@@ -9,6 +9,7 @@ The shards of `data_url` are never written: an indexed folder may be shared or r
 manifest lives in the run's folder. Which layout the shards have is decided by their file names
 (resnext.data.layouts.detect). Python 3.7, no TensorFlow (the container's pipeline reads it).
 """
+
 import collections
 import os
 

@@ -14,6 +14,7 @@ manifest.json is written last, folding the sidecars (which are then removed). On
 converter can prove it wrote are ever removed or replaced (resnext.data.owned); a folder holding
 others is refused before anything is written. Host only.
 """
+
 import contextlib
 import logging
 import os
@@ -38,16 +39,24 @@ def shard_name(split, index, total):
 def chunks(items, num_shards):
     """Split a list into num_shards contiguous chunks whose sizes differ by at most one."""
     n = len(items)
-    return [items[n * k // num_shards:n * (k + 1) // num_shards] for k in range(num_shards)]
+    return [items[n * k // num_shards : n * (k + 1) // num_shards] for k in range(num_shards)]
 
 
 def _check_labels(cfg, listing):
     top = max(listing.label_map.values())
     if top >= cfg.num_classes:
-        raise ConfigError("num_classes is %d but %s holds %d classes; with label_offset %d the largest label "
-                          "is %d, so num_classes must be at least %d"
-                          % (cfg.num_classes, cfg.source_path, len(listing.label_map), cfg.label_offset,
-                             top, top + 1))
+        raise ConfigError(
+            "num_classes is %d but %s holds %d classes; with label_offset %d the largest label "
+            "is %d, so num_classes must be at least %d"
+            % (
+                cfg.num_classes,
+                cfg.source_path,
+                len(listing.label_map),
+                cfg.label_offset,
+                top,
+                top + 1,
+            )
+        )
 
 
 def plan(cfg):
@@ -61,13 +70,22 @@ def plan(cfg):
             random.Random(cfg.seed).shuffle(items)
         total = cfg.train_shards if split == "train" else cfg.validation_shards
         if len(items) < total:
-            log.warning("%s: %d images for %d shards; some shards will be empty", split, len(items), total)
+            log.warning(
+                "%s: %d images for %d shards; some shards will be empty", split, len(items), total
+            )
         for k, chunk in enumerate(chunks(items, total)):
             name = shard_name(split, k, total)
             limit = cfg.max_image_pixels
-            tasks.append({"name": name, "split": split, "path": os.path.join(cfg.data_dir, name),
-                          "items": chunk, "max_image_pixels": limit,
-                          "task_sha256": shardwriter.task_digest(split, name, chunk, limit)})
+            tasks.append(
+                {
+                    "name": name,
+                    "split": split,
+                    "path": os.path.join(cfg.data_dir, name),
+                    "items": chunk,
+                    "max_image_pixels": limit,
+                    "task_sha256": shardwriter.task_digest(split, name, chunk, limit),
+                }
+            )
     return listing, tasks
 
 
@@ -83,8 +101,11 @@ def _clear_outputs(data_dir, tasks, found):
         path = shardwriter.sidecar_path(task["path"])
         if task["name"] not in sidecars and os.path.isfile(path):
             sidecars[task["name"]] = atomic.read_json(path)  # carried over just now
-    keep = {t["name"] for t in tasks
-            if (sidecars.get(t["name"]) or {}).get("task_sha256") == t["task_sha256"]}
+    keep = {
+        t["name"]
+        for t in tasks
+        if (sidecars.get(t["name"]) or {}).get("task_sha256") == t["task_sha256"]
+    }
     stale = list(found.temps)
     stale += [n for n in found.shards if n not in keep]
     stale += [n + shardwriter.SIDECAR_SUFFIX for n in sorted(sidecars) if n not in keep]
@@ -105,8 +126,15 @@ def run_tasks(tasks, label_map, workers, progress):
     def on_done(index, result, was_reused):
         results[index] = result
         reused.append(was_reused)
-        log.debug("%s %s: %d records, %d skipped [%d/%d shards]", "reused" if was_reused else "wrote",
-                  result["name"], result["num_records"], len(result["skipped"]), len(reused), len(tasks))
+        log.debug(
+            "%s %s: %d records, %d skipped [%d/%d shards]",
+            "reused" if was_reused else "wrote",
+            result["name"],
+            result["num_records"],
+            len(result["skipped"]),
+            len(reused),
+            len(tasks),
+        )
 
     if workers <= 1 or len(tasks) <= 1:
         with shardwriter.ShardPipeline(label_map, progress.update, on_done) as pipeline:
@@ -142,15 +170,21 @@ def _folder_lock(cfg):
     refused or finished conversion leaves the folder as it found it); a killed one leaves it,
     not held: the next conversion takes it."""
     path = paths.convert_lock(cfg.data_dir)
-    fd = atomic.lock_in_place(path, {"pid": os.getpid(), "source": cfg.source_path,
-                                     "started_utc": records.utc_now()})
+    fd = atomic.lock_in_place(
+        path, {"pid": os.getpid(), "source": cfg.source_path, "started_utc": records.utc_now()}
+    )
     if fd is None:
         note = atomic.lock_note(path)
-        who = ("pid %s (converting %s since %s)" % (note.get("pid"), note.get("source"),
-                                                     note.get("started_utc"))
-               if "pid" in note else "another conversion")
-        raise ConfigError("%s is converting into %s (it holds %s); nothing was changed: wait for "
-                          "it to finish or stop it, then run again" % (who, cfg.data_dir, path))
+        who = (
+            "pid %s (converting %s since %s)"
+            % (note.get("pid"), note.get("source"), note.get("started_utc"))
+            if "pid" in note
+            else "another conversion"
+        )
+        raise ConfigError(
+            "%s is converting into %s (it holds %s); nothing was changed: wait for "
+            "it to finish or stop it, then run again" % (who, cfg.data_dir, path)
+        )
     try:
         yield
     finally:
@@ -164,9 +198,18 @@ def _convert(cfg, listing, tasks, progress_seconds):
     carried = manifests.to_sidecars(data_dir, tasks, found.manifest)
     _clear_outputs(data_dir, tasks, found)
     total = sum(len(t["items"]) for t in tasks)
-    log.info("converting %s -> %s: %d files in %d shards, %d workers%s", cfg.source_path, data_dir, total,
-             len(tasks), cfg.convert_workers, " (%d shards carried over from manifest)" % carried if carried else "")
-    progress = progress_mod.Progress("convert", total=total, unit="images", every_seconds=progress_seconds)
+    log.info(
+        "converting %s -> %s: %d files in %d shards, %d workers%s",
+        cfg.source_path,
+        data_dir,
+        total,
+        len(tasks),
+        cfg.convert_workers,
+        " (%d shards carried over from manifest)" % carried if carried else "",
+    )
+    progress = progress_mod.Progress(
+        "convert", total=total, unit="images", every_seconds=progress_seconds
+    )
     results, reused = run_tasks(tasks, dict(listing.label_map), cfg.convert_workers, progress)
     progress.close()
     by_split = {s: [r for r in results if r["split"] == s] for s in manifests.SPLITS}
@@ -183,13 +226,25 @@ def _log_summary(cfg, manifest, reused, num_shards):
     for split in manifests.SPLITS:
         c = counts[split]
         kinds = " %s" % c["reencoded_by_kind"] if c["reencoded"] else ""
-        log.info("%s: %d files -> %d records (%d kept, %d re-encoded%s), %d skipped, %d with warnings",
-                 split, c["files"], c["written"], c["kept"], c["reencoded"], kinds, c["skipped"], c["warnings"])
+        log.info(
+            "%s: %d files -> %d records (%d kept, %d re-encoded%s), %d skipped, %d with warnings",
+            split,
+            c["files"],
+            c["written"],
+            c["kept"],
+            c["reencoded"],
+            kinds,
+            c["skipped"],
+            c["warnings"],
+        )
     if reused:
         log.info("reused %d of %d shards from an earlier run", reused, num_shards)
     if counts["train"]["written"] != cfg.num_train_images:
-        log.warning("train split has %d images but num_train_images is %d; training will refuse this data",
-                    counts["train"]["written"], cfg.num_train_images)
+        log.warning(
+            "train split has %d images but num_train_images is %d; training will refuse this data",
+            counts["train"]["written"],
+            cfg.num_train_images,
+        )
 
 
 def verify(cfg):

@@ -11,6 +11,7 @@ ImageNet synsets and sort in digit order. The split is seeded per class; file na
 digit's index in scikit-learn's array, so the same arguments always give byte-identical files.
 Host only.
 """
+
 import io
 import logging
 import os
@@ -52,7 +53,10 @@ def split_indices(targets, val_fraction, seed):
 def digit_jpeg(pixels, image_size):
     """8x8 float array (0..16) -> JPEG bytes of an RGB image_size x image_size picture."""
     from PIL import Image
-    grey = np.clip(np.round(np.asarray(pixels, dtype=np.float64) * (255.0 / 16.0)), 0, 255).astype(np.uint8)
+
+    grey = np.clip(np.round(np.asarray(pixels, dtype=np.float64) * (255.0 / 16.0)), 0, 255).astype(
+        np.uint8
+    )
     picture = Image.fromarray(grey).resize((image_size, image_size), Image.BICUBIC).convert("RGB")
     buf = io.BytesIO()
     picture.save(buf, format="JPEG", quality=JPEG_QUALITY)
@@ -83,6 +87,7 @@ def write_demo_tree(out_dir, image_size=32, val_fraction=0.2, seed=0):
     "val_fraction", "source"} -- the content of demo.json. With the defaults: 1,438 train, 359 val.
     """
     from sklearn.datasets import load_digits
+
     if not 0.0 < val_fraction < 1.0:
         raise ValueError("val_fraction must be in (0, 1), not %r" % (val_fraction,))
     digits = load_digits()
@@ -101,8 +106,14 @@ def write_demo_tree(out_dir, image_size=32, val_fraction=0.2, seed=0):
             per_class[name][label] = per_class[name].get(label, 0) + 1
         log.info("demo %s: %d images in %s", name, len(split[name]), os.path.join(out_dir, name))
     _remove_stale(out_dir, expected)
-    summary = {"train": len(split["train"]), "val": len(split["val"]), "per_class": per_class,
-               "seed": seed, "image_size": image_size, "val_fraction": val_fraction,
-               "source": "sklearn.datasets.load_digits"}
+    summary = {
+        "train": len(split["train"]),
+        "val": len(split["val"]),
+        "per_class": per_class,
+        "seed": seed,
+        "image_size": image_size,
+        "val_fraction": val_fraction,
+        "source": "sklearn.datasets.load_digits",
+    }
     atomic.write_json(marker, summary)
     return summary

@@ -8,6 +8,7 @@ given per feature as bytes, int, float, or a list/tuple of one of those types (a
 an explicit type: see `floats` / `ints`). `example_parts` returns the serialisation as chunks so
 a large value (the JPEG) is never copied on the way. Python 3.7 syntax, no dependencies.
 """
+
 import functools
 import struct
 
@@ -22,11 +23,13 @@ class _Typed(tuple):
 
 class floats(_Typed):
     """A (possibly empty) list of floats for a FloatList feature."""
+
     kind = _FLOAT_LIST
 
 
 class ints(_Typed):
     """A (possibly empty) list of ints for an Int64List feature."""
+
     kind = _INT64_LIST
 
 
@@ -38,7 +41,11 @@ def _varint(value):
         return _ONE_BYTE[value]
     if 0 < value < 1 << 21:  # every length inside a record of an image under 2 MB: no loop
         low = value & 0x7F | 0x80
-        return bytes((low, value >> 7)) if value < 1 << 14 else bytes((low, value >> 7 & 0x7F | 0x80, value >> 14))
+        return (
+            bytes((low, value >> 7))
+            if value < 1 << 14
+            else bytes((low, value >> 7 & 0x7F | 0x80, value >> 14))
+        )
     value &= (1 << 64) - 1  # negative int64 -> two's complement, ten bytes
     out = bytearray()
     while value > 0x7F:
@@ -66,14 +73,18 @@ def _kind_and_values(name, value):
         return value.kind, list(value)
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if not values:
-        raise TypeError("feature %r: an empty list needs a type: use example.floats() or example.ints()" % name)
+        raise TypeError(
+            "feature %r: an empty list needs a type: use example.floats() or example.ints()" % name
+        )
     if all(isinstance(v, bytes) for v in values):
         return _BYTES_LIST, values
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         return _INT64_LIST, values
     if all(isinstance(v, float) for v in values):
         return _FLOAT_LIST, values
-    raise TypeError("feature %r: values must be all bytes, all int or all float, got %r" % (name, value))
+    raise TypeError(
+        "feature %r: values must be all bytes, all int or all float, got %r" % (name, value)
+    )
 
 
 def _feature_parts(name, value):
@@ -148,7 +159,9 @@ def bytes_entry_prefix(name, length):
     feature = len(feature_head) + len(value_head) + length
     key, feature_size = _key(name), _varint(feature)
     entry = len(key) + len(_TAGS[2]) + len(feature_size) + feature
-    prefix = b"".join((_TAGS[1], _varint(entry), key, _TAGS[2], feature_size, feature_head, value_head))
+    prefix = b"".join(
+        (_TAGS[1], _varint(entry), key, _TAGS[2], feature_size, feature_head, value_head)
+    )
     return prefix, len(prefix) + length
 
 

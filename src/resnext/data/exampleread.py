@@ -7,11 +7,16 @@ in protobuf maps), int64 and float lists packed or not, a oneof's last kind winn
 returned as (start, stop) offsets into the record, so the encoded image is never copied.
 Field numbers: tensorflow/core/example/{example,feature}.proto. Python 3.7 syntax, no dependencies.
 """
+
 import struct
 
 BYTES_LIST, FLOAT_LIST, INT64_LIST = 1, 2, 3
-KIND_NAMES = {BYTES_LIST: "bytes_list", FLOAT_LIST: "float_list", INT64_LIST: "int64_list",
-              None: "no value"}
+KIND_NAMES = {
+    BYTES_LIST: "bytes_list",
+    FLOAT_LIST: "float_list",
+    INT64_LIST: "int64_list",
+    None: "no value",
+}
 _FLOAT = struct.Struct("<f")
 _INT64_MAX = 1 << 63
 
@@ -116,7 +121,7 @@ def _canonical_entry(data, pos, end):
     list_start, list_stop = _delimited(data, start + 1, stop)
     if list_stop != stop:
         return None
-    return data[pos + 2:key_stop], (data[start] >> 3, [(list_start, list_stop)])
+    return data[pos + 2 : key_stop], (data[start] >> 3, [(list_start, list_stop)])
 
 
 def _read_entry(data, pos, end):
@@ -194,8 +199,9 @@ def float_values(data, parts):
             if tag == 0x0A:  # packed
                 start, pos = _delimited(data, pos, end)
                 if (pos - start) % 4:
-                    raise DecodeError("a packed float list of %d bytes (not a multiple of 4)"
-                                      % (pos - start))
+                    raise DecodeError(
+                        "a packed float list of %d bytes (not a multiple of 4)" % (pos - start)
+                    )
                 values.extend(v[0] for v in _FLOAT.iter_unpack(data[start:pos]))
             elif tag == 0x0D:
                 if pos + 4 > end:

@@ -7,6 +7,7 @@ sizes (and their sha256 with `verify_train_sha256`). A shard that differs, is mi
 listed (the input pipeline reads every shard-named file) stops the stage naming it.
 Runs in the Ascend container: Python 3.7 syntax, no TensorFlow.
 """
+
 import logging
 import os
 import time
@@ -25,8 +26,10 @@ class DataChanged(ValueError):
 
 def _todo(plan):
     writer = "resnext index" if plan.mode == "index" else "resnext convert"
-    return ("restore the shard, or run `%s` again (`%s --verify` lists every difference)"
-            % (writer, writer))
+    return "restore the shard, or run `%s` again (`%s --verify` lists every difference)" % (
+        writer,
+        writer,
+    )
 
 
 def _listed_shards(plan, manifest, split):
@@ -37,12 +40,20 @@ def _listed_shards(plan, manifest, split):
         raise DataChanged("%s lists no %s shards; %s" % (plan.manifest_path, split, _todo(plan)))
     out = []
     for shard in shards:
-        name, size, digest = [shard.get(k) if isinstance(shard, dict) else None
-                              for k in ("name", "bytes", "sha256")]
-        if not (isinstance(name, str) and os.path.basename(name) == name and name
-                and isinstance(size, int) and isinstance(digest, str)):
-            raise DataChanged("%s: a %s shard entry lacks a shard name, bytes or sha256 (%.80r); %s"
-                              % (plan.manifest_path, split, shard, _todo(plan)))
+        name, size, digest = [
+            shard.get(k) if isinstance(shard, dict) else None for k in ("name", "bytes", "sha256")
+        ]
+        if not (
+            isinstance(name, str)
+            and os.path.basename(name) == name
+            and name
+            and isinstance(size, int)
+            and isinstance(digest, str)
+        ):
+            raise DataChanged(
+                "%s: a %s shard entry lacks a shard name, bytes or sha256 (%.80r); %s"
+                % (plan.manifest_path, split, shard, _todo(plan))
+            )
         out.append((name, size, digest))
     return out
 
@@ -50,8 +61,9 @@ def _listed_shards(plan, manifest, split):
 def _unlisted(plan, manifest, split, names):
     """The first `split` shard file in the folder that the manifest does not list, or None."""
     layout = layouts.by_name(manifest.get("layout"))
-    extra = [n for n in layouts.shard_names(os.listdir(plan.shard_dir), layout, split)
-             if n not in names]
+    extra = [
+        n for n in layouts.shard_names(os.listdir(plan.shard_dir), layout, split) if n not in names
+    ]
     return extra[0] if extra else None
 
 
@@ -68,27 +80,44 @@ def verify(cfg, manifest, split, full):
     listed = _listed_shards(plan, manifest, split)
     extra = _unlisted(plan, manifest, split, {name for name, _, _ in listed})
     if extra:
-        raise DataChanged("%s shard %s is not listed in %s, and the input would read it; move it "
-                          "out of the folder, or %s" % (split, os.path.join(plan.shard_dir, extra),
-                                                        plan.manifest_path, _todo(plan)))
+        raise DataChanged(
+            "%s shard %s is not listed in %s, and the input would read it; move it "
+            "out of the folder, or %s"
+            % (split, os.path.join(plan.shard_dir, extra), plan.manifest_path, _todo(plan))
+        )
     total = 0
     for name, size, digest in listed:
         path = os.path.join(plan.shard_dir, name)
         found = os.path.getsize(path) if os.path.isfile(path) else None
         if found != size:
             what = "is missing" if found is None else "has %d bytes" % found
-            raise DataChanged("%s shard %s %s but %s says %d: it changed after it was listed; %s"
-                              % (split, path, what, plan.manifest_path, size, _todo(plan)))
+            raise DataChanged(
+                "%s shard %s %s but %s says %d: it changed after it was listed; %s"
+                % (split, path, what, plan.manifest_path, size, _todo(plan))
+            )
         if full:
             found_digest = atomic.sha256_file(path, HASH_CHUNK)
             if found_digest != digest:
-                raise DataChanged("%s shard %s has sha256 %s but %s says %s: it changed after it "
-                                  "was listed; %s" % (split, path, found_digest, plan.manifest_path,
-                                                      digest, _todo(plan)))
+                raise DataChanged(
+                    "%s shard %s has sha256 %s but %s says %s: it changed after it "
+                    "was listed; %s"
+                    % (split, path, found_digest, plan.manifest_path, digest, _todo(plan))
+                )
         total += size
-    record = {"split": split, "check": "sha256" if full else "size", "shards": len(listed),
-              "bytes": total}
-    log.info("%s shards in %s match %s (%s of %d shards, %d bytes, %.2f s)", split,
-             plan.shard_dir, plan.manifest_path, record["check"], record["shards"], total,
-             time.time() - t0)
+    record = {
+        "split": split,
+        "check": "sha256" if full else "size",
+        "shards": len(listed),
+        "bytes": total,
+    }
+    log.info(
+        "%s shards in %s match %s (%s of %d shards, %d bytes, %.2f s)",
+        split,
+        plan.shard_dir,
+        plan.manifest_path,
+        record["check"],
+        record["shards"],
+        total,
+        time.time() - t0,
+    )
     return record

@@ -12,6 +12,7 @@
 The fast path decodes with simplejpeg (libjpeg-turbo, straight into a reused buffer); Pillow
 handles everything else (at full size), and everything when simplejpeg is not installed. Host only.
 """
+
 import collections
 import io
 import os
@@ -35,10 +36,14 @@ JPEG_FORMATS = ("JPEG", "MPO")  # MPO: camera multi-picture JPEG; decoders read 
 # libjpeg message; tests/data/test_scaled_check.py), while IDCT, upsampling and colour conversion
 # shrink: ~0.7x of the full decode's CPU time on ImageNet-like files (docs/data.md).
 SCALED_CHECK = True
-_ADDRESS = re.compile(r"<[^<>]* at 0x[0-9a-fA-F]+>")  # object reprs would make reasons differ per run
+_ADDRESS = re.compile(
+    r"<[^<>]* at 0x[0-9a-fA-F]+>"
+)  # object reprs would make reasons differ per run
 
 Checked = collections.namedtuple("Checked", "data height width reencoded warning")
-Checked.__doc__ = """Outcome of a check: JPEG bytes to store, size, re-encode kind or None, warning or None."""
+Checked.__doc__ = (
+    """Outcome of a check: JPEG bytes to store, size, re-encode kind or None, warning or None."""
+)
 
 
 class BadImage(ValueError):
@@ -63,6 +68,7 @@ def image_size(data):
 def decoder_name():
     """The decoder used for clean colour JPEGs, with its version (recorded in the manifest)."""
     import PIL
+
     pillow = "Pillow %s" % PIL.__version__
     if simplejpeg is None:
         return pillow
@@ -107,7 +113,7 @@ def _read_all(fd, size):
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-class Checker(object):
+class Checker:
     """check_bytes with a decode buffer reused across images (one Checker per worker)."""
 
     def __init__(self, use_simplejpeg=True, scaled=None, max_pixels=None):
@@ -144,8 +150,14 @@ class Checker(object):
             self._buffer = bytearray(needed)
         least = 1 if scale > 1 else 0
         try:
-            self._fast.decode_jpeg(data, colorspace="RGB", buffer=self._buffer, strict=True,
-                                   min_height=least, min_width=least)
+            self._fast.decode_jpeg(
+                data,
+                colorspace="RGB",
+                buffer=self._buffer,
+                strict=True,
+                min_height=least,
+                min_width=least,
+            )
         except ValueError as exc:
             return str(exc) or "libjpeg warning"
         return None
@@ -185,6 +197,7 @@ def _header(data, lift):
     while opening, without the size) is lifted for the open: ours names the size and the key.
     """
     from PIL import Image
+
     saved = Image.MAX_IMAGE_PIXELS
     if lift:
         Image.MAX_IMAGE_PIXELS = None

@@ -10,6 +10,7 @@ the run with the shard, the record index and its byte offset; nothing is written
 counts, the label map from the synsets, no source tree, the producer when the folder says.
 Shards are opened read-only and never written. Host only.
 """
+
 import logging
 import os
 import time
@@ -42,32 +43,44 @@ def index_shard(path, check, on_bytes=None):
             check.check(data, index, offset)
         except recordcheck.Problem as exc:
             raise RefusedRecord("%s: record %d at byte offset %d: %s" % (path, index, offset, exc))
-    return {"name": os.path.basename(path), "num_records": scan.num_records, "sha256": scan.sha256,
-            "bytes": scan.size, "with_boxes": check.with_boxes - with_before,
-            "boxes": check.boxes - boxes_before}
+    return {
+        "name": os.path.basename(path),
+        "num_records": scan.num_records,
+        "sha256": scan.sha256,
+        "bytes": scan.size,
+        "with_boxes": check.with_boxes - with_before,
+        "boxes": check.boxes - boxes_before,
+    }
 
 
 def _plan(cfg):
     """(DataPlan, layout, {split: [shard path]}); ConfigError when this run does not index."""
     plan = choice.decide(cfg)
     if plan.mode == "convert":
-        raise ConfigError("data_url is empty, so this run converts source_dir (`resnext convert`); "
-                          "set data_url to a folder of TF-slim or TFDS shards to index it")
+        raise ConfigError(
+            "data_url is empty, so this run converts source_dir (`resnext convert`); "
+            "set data_url to a folder of TF-slim or TFDS shards to index it"
+        )
     if plan.mode == "converted":
-        raise ConfigError("%s already holds the manifest.json of a conversion: the run reads it as "
-                          "it is, there is nothing to index" % plan.shard_dir)
+        raise ConfigError(
+            "%s already holds the manifest.json of a conversion: the run reads it as "
+            "it is, there is nothing to index" % plan.shard_dir
+        )
     try:
         layout = layouts.detect(plan.shard_dir)
     except ValueError as exc:
-        raise ValueError("%s (to convert source_dir into this folder, run `resnext convert`)"
-                         % exc)
+        raise ValueError("%s (to convert source_dir into this folder, run `resnext convert`)" % exc)
     if layout.label_base is not None and layout.label_base != cfg.label_offset:
-        raise ConfigError("label_offset is %d but %s labels start at %d: set label_offset: %d (and "
-                          "num_classes to the number of classes, 1000 for ImageNet)"
-                          % (cfg.label_offset, layout.title, layout.label_base, layout.label_base))
+        raise ConfigError(
+            "label_offset is %d but %s labels start at %d: set label_offset: %d (and "
+            "num_classes to the number of classes, 1000 for ImageNet)"
+            % (cfg.label_offset, layout.title, layout.label_base, layout.label_base)
+        )
     names = os.listdir(plan.shard_dir)
-    shards = {s: [os.path.join(plan.shard_dir, n) for n in layouts.shard_names(names, layout, s)]
-              for s in SPLITS}
+    shards = {
+        s: [os.path.join(plan.shard_dir, n) for n in layouts.shard_names(names, layout, s)]
+        for s in SPLITS
+    }
     return plan, layout, shards
 
 
@@ -75,9 +88,11 @@ def _check_convention(check, folder):
     """'0-based' or '1-based' from the labels found; ConfigError when label_offset disagrees."""
     low, high = min(check.labels), max(check.labels)
     if low >= 1 and check.low == 0:
-        raise ConfigError("label_offset is 0 but the labels in %s run %d..%d and 0 never occurs: "
-                          "TF-slim's 1-based labels (0 = background); set label_offset: 1 and "
-                          "num_classes to at least %d" % (folder, low, high, high + 1))
+        raise ConfigError(
+            "label_offset is 0 but the labels in %s run %d..%d and 0 never occurs: "
+            "TF-slim's 1-based labels (0 = background); set label_offset: 1 and "
+            "num_classes to at least %d" % (folder, low, high, high + 1)
+        )
     return "0-based" if low == 0 else "1-based"
 
 
@@ -103,22 +118,37 @@ def _splits(entries):
         shards = entries[split]
         records = sum(s["num_records"] for s in shards)
         splits[split] = {"num_images": records, "shards": shards}
-        counts[split] = {"records": records, "boxes": sum(s["boxes"] for s in shards),
-                         "images_with_boxes": sum(s["with_boxes"] for s in shards)}
+        counts[split] = {
+            "records": records,
+            "boxes": sum(s["boxes"] for s in shards),
+            "images_with_boxes": sum(s["with_boxes"] for s in shards),
+        }
     return splits, counts
 
 
 def _manifest(cfg, plan, layout, entries, check, convention):
     splits, counts = _splits(entries)
     labels = check.labels
-    return {"adopted": True, "layout": layout.name, "layout_title": layout.title,
-            "shard_dir": os.path.abspath(plan.shard_dir), "source": None,
-            "producer": _producer(plan.shard_dir, layout), "seed": None,
-            "label_offset": cfg.label_offset, "label_convention": convention,
-            "labels": {"min": min(labels), "max": max(labels), "distinct": len(labels)},
-            "label_map": {s: v[0] for s, v in check.label_of.items()},
-            "class_text": dict(check.texts), "num_classes_found": len(labels),
-            "splits": splits, "counts": counts, "skipped": [], "reencoded": [], "warnings": []}
+    return {
+        "adopted": True,
+        "layout": layout.name,
+        "layout_title": layout.title,
+        "shard_dir": os.path.abspath(plan.shard_dir),
+        "source": None,
+        "producer": _producer(plan.shard_dir, layout),
+        "seed": None,
+        "label_offset": cfg.label_offset,
+        "label_convention": convention,
+        "labels": {"min": min(labels), "max": max(labels), "distinct": len(labels)},
+        "label_map": {s: v[0] for s, v in check.label_of.items()},
+        "class_text": dict(check.texts),
+        "num_classes_found": len(labels),
+        "splits": splits,
+        "counts": counts,
+        "skipped": [],
+        "reencoded": [],
+        "warnings": [],
+    }
 
 
 def index(cfg, progress_seconds=progress_mod.EVERY_SECONDS):
@@ -130,16 +160,24 @@ def index(cfg, progress_seconds=progress_mod.EVERY_SECONDS):
     or `progress_seconds`.
     """
     plan, layout, shards = _plan(cfg)
-    check = recordcheck.RecordCheck(layout, cfg.label_offset, cfg.num_classes,
-                                    cfg.max_image_pixels)
+    check = recordcheck.RecordCheck(layout, cfg.label_offset, cfg.num_classes, cfg.max_image_pixels)
     total = sum(os.path.getsize(p) for paths in shards.values() for p in paths)
-    log.info("indexing %s (%s): %d train and %d validation shards, %.1f MB", plan.shard_dir,
-             layout.title, len(shards["train"]), len(shards["validation"]), total / 1e6)
+    log.info(
+        "indexing %s (%s): %d train and %d validation shards, %.1f MB",
+        plan.shard_dir,
+        layout.title,
+        len(shards["train"]),
+        len(shards["validation"]),
+        total / 1e6,
+    )
     t0 = time.monotonic()
-    with progress_mod.Progress("index", total=total / 1e6, unit="MB",
-                               every_seconds=progress_seconds) as progress:
+    with progress_mod.Progress(
+        "index", total=total / 1e6, unit="MB", every_seconds=progress_seconds
+    ) as progress:
+
         def read(n):
             progress.update(n / 1e6)
+
         entries = {s: [index_shard(p, check, read) for p in shards[s]] for s in SPLITS}
     for split in SPLITS:
         if not sum(e["num_records"] for e in entries[split]):
@@ -154,11 +192,27 @@ def index(cfg, progress_seconds=progress_mod.EVERY_SECONDS):
 def _log_summary(cfg, manifest, plan, seconds, total):
     labels, counts = manifest["labels"], manifest["counts"]
     for split in SPLITS:
-        log.info("%s: %d records in %d shards, %d with boxes", split, counts[split]["records"],
-                 len(manifest["splits"][split]["shards"]), counts[split]["images_with_boxes"])
-    log.info("labels %d..%d (%s, %d distinct, %d synsets); %.1f MB in %.1f s -> %s",
-             labels["min"], labels["max"], manifest["label_convention"], labels["distinct"],
-             len(manifest["label_map"]), total / 1e6, seconds, plan.manifest_path)
+        log.info(
+            "%s: %d records in %d shards, %d with boxes",
+            split,
+            counts[split]["records"],
+            len(manifest["splits"][split]["shards"]),
+            counts[split]["images_with_boxes"],
+        )
+    log.info(
+        "labels %d..%d (%s, %d distinct, %d synsets); %.1f MB in %.1f s -> %s",
+        labels["min"],
+        labels["max"],
+        manifest["label_convention"],
+        labels["distinct"],
+        len(manifest["label_map"]),
+        total / 1e6,
+        seconds,
+        plan.manifest_path,
+    )
     if counts["train"]["records"] != cfg.num_train_images:
-        log.warning("train split has %d images but num_train_images is %d; training will refuse "
-                    "this data", counts["train"]["records"], cfg.num_train_images)
+        log.warning(
+            "train split has %d images but num_train_images is %d; training will refuse this data",
+            counts["train"]["records"],
+            cfg.num_train_images,
+        )

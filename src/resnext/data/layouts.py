@@ -9,46 +9,70 @@ pipeline (resnext.data.pipeline) both read records through it, so no reader spec
 `detect(folder)` names the layout of a folder from its file names. Python 3.7, no TensorFlow
 (the container's pipeline imports it too).
 """
+
 import collections
 import os
 import re
 
 SPLITS = ("train", "validation")
 
-Layout = collections.namedtuple("Layout", [
-    "name",          # the manifest's `layout` value
-    "title",         # what the report and messages call it
-    "patterns",      # {split: regex of a complete shard's file name}
-    "example",       # a shard's file name, for messages: str.format(split=...)
-    "image",         # key of the encoded image: one bytes value
-    "label",         # key of the class label: one int64 value
-    "label_base",    # the first class's label when the producer fixes it (0), else None: detected
-    "synset",        # (key, regex whose group 1 is the synset, or None for the whole value) or None
-    "text",          # key of the class text (one bytes value), or None
-    "filename",      # key of the image's file name (one bytes value)
-    "boxes",         # keys of the box corners (ymin, xmin, ymax, xmax: float lists, 0..1), or ()
-    "box_label",     # key of the boxes' labels (int64 list), or None
-])
+Layout = collections.namedtuple(
+    "Layout",
+    [
+        "name",  # the manifest's `layout` value
+        "title",  # what the report and messages call it
+        "patterns",  # {split: regex of a complete shard's file name}
+        "example",  # a shard's file name, for messages: str.format(split=...)
+        "image",  # key of the encoded image: one bytes value
+        "label",  # key of the class label: one int64 value
+        "label_base",  # the first class's label when the producer fixes it (0), else None: detected
+        "synset",  # (key, regex whose group 1 is the synset, or None for the whole value) or None
+        "text",  # key of the class text (one bytes value), or None
+        "filename",  # key of the image's file name (one bytes value)
+        "boxes",  # keys of the box corners (ymin, xmin, ymax, xmax: float lists, 0..1), or ()
+        "box_label",  # key of the boxes' labels (int64 list), or None
+    ],
+)
 
 TFSLIM = Layout(
-    name="tfslim", title="TF-slim (tensorflow/models build_imagenet_data.py)",
+    name="tfslim",
+    title="TF-slim (tensorflow/models build_imagenet_data.py)",
     patterns={"train": r"^train-\d+-of-\d+$", "validation": r"^validation-\d+-of-\d+$"},
     example="{split}-NNNNN-of-NNNNN",
-    image="image/encoded", label="image/class/label", label_base=None,
-    synset=("image/class/synset", None), text="image/class/text", filename="image/filename",
-    boxes=("image/object/bbox/ymin", "image/object/bbox/xmin", "image/object/bbox/ymax",
-           "image/object/bbox/xmax"),
-    box_label="image/object/bbox/label")
+    image="image/encoded",
+    label="image/class/label",
+    label_base=None,
+    synset=("image/class/synset", None),
+    text="image/class/text",
+    filename="image/filename",
+    boxes=(
+        "image/object/bbox/ymin",
+        "image/object/bbox/xmin",
+        "image/object/bbox/ymax",
+        "image/object/bbox/xmax",
+    ),
+    box_label="image/object/bbox/label",
+)
 
 # TFDS's imagenet2012: `label` is a 0-based ClassLabel over the sorted synsets; train file names are
 # <synset>_<n>.JPEG, validation ones ILSVRC2012_val_<n>.JPEG (no synset there)
 TFDS = Layout(
-    name="tfds", title="TFDS imagenet2012 (tensorflow_datasets)",
-    patterns={"train": r"^imagenet2012-train\.tfrecord-\d+-of-\d+$",
-              "validation": r"^imagenet2012-validation\.tfrecord-\d+-of-\d+$"},
+    name="tfds",
+    title="TFDS imagenet2012 (tensorflow_datasets)",
+    patterns={
+        "train": r"^imagenet2012-train\.tfrecord-\d+-of-\d+$",
+        "validation": r"^imagenet2012-validation\.tfrecord-\d+-of-\d+$",
+    },
     example="imagenet2012-{split}.tfrecord-NNNNN-of-NNNNN",
-    image="image", label="label", label_base=0,
-    synset=("file_name", r"^(n\d{8})_"), text=None, filename="file_name", boxes=(), box_label=None)
+    image="image",
+    label="label",
+    label_base=0,
+    synset=("file_name", r"^(n\d{8})_"),
+    text=None,
+    filename="file_name",
+    boxes=(),
+    box_label=None,
+)
 
 LAYOUTS = {layout.name: layout for layout in (TFSLIM, TFDS)}
 DEFAULT = TFSLIM  # a manifest without a `layout` key was written by `resnext convert`
@@ -77,18 +101,24 @@ def detect(folder):
     of them to read would be a guess).
     """
     if not os.path.isdir(folder):
-        raise FileNotFoundError("data folder %s does not exist (set data_url to a folder of shards)"
-                                % folder)
+        raise FileNotFoundError(
+            "data folder %s does not exist (set data_url to a folder of shards)" % folder
+        )
     names = os.listdir(folder)
     found = [lay for lay in LAYOUTS.values() if all(shard_names(names, lay, s) for s in SPLITS)]
     if len(found) == 1:
         return found[0]
     if found:
-        raise ValueError("%s holds both %s shards: keep one layout per folder"
-                         % (folder, " and ".join(lay.title for lay in found)))
-    wanted = "; ".join("%s: %s and %s" % (lay.title, lay.example.format(split="train"),
-                                          lay.example.format(split="validation"))
-                       for lay in LAYOUTS.values())
-    raise ValueError("%s holds no complete shard set (train and validation) of a known layout; "
-                     "expected file names like %s" % (folder, wanted))
-
+        raise ValueError(
+            "%s holds both %s shards: keep one layout per folder"
+            % (folder, " and ".join(lay.title for lay in found))
+        )
+    wanted = "; ".join(
+        "%s: %s and %s"
+        % (lay.title, lay.example.format(split="train"), lay.example.format(split="validation"))
+        for lay in LAYOUTS.values()
+    )
+    raise ValueError(
+        "%s holds no complete shard set (train and validation) of a known layout; "
+        "expected file names like %s" % (folder, wanted)
+    )

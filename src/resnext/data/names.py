@@ -5,6 +5,7 @@ str path) with lone surrogates in place of those bytes (PEP 383). Such a name ca
 record's `image/filename`, a manifest or a report, so the listing refuses it at once, naming the
 path with its bytes shown as \\xNN. Host and container: Python 3.7, no TensorFlow.
 """
+
 import os
 
 
@@ -15,8 +16,10 @@ class BadName(ValueError):
 def shown(path):
     """`path` printable on one line: undecodable bytes and control characters as \\xNN."""
     text = os.fsencode(path).decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() else "\\x%02x" % ord(c) if ord(c) < 256
-                   else "\\u%04x" % ord(c) for c in text)
+    return "".join(
+        c if c.isprintable() else "\\x%02x" % ord(c) if ord(c) < 256 else "\\u%04x" % ord(c)
+        for c in text
+    )
 
 
 def is_utf8(name):
@@ -31,7 +34,9 @@ def is_utf8(name):
 def check(path):
     """`path`, or BadName when its name (any component) is not valid UTF-8."""
     if not is_utf8(path):
-        raise BadName("%s: this name is not valid UTF-8 (the bytes shown as \\xNN), so it cannot "
-                      "be stored in a shard or the manifest. Rename it (e.g. convmv -f latin1 -t "
-                      "utf8), or move it out of the source tree, and run again" % shown(path))
+        raise BadName(
+            "%s: this name is not valid UTF-8 (the bytes shown as \\xNN), so it cannot "
+            "be stored in a shard or the manifest. Rename it (e.g. convmv -f latin1 -t "
+            "utf8), or move it out of the source tree, and run again" % shown(path)
+        )
     return path

@@ -12,6 +12,7 @@ Every shard file the converter creates is named by a sidecar or the manifest at 
 sidecar is written just before the shard is renamed into place), so a kill never leaves one of our
 shards unprovable. Host only.
 """
+
 import collections
 import os
 import re
@@ -43,18 +44,27 @@ def _read(path):
 
 def is_own_manifest(data):
     """True for a dict with the layout resnext.data.manifest.build writes."""
-    if not (isinstance(data, dict) and isinstance(data.get("format"), int)
-            and isinstance(data.get("splits"), dict) and isinstance(data.get("counts"), dict)):
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("format"), int)
+        and isinstance(data.get("splits"), dict)
+        and isinstance(data.get("counts"), dict)
+    ):
         return False
-    return all(isinstance(entry, dict) and isinstance(entry.get("shards"), list)
-               and all(isinstance(s, dict) and isinstance(s.get("name"), str)
-                       for s in entry["shards"])
-               for entry in data["splits"].values())
+    return all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("shards"), list)
+        and all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in entry["shards"])
+        for entry in data["splits"].values()
+    )
 
 
 def _is_own_sidecar(data, shard):
-    return (isinstance(data, dict) and data.get("name") == shard
-            and isinstance(data.get("task_sha256"), str))
+    return (
+        isinstance(data, dict)
+        and data.get("name") == shard
+        and isinstance(data.get("task_sha256"), str)
+    )
 
 
 def manifest_shards(manifest):
@@ -94,7 +104,9 @@ def survey(data_dir):
 
 def _message(data_dir, foreign):
     more = " and %d more" % (len(foreign) - NAMED) if len(foreign) > NAMED else ""
-    return ("data folder %s holds %d file(s) named like conversion outputs that `resnext convert` "
-            "did not write (no manifest.json or sidecar of ours names them): %s%s. Nothing was "
-            "changed. Move them out of the folder, or set data_url to an empty folder (or to one "
-            "`resnext convert` wrote)" % (data_dir, len(foreign), ", ".join(foreign[:NAMED]), more))
+    return (
+        "data folder %s holds %d file(s) named like conversion outputs that `resnext convert` "
+        "did not write (no manifest.json or sidecar of ours names them): %s%s. Nothing was "
+        "changed. Move them out of the folder, or set data_url to an empty folder (or to one "
+        "`resnext convert` wrote)" % (data_dir, len(foreign), ", ".join(foreign[:NAMED]), more)
+    )

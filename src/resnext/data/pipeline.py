@@ -13,6 +13,7 @@ without a file name: run the session loop inside `naming_damaged_files(files)` t
 CorruptRecordError naming the file.
 Runs in the Ascend container: Python 3.7 syntax, TF 1.15 API through `resnext.compat.tf`.
 """
+
 import collections
 import contextlib
 import logging
@@ -51,11 +52,15 @@ def list_shards(data_dir, split, layout=layouts.DEFAULT):
     file pattern when no file matches.
     """
     if not os.path.isdir(data_dir):
-        raise FileNotFoundError("data folder %s does not exist (run `resnext convert` or set data_url)" % data_dir)
+        raise FileNotFoundError(
+            "data folder %s does not exist (run `resnext convert` or set data_url)" % data_dir
+        )
     names = layouts.shard_names(os.listdir(data_dir), layout, split)
     if not names:
-        raise ValueError("no %s shards in %s: no file matches %s"
-                         % (split, data_dir, layout.example.format(split=split)))
+        raise ValueError(
+            "no %s shards in %s: no file matches %s"
+            % (split, data_dir, layout.example.format(split=split))
+        )
     return [os.path.join(data_dir, n) for n in names]
 
 
@@ -80,14 +85,17 @@ def check_shards(data, split, files):
         present = set(os.listdir(data.shard_dir))
         gone = sorted(n for n in listed if n not in present)
         if gone:
-            raise FileNotFoundError("%s lists %d %s shard(s) missing from %s: %s"
-                                    % (data.manifest_path, len(gone), split, data.shard_dir,
-                                       ", ".join(gone[:5])))
+            raise FileNotFoundError(
+                "%s lists %d %s shard(s) missing from %s: %s"
+                % (data.manifest_path, len(gone), split, data.shard_dir, ", ".join(gone[:5]))
+            )
         extra = sorted(os.path.basename(f) for f in files if os.path.basename(f) not in listed)
         if extra:
-            raise FileNotFoundError("%s: shard(s) %s are not in %s (added after it was written?): "
-                                    "remove them, or write the manifest again"
-                                    % (data.shard_dir, ", ".join(extra[:5]), data.manifest_path))
+            raise FileNotFoundError(
+                "%s: shard(s) %s are not in %s (added after it was written?): "
+                "remove them, or write the manifest again"
+                % (data.shard_dir, ", ".join(extra[:5]), data.manifest_path)
+            )
     return [tfrecord.check_file(f, (listed or {}).get(os.path.basename(f))) for f in files]
 
 
@@ -110,8 +118,9 @@ def find_damaged(files):
 
 
 # what tf.debugging.Assert prints of limit_pixels' values: [TOO_LARGE] [name] [height] [width]
-_TOO_LARGE = re.compile(r"\[%s\] \[(.*)\] \[(\d+)\] \[(\d+)\]" % re.escape(preprocessing.TOO_LARGE),
-                        re.S)
+_TOO_LARGE = re.compile(
+    r"\[%s\] \[(.*)\] \[(\d+)\] \[(\d+)\]" % re.escape(preprocessing.TOO_LARGE), re.S
+)
 
 
 def _too_large(exc, files, limit):
@@ -119,8 +128,12 @@ def _too_large(exc, files, limit):
     match = _TOO_LARGE.search(exc.message or "")
     if match is None:
         return None
-    shard = files[0] if len(files) == 1 else "one of the %d shards in %s" % (
-        len(files), os.path.dirname(files[0]) if files else "?")
+    shard = (
+        files[0]
+        if len(files) == 1
+        else "one of the %d shards in %s"
+        % (len(files), os.path.dirname(files[0]) if files else "?")
+    )
     return pixels.record_refused(match.group(1), shard, match.group(2), match.group(3), limit)
 
 
@@ -209,12 +222,21 @@ def _train_records(files, rank, rank_size, seed):
     # by record, every rank must see the same file order before sharding: same seed on all ranks
     file_seed = seed + rank if by_file else seed
     ds = ds.shuffle(local_files, seed=file_seed, reshuffle_each_iteration=True).repeat()
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(local_files, INTERLEAVE_CYCLE),
-                       block_length=1, num_parallel_calls=AUTOTUNE)
+    ds = ds.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(local_files, INTERLEAVE_CYCLE),
+        block_length=1,
+        num_parallel_calls=AUTOTUNE,
+    )
     if not by_file:
         ds = ds.shard(rank_size, rank)
-    log.info("train input rank %d/%d: %d files, sharded by %s", rank, rank_size, local_files,
-             "file" if by_file else "record")
+    log.info(
+        "train input rank %d/%d: %d files, sharded by %s",
+        rank,
+        rank_size,
+        local_files,
+        "file" if by_file else "record",
+    )
     return ds
 
 
@@ -251,8 +273,9 @@ def train_dataset(cfg, rank=0, rank_size=1, seed_offset=0):
     ds = _train_records(files, rank, rank_size, cfg.seed + seed_offset)
     ds = ds.shuffle(cfg.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
-    ds = ds.map(lambda record: train_example(record, data.layout, cfg, seed),
-                num_parallel_calls=AUTOTUNE)
+    ds = ds.map(
+        lambda record: train_example(record, data.layout, cfg, seed), num_parallel_calls=AUTOTUNE
+    )
     ds = ds.batch(cfg.batch_size, drop_remainder=True)
     return with_threads(ds.prefetch(AUTOTUNE), cfg.input_threads)
 
@@ -273,6 +296,7 @@ def eval_steps(cfg, rank_size=1, num_records=None):
 def _pad_batch(batch_size, image_size):
     """Map fn: a (possibly short) batch -> exactly batch_size rows, padding rows zero with mask 0.
     Extra elements (the names of with_names) pass through unpadded."""
+
     def pad(images, labels, *extra):
         missing = batch_size - tf.shape(labels)[0]
         images = tf.pad(images, [[0, missing], [0, 0], [0, 0], [0, 0]])
@@ -282,6 +306,7 @@ def _pad_batch(batch_size, image_size):
         labels.set_shape([batch_size])
         mask.set_shape([batch_size])
         return (images, labels, mask) + extra
+
     return pad
 
 
@@ -315,7 +340,8 @@ def eval_dataset(cfg, rank=0, rank_size=1, with_names=False):
     local = len(range(rank, total, rank_size))
     if with_names:  # each record with the path of its shard (the record id needs it)
         ds = tf.data.Dataset.from_tensor_slices(files).flat_map(
-            lambda f: tf.data.TFRecordDataset(f).map(lambda record: (record, f)))
+            lambda f: tf.data.TFRecordDataset(f).map(lambda record: (record, f))
+        )
     else:
         ds = tf.data.Dataset.from_tensor_slices(files).flat_map(tf.data.TFRecordDataset)
     if rank_size > 1:
@@ -331,7 +357,15 @@ def eval_dataset(cfg, rank=0, rank_size=1, with_names=False):
     ds = ds.batch(cfg.eval_batch_size).map(_pad_batch(cfg.eval_batch_size, cfg.image_size))
     filler = steps - (-(-local // cfg.eval_batch_size))
     if filler > 0:
-        ds = ds.concatenate(_empty_batches(filler, cfg.eval_batch_size, cfg.image_size,
-                                           2 if with_names else 0))
-    log.info("eval input rank %d/%d: %d of %d records in %d batches", rank, rank_size, local, total, steps)
+        ds = ds.concatenate(
+            _empty_batches(filler, cfg.eval_batch_size, cfg.image_size, 2 if with_names else 0)
+        )
+    log.info(
+        "eval input rank %d/%d: %d of %d records in %d batches",
+        rank,
+        rank_size,
+        local,
+        total,
+        steps,
+    )
     return with_threads(ds.prefetch(AUTOTUNE), cfg.input_threads)

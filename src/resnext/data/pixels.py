@@ -7,6 +7,7 @@ evaluation and training (resnext.data.preprocessing.limit_pixels: the stage stop
 record). A decode at full size costs height x width x 3 bytes, 12 bytes a pixel as float32:
 a 16000 x 16000 image ~3 GB. Python 3.7, no TensorFlow.
 """
+
 KEY = "max_image_pixels"
 
 
@@ -21,9 +22,11 @@ def over(height, width, limit):
 
 def reason(height, width, limit):
     """Why an image is refused: its size, the key and what to do."""
-    return ("%d x %d = %d pixels, over %s (%d); shrink the image, or raise %s if the machine "
-            "has the memory to decode it (~12 bytes a pixel)"
-            % (int(width), int(height), int(width) * int(height), KEY, int(limit), KEY))
+    return (
+        "%d x %d = %d pixels, over %s (%d); shrink the image, or raise %s if the machine "
+        "has the memory to decode it (~12 bytes a pixel)"
+        % (int(width), int(height), int(width) * int(height), KEY, int(limit), KEY)
+    )
 
 
 def record_refused(name, shard, height, width, limit):

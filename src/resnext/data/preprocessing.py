@@ -4,6 +4,7 @@ Every function takes and returns tensors for ONE image; images are float32 [H, W
 0..255 scale until `normalize`. JPEGs are always decoded with 3 channels (grey -> RGB).
 Runs in the Ascend container: Python 3.7 syntax, TF 1.15 API through `resnext.compat.tf`.
 """
+
 from resnext.compat import tf
 
 EVAL_TRANSFORMS = ("seed", "resize_center")
@@ -21,8 +22,11 @@ def limit_pixels(jpeg_bytes, limit, name):
     converter writes JPEGs only, and `resnext index` checked every adopted record's size.
     """
     is_jpeg = tf.equal(tf.strings.substr(jpeg_bytes, 0, 2), b"\xff\xd8")
-    shape = tf.cond(is_jpeg, lambda: tf.image.extract_jpeg_shape(jpeg_bytes, output_type=tf.int64),
-                    lambda: tf.zeros([3], tf.int64))
+    shape = tf.cond(
+        is_jpeg,
+        lambda: tf.image.extract_jpeg_shape(jpeg_bytes, output_type=tf.int64),
+        lambda: tf.zeros([3], tf.int64),
+    )
     small = tf.less_equal(shape[0] * shape[1], tf.constant(int(limit), tf.int64))
     check = tf.debugging.Assert(small, [TOO_LARGE, name, shape[0], shape[1]])
     with tf.control_dependencies([check]):
@@ -41,26 +45,42 @@ def clean_boxes(boxes):
     order (what `resnext convert` writes; adopted shards are not checked for it), [N, 4]."""
     boxes = tf.clip_by_value(tf.reshape(tf.cast(boxes, tf.float32), [-1, 4]), 0.0, 1.0)
     y0, x0, y1, x1 = tf.unstack(boxes, num=4, axis=1)
-    return tf.stack([tf.minimum(y0, y1), tf.minimum(x0, x1), tf.maximum(y0, y1),
-                     tf.maximum(x0, x1)], axis=1)
+    return tf.stack(
+        [tf.minimum(y0, y1), tf.minimum(x0, x1), tf.maximum(y0, y1), tf.maximum(x0, x1)], axis=1
+    )
 
 
 def crop_window(shape, area_range, aspect_range, seed=None, boxes=None):
     """The random crop of an image of `shape` (int32 [3]): int32 [4] offset_y, offset_x, height,
     width, as decode_and_crop_jpeg takes it (see decode_and_random_crop)."""
-    objects = (tf.zeros([1, 0, 4], dtype=tf.float32) if boxes is None
-               else tf.expand_dims(clean_boxes(boxes), 0))
+    objects = (
+        tf.zeros([1, 0, 4], dtype=tf.float32)
+        if boxes is None
+        else tf.expand_dims(clean_boxes(boxes), 0)
+    )
     begin, size, _ = tf.image.sample_distorted_bounding_box(
-        shape, objects, seed=seed, min_object_covered=0.1,
-        aspect_ratio_range=list(aspect_range), area_range=list(area_range),
-        max_attempts=100, use_image_if_no_bounding_boxes=True)
+        shape,
+        objects,
+        seed=seed,
+        min_object_covered=0.1,
+        aspect_ratio_range=list(aspect_range),
+        area_range=list(area_range),
+        max_attempts=100,
+        use_image_if_no_bounding_boxes=True,
+    )
     offset_y, offset_x, _ = tf.unstack(begin)
     crop_h, crop_w, _ = tf.unstack(size)
     return tf.stack([offset_y, offset_x, crop_h, crop_w])
 
 
-def decode_and_random_crop(jpeg_bytes, image_size, area_range=(0.08, 1.0),
-                           aspect_range=(0.75, 4.0 / 3.0), seed=None, boxes=None):
+def decode_and_random_crop(
+    jpeg_bytes,
+    image_size,
+    area_range=(0.08, 1.0),
+    aspect_range=(0.75, 4.0 / 3.0),
+    seed=None,
+    boxes=None,
+):
     """Random-size crop as in the seed (Inception style), decoding only the cropped window.
 
     jpeg_bytes: scalar string tensor. A box covering area_range of the image with an aspect ratio in
@@ -70,8 +90,9 @@ def decode_and_random_crop(jpeg_bytes, image_size, area_range=(0.08, 1.0),
     through clean_boxes), or the whole image when boxes is None (the seed) or N is 0.
     Returns float32 [image_size, image_size, 3], 0..255.
     """
-    window = crop_window(tf.image.extract_jpeg_shape(jpeg_bytes), area_range, aspect_range, seed,
-                         boxes)
+    window = crop_window(
+        tf.image.extract_jpeg_shape(jpeg_bytes), area_range, aspect_range, seed, boxes
+    )
     image = tf.image.decode_and_crop_jpeg(jpeg_bytes, window, channels=3)
     image = _resize(image, image_size, image_size)
     image.set_shape([image_size, image_size, 3])
@@ -95,9 +116,12 @@ def eval_seed_crop(jpeg_bytes, image_size):
     """
     image = decode_jpeg(jpeg_bytes)
     boxes = tf.constant([list(SEED_EVAL_BOX)], dtype=tf.float32)
-    crops = tf.image.crop_and_resize(tf.expand_dims(image, 0), boxes,
-                                     box_indices=tf.zeros([1], tf.int32),
-                                     crop_size=tf.constant([image_size, image_size], tf.int32))
+    crops = tf.image.crop_and_resize(
+        tf.expand_dims(image, 0),
+        boxes,
+        box_indices=tf.zeros([1], tf.int32),
+        crop_size=tf.constant([image_size, image_size], tf.int32),
+    )
     image = tf.reshape(crops, [image_size, image_size, 3])
     return image
 
@@ -129,7 +153,9 @@ def eval_image(jpeg_bytes, image_size, transform="seed"):
         return eval_seed_crop(jpeg_bytes, image_size)
     if transform == "resize_center":
         return eval_resize_center(jpeg_bytes, image_size)
-    raise ValueError("eval_transform must be one of %s, not %r" % (", ".join(EVAL_TRANSFORMS), transform))
+    raise ValueError(
+        "eval_transform must be one of %s, not %r" % (", ".join(EVAL_TRANSFORMS), transform)
+    )
 
 
 def normalize(image, mean, std):
@@ -152,9 +178,14 @@ def train_image(jpeg_bytes, cfg, seed=None, boxes=None):
     # distinct and never 0: sample_distorted_bounding_box takes seed 0 (with a 0 graph seed) for
     # "unseeded", which TF op determinism refuses
     crop_seed, flip_seed = (None, None) if seed is None else (2 * seed + 1, 2 * seed + 2)
-    image = decode_and_random_crop(jpeg_bytes, cfg.image_size, (cfg.crop_area_min, 1.0),
-                                   (cfg.crop_aspect_min, cfg.crop_aspect_max), seed=crop_seed,
-                                   boxes=boxes if cfg.crop_with_boxes else None)
+    image = decode_and_random_crop(
+        jpeg_bytes,
+        cfg.image_size,
+        (cfg.crop_area_min, 1.0),
+        (cfg.crop_aspect_min, cfg.crop_aspect_max),
+        seed=crop_seed,
+        boxes=boxes if cfg.crop_with_boxes else None,
+    )
     if cfg.random_flip:
         image = random_flip(image, seed=flip_seed)
     return normalize(image, cfg.image_mean, cfg.image_std)

@@ -11,6 +11,7 @@ box counts are gathered on the way. The image's header must give a size within m
 runs on the host (`resnext index`) and in the Ascend container (`resnext npu-check` indexes its
 tiny shards).
 """
+
 import collections
 import re
 
@@ -92,16 +93,22 @@ class RecordCheck:
         left to the decoder: what it cannot read, it names)."""
         size = images.image_size(image) if self.max_pixels is not None else None
         if size is not None and pixels.over(size[0], size[1], self.max_pixels):
-            raise Problem("%s is %s" % (self.layout.image, pixels.reason(size[0], size[1],
-                                                                         self.max_pixels)))
+            raise Problem(
+                "%s is %s" % (self.layout.image, pixels.reason(size[0], size[1], self.max_pixels))
+            )
 
     def _range_problem(self, label):
         text = "label %d is outside label_offset..num_classes-1 (%d..%d)" % (
-            label, self.low, self.num_classes - 1)
+            label,
+            self.low,
+            self.num_classes - 1,
+        )
         if label == 0 and self.low == 1:
-            return text + ("; label 0 is TF-slim's background, never an image's: these labels "
-                           "are 0-based, so set label_offset: 0 and num_classes to the number "
-                           "of classes")
+            return text + (
+                "; label 0 is TF-slim's background, never an image's: these labels "
+                "are 0-based, so set label_offset: 0 and num_classes to the number "
+                "of classes"
+            )
         if label >= self.num_classes:
             return text + "; set num_classes to at least %d" % (label + 1)
         return text
@@ -127,13 +134,15 @@ class RecordCheck:
         known = self.label_of.get(synset)
         if known is not None:
             if known[0] != label:
-                raise Problem("synset %s has label %d here but %d in %s"
-                              % (synset, label, known[0], known[1]))
+                raise Problem(
+                    "synset %s has label %d here but %d in %s" % (synset, label, known[0], known[1])
+                )
             return
         other = self.synset_of.get(label)
         if other is not None:
-            raise Problem("label %d has synset %s here but %s in %s"
-                          % (label, synset, other[0], other[1]))
+            raise Problem(
+                "label %d has synset %s here but %s in %s" % (label, synset, other[0], other[1])
+            )
         where = "%s record %d" % (self.shard, index)
         self.label_of[synset], self.synset_of[label] = (label, where), (synset, where)
         if self._text is not None and self._text in features:
@@ -154,7 +163,12 @@ class RecordCheck:
                 raise Problem("%s is a %s, not a float_list" % (name, _kind(kind)))
             counts.append(len(er.float_values(data, parts)))
         if len(set(counts)) > 1:
-            raise Problem("box lists of different lengths (%s)" % ", ".join(
-                "%s %d" % (k.decode().rsplit("/", 1)[-1], n) for k, n in zip(self._boxes, counts)))
+            raise Problem(
+                "box lists of different lengths (%s)"
+                % ", ".join(
+                    "%s %d" % (k.decode().rsplit("/", 1)[-1], n)
+                    for k, n in zip(self._boxes, counts)
+                )
+            )
         self.with_boxes += counts[0] > 0
         self.boxes += counts[0]

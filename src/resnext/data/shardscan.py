@@ -11,6 +11,7 @@ short, whose length or data checksum does not match, or whose length runs past t
 file raises tfrecord.CorruptRecordError naming the file, the record index and its byte offset.
 After the last record `sha256`, `size` and `num_records` are set. Host only.
 """
+
 import hashlib
 import io
 import os
@@ -57,7 +58,7 @@ class _Hasher:
 
 def open_regular(path):
     """A binary file object of `path`, which must be a regular file (a FIFO would block a read)."""
-    f = io.open(path, "rb", buffering=0)
+    f = open(path, "rb", buffering=0)
     try:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise tfrecord.CorruptRecordError("%s: not a regular file" % path)
@@ -78,8 +79,9 @@ class ShardScan:
         self.sha256, self.size, self.num_records = None, None, 0
 
     def _error(self, index, offset, what):
-        return tfrecord.CorruptRecordError("%s: record %d at byte offset %d: %s"
-                                           % (self.path, index, offset, what))
+        return tfrecord.CorruptRecordError(
+            "%s: record %d at byte offset %d: %s" % (self.path, index, offset, what)
+        )
 
     def __iter__(self):
         hasher = _Hasher()
@@ -122,13 +124,19 @@ class ShardScan:
     def _length(self, header, index, offset, size):
         """The record length in `header`, checked by its CRC and the file size."""
         if len(header) < _HEADER:
-            raise self._error(index, offset, "truncated: %d bytes left, not a whole record header"
-                              % len(header))
+            raise self._error(
+                index, offset, "truncated: %d bytes left, not a whole record header" % len(header)
+            )
         if tfrecord.masked_crc(header[:8]) != tfrecord.unpack_crc(header[8:]):
-            raise self._error(index, offset,
-                              "length checksum mismatch (not a TFRecord file, or damaged)")
+            raise self._error(
+                index, offset, "length checksum mismatch (not a TFRecord file, or damaged)"
+            )
         length = tfrecord.unpack_length(header[:8])
         if offset + _HEADER + length + _FOOTER > size:
-            raise self._error(index, offset, "truncated: the record needs %d bytes, the file ends "
-                              "after %d" % (_HEADER + length + _FOOTER, size - offset))
+            raise self._error(
+                index,
+                offset,
+                "truncated: the record needs %d bytes, the file ends "
+                "after %d" % (_HEADER + length + _FOOTER, size - offset),
+            )
         return length

@@ -10,6 +10,7 @@ and renamed into place (`store_shard`): the sidecar proves the shard ours (resne
 the sha256 it records proves the shard complete.
 No TensorFlow here: workers start fast. Host only.
 """
+
 import hashlib
 import json
 import mmap
@@ -35,8 +36,16 @@ def task_digest(split, name, items, max_pixels):
     """sha256 identifying what a shard is made of (inputs by path, size and mtime; labels; boxes;
     encoder; the pixel limit, which decides what is skipped)."""
     import PIL
-    ident = [FORMAT, images.REENCODE_QUALITY, "Pillow " + PIL.__version__, split, name,
-             [list(i) for i in items], max_pixels]
+
+    ident = [
+        FORMAT,
+        images.REENCODE_QUALITY,
+        "Pillow " + PIL.__version__,
+        split,
+        name,
+        [list(i) for i in items],
+        max_pixels,
+    ]
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -49,7 +58,9 @@ def reusable(task):
         side = atomic.read_json(side_path)
     except ValueError:
         return None
-    if side.get("task_sha256") != task["task_sha256"] or side.get("bytes") != os.path.getsize(task["path"]):
+    if side.get("task_sha256") != task["task_sha256"] or side.get("bytes") != os.path.getsize(
+        task["path"]
+    ):
         return None
     return side if atomic.sha256_file(task["path"]) == side.get("sha256") else None
 
@@ -64,14 +75,16 @@ def _boxes(item, checked, problems):
         try:
             xml_w, xml_h, boxes = annotations.read_xml_boxes(item.bbox_xml)
         except Exception as exc:  # malformed XML: the image is still good, the boxes are not
-            problems.append("bounding boxes unreadable (%s): %s: %s" % (item.bbox_xml, type(exc).__name__, exc))
+            problems.append(
+                "bounding boxes unreadable (%s): %s: %s" % (item.bbox_xml, type(exc).__name__, exc)
+            )
             return []
         if xml_w > 0 and xml_h > 0:
             width, height = xml_w, xml_h
     return annotations.relative_boxes(boxes, width, height)
 
 
-class SlimRecords(object):
+class SlimRecords:
     """TF-slim Examples of checked images, serialised with as little per-image work as possible.
 
     Features in sorted name order: image/channels, class/label, class/synset, class/text, colorspace
@@ -103,10 +116,16 @@ class SlimRecords(object):
     def _class_blob(self, item):
         key = ("class", item.label, item.synset, item.text)
         if key not in self._cache:
-            self._cache[key] = b"".join(example.entry_bytes(n, v) for n, v in (
-                ("image/channels", 3), ("image/class/label", int(item.label)),
-                ("image/class/synset", item.synset.encode("utf-8")), ("image/class/text", item.text.encode("utf-8")),
-                ("image/colorspace", b"RGB")))
+            self._cache[key] = b"".join(
+                example.entry_bytes(n, v)
+                for n, v in (
+                    ("image/channels", 3),
+                    ("image/class/label", int(item.label)),
+                    ("image/class/synset", item.synset.encode("utf-8")),
+                    ("image/class/text", item.text.encode("utf-8")),
+                    ("image/colorspace", b"RGB"),
+                )
+            )
         return self._cache[key]
 
     def _boxes_blob(self, item, boxes, label_map):
@@ -116,20 +135,31 @@ class SlimRecords(object):
 
     @staticmethod
     def _boxes_bytes(boxes, labels):
-        return b"".join(example.entry_bytes(n, v) for n, v in (
-            ("image/object/bbox/label", example.ints(labels)),
-            ("image/object/bbox/xmax", example.floats(b[3] for b in boxes)),
-            ("image/object/bbox/xmin", example.floats(b[1] for b in boxes)),
-            ("image/object/bbox/ymax", example.floats(b[4] for b in boxes)),
-            ("image/object/bbox/ymin", example.floats(b[2] for b in boxes))))
+        return b"".join(
+            example.entry_bytes(n, v)
+            for n, v in (
+                ("image/object/bbox/label", example.ints(labels)),
+                ("image/object/bbox/xmax", example.floats(b[3] for b in boxes)),
+                ("image/object/bbox/xmin", example.floats(b[1] for b in boxes)),
+                ("image/object/bbox/ymax", example.floats(b[4] for b in boxes)),
+                ("image/object/bbox/ymin", example.floats(b[2] for b in boxes)),
+            )
+        )
 
     def parts(self, item, checked, boxes, label_map):
         """(chunks, size) of the record: [head, JPEG bytes, tail]."""
         data = checked.data
         name = os.path.basename(item.path).encode("utf-8")
-        tail = b"".join((self._prefix("image/filename", len(name)), name, self._format,
-                         self._entry("image/height", int(checked.height)), self._boxes_blob(item, boxes, label_map),
-                         self._entry("image/width", int(checked.width))))
+        tail = b"".join(
+            (
+                self._prefix("image/filename", len(name)),
+                name,
+                self._format,
+                self._entry("image/height", int(checked.height)),
+                self._boxes_blob(item, boxes, label_map),
+                self._entry("image/width", int(checked.width)),
+            )
+        )
         head = self._class_blob(item) + example.bytes_entry_prefix("image/encoded", len(data))[0]
         body = len(head) + len(data) + len(tail)
         outer = example.example_head(body)
@@ -149,7 +179,13 @@ def _add_image(chunks, records, item, checker, label_map, lists):
         _note(lists, "skipped", item, str(exc))
         return
     if checked.reencoded:
-        _note(lists, "reencoded", item, "%s data re-encoded as RGB JPEG" % checked.reencoded, kind=checked.reencoded)
+        _note(
+            lists,
+            "reencoded",
+            item,
+            "%s data re-encoded as RGB JPEG" % checked.reencoded,
+            kind=checked.reencoded,
+        )
     problems = [checked.warning] if checked.warning else []
     boxes = _boxes(item, checked, problems)
     for problem in problems:
@@ -170,8 +206,13 @@ def build_shard(task, label_map, report, chunks):
     for item in task["items"]:
         _add_image(chunks, records, item, checker, label_map, lists)
         report(1)
-    lists.update(name=task["name"], split=task["split"], task_sha256=task["task_sha256"],
-                 num_files=len(task["items"]), **chunks.close())
+    lists.update(
+        name=task["name"],
+        split=task["split"],
+        task_sha256=task["task_sha256"],
+        num_files=len(task["items"]),
+        **chunks.close(),
+    )
     return lists
 
 
@@ -196,17 +237,20 @@ def store_shard(task, shard, side):
 
 class _Open(typing.NamedTuple):
     """Writer job: start the shard's temp file."""
+
     path: str  # the shard's final path
 
 
 class _Data(typing.NamedTuple):
     """Writer job: write buffer[:used] to the open shard, then hand the buffer back."""
+
     buffer: mmap.mmap  # tfrecord.CHUNK_BYTES, page-aligned
     used: int  # bytes filled; a multiple of tfrecord.BLOCK except in a shard's last buffer
 
 
 class _Commit(typing.NamedTuple):
     """Writer job: store the open shard (sidecar, then fsync and rename): see store_shard."""
+
     index: int  # the caller's index of the task
     task: dict
     side: dict  # the sidecar build_shard returned
@@ -214,12 +258,13 @@ class _Commit(typing.NamedTuple):
 
 class _Stored(typing.NamedTuple):
     """Writer result of a _Commit: the stored sidecar, or the exception that ended the shard."""
+
     index: int
     side: typing.Optional[dict]
     error: typing.Optional[BaseException]
 
 
-class ShardPipeline(object):
+class ShardPipeline:
     """Converts shards one after another; a writer thread stores them while the next
     images are checked.
 
@@ -251,14 +296,18 @@ class ShardPipeline(object):
             self._on_done(index, side, True)
             return
         self._jobs.put(_Open(task["path"]))
-        side = build_shard(task, self._label_map, self._report, tfrecord.RecordChunks(self._take, self._emit))
+        side = build_shard(
+            task, self._label_map, self._report, tfrecord.RecordChunks(self._take, self._emit)
+        )
         self._jobs.put(_Commit(index, task, side))
         self._pending += 1
 
     def _take(self):
         if self._error is not None:  # stop building a shard the writer has given up on
             raise self._error
-        if self._buffers < BUFFERS and self._free.empty():  # a new one only when the writer lags behind
+        if (
+            self._buffers < BUFFERS and self._free.empty()
+        ):  # a new one only when the writer lags behind
             self._buffers += 1
             return tfrecord.new_buffer()
         return self._free.get()
@@ -329,8 +378,9 @@ def _write_chunk(shard, buffer, used):
 def run_task(task, label_map, report=None):
     """(sidecar, reused) of one task, converted by a pipeline of its own."""
     done = []
-    with ShardPipeline(label_map, report or (lambda n: None), lambda i, side, reused: done.append((side, reused))) \
-            as pipeline:
+    with ShardPipeline(
+        label_map, report or (lambda n: None), lambda i, side, reused: done.append((side, reused))
+    ) as pipeline:
         pipeline.run(0, task)
         pipeline.finish()
     return done[0]

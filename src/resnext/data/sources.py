@@ -10,6 +10,7 @@ is an input: it becomes an Item for a worker to check, or a plan-level skip with
 file outside a class folder, folder nested in a class folder, validation image without ground
 truth). Nothing found is dropped without a record. Host only.
 """
+
 import collections
 import logging
 import os
@@ -20,7 +21,9 @@ log = logging.getLogger(__name__)
 
 VAL_FOLDERS = ("val", "validation")
 Item = collections.namedtuple("Item", "path size mtime_ns label synset text bbox_xml boxes")
-Item.__doc__ = "One input image: path, stat identity, label, synset, class text, XML path or '', pixel boxes."
+Item.__doc__ = (
+    "One input image: path, stat identity, label, synset, class text, XML path or '', pixel boxes."
+)
 Listing = collections.namedtuple("Listing", "label_map texts items skipped ground_truth num_xml")
 
 
@@ -65,11 +68,19 @@ def class_order(source, synsets_file):
     classes = [syn for syn, _ in listed]
     unknown = sorted(set(folders) - set(classes))
     if unknown:
-        raise ValueError("%s: train class folder(s) %s are not in synsets_file %s"
-                         % (train_dir, ", ".join(unknown[:5]), synsets_file))
+        raise ValueError(
+            "%s: train class folder(s) %s are not in synsets_file %s"
+            % (train_dir, ", ".join(unknown[:5]), synsets_file)
+        )
     missing = len(set(classes) - set(folders))
     if missing:
-        log.warning("%d of the %d classes in %s have no folder in %s", missing, len(classes), synsets_file, train_dir)
+        log.warning(
+            "%d of the %d classes in %s have no folder in %s",
+            missing,
+            len(classes),
+            synsets_file,
+            train_dir,
+        )
     return classes, {syn: text for syn, text in listed if text}
 
 
@@ -86,11 +97,18 @@ def _class_folders(split_dir, label_map, texts, xml):
     skipped = [{"path": f[1], "reason": "not inside a class folder"} for f in strays]
     for synset in dirs:
         if synset not in label_map:
-            raise ValueError("class folder %s has no counterpart in the label map (labels come from train/ "
-                             "or synsets_file)" % os.path.join(split_dir, synset))
+            raise ValueError(
+                "class folder %s has no counterpart in the label map (labels come from train/ "
+                "or synsets_file)" % os.path.join(split_dir, synset)
+            )
         nested, files = scan(os.path.join(split_dir, synset))
-        skipped.extend({"path": os.path.join(split_dir, synset, d), "reason": "folder inside a class folder "
-                        "(not searched)"} for d in nested)
+        skipped.extend(
+            {
+                "path": os.path.join(split_dir, synset, d),
+                "reason": "folder inside a class folder (not searched)",
+            }
+            for d in nested
+        )
         items.extend(_item(f, synset, label_map, texts, xml) for f in files)
     return items, skipped
 
@@ -99,9 +117,11 @@ def _flat_val(val_dir, source, cfg, label_map, texts, xml):
     """Items and skips of a flat val/ folder labelled by its ground-truth file."""
     path = option(cfg, "val_ground_truth_file") or annotations.find_ground_truth([val_dir, source])
     if not path:
-        raise FileNotFoundError("%s holds images but no class folders, and no ground-truth file (%s) was found "
-                                "in it or in %s; set val_ground_truth_file"
-                                % (val_dir, " or ".join(annotations.GROUND_TRUTH_NAMES), source))
+        raise FileNotFoundError(
+            "%s holds images but no class folders, and no ground-truth file (%s) was found "
+            "in it or in %s; set val_ground_truth_file"
+            % (val_dir, " or ".join(annotations.GROUND_TRUTH_NAMES), source)
+        )
     id_file = option(cfg, "val_ground_truth_synsets_file") or option(cfg, "synsets_file")
     id_synsets = [syn for syn, _ in annotations.read_synsets(id_file)] if id_file else None
     truth = annotations.read_ground_truth(path, id_synsets)
@@ -113,13 +133,16 @@ def _flat_val(val_dir, source, cfg, label_map, texts, xml):
         if found is None:
             skipped.append({"path": entry[1], "reason": "no entry in the ground truth %s" % path})
         elif found[0] not in label_map:
-            skipped.append({"path": entry[1], "reason": "ground-truth synset %s is not a class" % found[0]})
+            skipped.append(
+                {"path": entry[1], "reason": "ground-truth synset %s is not a class" % found[0]}
+            )
         else:
             items.append(_item(entry, found[0], label_map, texts, xml)._replace(boxes=found[1]))
     if skipped and not items:
-        raise ValueError("%s: none of its %d files has a usable label in %s "
-                         "(wrong ground truth or synset order?)"
-                         % (val_dir, len(skipped), path))
+        raise ValueError(
+            "%s: none of its %d files has a usable label in %s "
+            "(wrong ground truth or synset order?)" % (val_dir, len(skipped), path)
+        )
     return items, skipped, path
 
 
@@ -127,8 +150,15 @@ def val_folder(source):
     """source/val or source/validation (exactly one must exist)."""
     found = [os.path.join(source, n) for n in VAL_FOLDERS if os.path.isdir(os.path.join(source, n))]
     if len(found) != 1:
-        raise FileNotFoundError("%s in the JPEG tree %s" % ("no val/ (or validation/) folder" if not found else
-                                                             "both val/ and validation/ folders", source))
+        raise FileNotFoundError(
+            "%s in the JPEG tree %s"
+            % (
+                "no val/ (or validation/) folder"
+                if not found
+                else "both val/ and validation/ folders",
+                source,
+            )
+        )
     return found[0]
 
 
@@ -139,17 +169,23 @@ def list_sources(cfg):
     """
     source = cfg.source_path
     classes, texts = class_order(source, option(cfg, "synsets_file"))
-    label_map = collections.OrderedDict((syn, i + cfg.label_offset) for i, syn in enumerate(classes))
+    label_map = collections.OrderedDict(
+        (syn, i + cfg.label_offset) for i, syn in enumerate(classes)
+    )
     val_dir = val_folder(source)
     bbox_dir = option(cfg, "bbox_dir")
     xml = annotations.index_xml(bbox_dir) if bbox_dir else {}
     if bbox_dir:
         log.info("%d bounding-box XML files under %s", len(xml), bbox_dir)
     items, skipped = {}, {}
-    items["train"], skipped["train"] = _class_folders(os.path.join(source, "train"), label_map, texts, xml)
+    items["train"], skipped["train"] = _class_folders(
+        os.path.join(source, "train"), label_map, texts, xml
+    )
     truth = None
     if scan(val_dir)[0]:
         items["validation"], skipped["validation"] = _class_folders(val_dir, label_map, texts, xml)
     else:
-        items["validation"], skipped["validation"], truth = _flat_val(val_dir, source, cfg, label_map, texts, xml)
+        items["validation"], skipped["validation"], truth = _flat_val(
+            val_dir, source, cfg, label_map, texts, xml
+        )
     return Listing(label_map, texts, items, skipped, truth, len(xml))

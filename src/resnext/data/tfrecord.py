@@ -11,10 +11,10 @@ file. CRC-32C comes from the `google_crc32c` C extension when installed, else fr
 Python (correct, but ~1,000x slower on record data; headers are 8 bytes either way).
 Runs in the Ascend container too: Python 3.7 syntax, no TensorFlow.
 """
+
 import errno
 import fcntl
 import hashlib
-import io
 import mmap
 import os
 import struct
@@ -30,8 +30,12 @@ _LENGTH = struct.Struct("<Q")
 _CRC = struct.Struct("<I")
 HEADER_BYTES = 12  # length + masked crc of the length
 FOOTER_BYTES = 4  # masked crc of the data
-BLOCK = 4096  # O_DIRECT alignment of offsets, lengths and buffers (a multiple of any device's sector)
-CHUNK_BYTES = 1 << 20  # bytes per shard write: large enough that syscalls do not count, a multiple of BLOCK
+BLOCK = (
+    4096  # O_DIRECT alignment of offsets, lengths and buffers (a multiple of any device's sector)
+)
+CHUNK_BYTES = (
+    1 << 20
+)  # bytes per shard write: large enough that syscalls do not count, a multiple of BLOCK
 DIRECT_IO = True  # False: every shard write goes through the page cache
 _MASK_DELTA = 0xA282EAD8
 _POLY = 0x82F63B78  # CRC-32C (Castagnoli), reflected
@@ -100,7 +104,9 @@ def frame_parts(chunks, length):
     for chunk in chunks:
         crc = crc32c(chunk, crc)
     header, footer = length_bytes + _CRC.pack(_mask(crc32c(length_bytes))), _CRC.pack(_mask(crc))
-    if len(chunks) > 1 and len(chunks[0]) < 4096 and len(chunks[-1]) < 4096:  # small ends absorb header, footer
+    if (
+        len(chunks) > 1 and len(chunks[0]) < 4096 and len(chunks[-1]) < 4096
+    ):  # small ends absorb header, footer
         return [header + chunks[0], *chunks[1:-1], chunks[-1] + footer]
     return [header, *chunks, footer]
 
@@ -116,7 +122,7 @@ def new_buffer():
     return mmap.mmap(-1, CHUNK_BYTES)
 
 
-class RecordChunks(object):
+class RecordChunks:
     """Frames records into chunk buffers: `take()` gives an empty one,
     `emit(buffer, used)` gets it back full.
 
@@ -156,7 +162,7 @@ class RecordChunks(object):
                 self._emit(self._buffer, self._used)
                 self._buffer, self._used = self._take(), 0
             n = min(CHUNK_BYTES - self._used, len(view) - done)
-            self._buffer[self._used:self._used + n] = view[done:done + n]
+            self._buffer[self._used : self._used + n] = view[done : done + n]
             self._used, done = self._used + n, done + n
         view.release()
 
@@ -165,7 +171,11 @@ class RecordChunks(object):
         {num_records, sha256, bytes} of all records."""
         self._emit(self._buffer, self._used)
         self._buffer = None
-        return {"num_records": self._records, "sha256": self._digest.hexdigest(), "bytes": self._bytes}
+        return {
+            "num_records": self._records,
+            "sha256": self._digest.hexdigest(),
+            "bytes": self._bytes,
+        }
 
 
 def _open_direct(path):
@@ -176,12 +186,14 @@ def _open_direct(path):
         try:
             return atomic.open_in_place(path, flags | os.O_DIRECT, 0o666), True
         except OSError as exc:
-            if exc.errno != errno.EINVAL:  # EINVAL: no O_DIRECT here (some tmpfs, FUSE); anything else is real
+            if (
+                exc.errno != errno.EINVAL
+            ):  # EINVAL: no O_DIRECT here (some tmpfs, FUSE); anything else is real
                 raise
     return atomic.open_in_place(path, flags, 0o666), False
 
 
-class ShardFile(object):
+class ShardFile:
     """A file written as `<path>.tmp-<pid>` in large chunks,
     then fsynced and renamed to `path` by commit().
 
@@ -228,7 +240,9 @@ class ShardFile(object):
 
     def _buffered(self):
         if self._direct:
-            fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+            fcntl.fcntl(
+                self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~os.O_DIRECT
+            )
             self._direct = False
 
     def _write_all(self, view):
@@ -293,12 +307,16 @@ def _read_header(fd, path, offset, size):
     raises CorruptRecordError naming path."""
     header = os.pread(fd, HEADER_BYTES, offset)
     if len(header) < HEADER_BYTES:
-        raise CorruptRecordError("%s: truncated: %d bytes at offset %d are not a whole record header "
-                                 "(file size %d)" % (path, len(header), offset, size))
+        raise CorruptRecordError(
+            "%s: truncated: %d bytes at offset %d are not a whole record header "
+            "(file size %d)" % (path, len(header), offset, size)
+        )
     length_bytes, crc = header[:8], _CRC.unpack(header[8:])[0]
     if masked_crc(length_bytes) != crc:
-        raise CorruptRecordError("%s: corrupt record header at offset %d (length checksum mismatch); "
-                                 "not a TFRecord file, or damaged" % (path, offset))
+        raise CorruptRecordError(
+            "%s: corrupt record header at offset %d (length checksum mismatch); "
+            "not a TFRecord file, or damaged" % (path, offset)
+        )
     return _LENGTH.unpack(length_bytes)[0]
 
 
@@ -311,7 +329,7 @@ def check_file(path, expected=None):
     """
     size = os.path.getsize(path)
     count, offset = 0, 0
-    with io.open(path, "rb") as f:
+    with open(path, "rb") as f:
         fd = f.fileno()
         if hasattr(os, "posix_fadvise"):  # headers only: no read-ahead of the records between them
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
@@ -319,10 +337,14 @@ def check_file(path, expected=None):
             length = _read_header(fd, path, offset, size)
             end = offset + HEADER_BYTES + length + FOOTER_BYTES
             if end > size:
-                raise CorruptRecordError("%s: truncated: record %d at offset %d needs %d bytes, the file "
-                                         "ends after %d" % (path, count, offset, end - offset, size - offset))
+                raise CorruptRecordError(
+                    "%s: truncated: record %d at offset %d needs %d bytes, the file "
+                    "ends after %d" % (path, count, offset, end - offset, size - offset)
+                )
             count, offset = count + 1, end
     if expected is not None and count != expected:
-        raise CorruptRecordError("%s: %d records, the manifest says %d (file cut at a record boundary, "
-                                 "or replaced)" % (path, count, expected))
+        raise CorruptRecordError(
+            "%s: %d records, the manifest says %d (file cut at a record boundary, "
+            "or replaced)" % (path, count, expected)
+        )
     return count

@@ -9,6 +9,7 @@ batched) and each stored shard's sidecar on an event queue. A worker's error rea
 through its future; the parent then tells the other workers to stop taking tasks. A worker whose
 parent died (SIGKILL) ends itself before its next image, or within 0.1 s when idle. Host only.
 """
+
 from concurrent import futures
 import multiprocessing
 import os
@@ -21,7 +22,7 @@ from resnext.data import shardwriter
 _WORKER = {}  # set in each worker process by _init
 
 
-class _Events(object):
+class _Events:
     """Worker side: batched progress counts and shard results onto the parent's event queue."""
 
     def __init__(self, events, parent, every=0.5):
@@ -102,8 +103,12 @@ def _start(tasks, workers, context):
         task_queue.put(job)
     for _ in range(workers):
         task_queue.put(None)
-    pool = futures.ProcessPoolExecutor(workers, mp_context=context, initializer=_init,
-                                       initargs=(task_queue, events, stop, os.getpid()))
+    pool = futures.ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_init,
+        initargs=(task_queue, events, stop, os.getpid()),
+    )
     return pool, events, stop
 
 
@@ -117,7 +122,9 @@ def run_parallel(tasks, label_map, workers, progress, on_done, settle_seconds=60
         pending = {pool.submit(_worker_loop, label_map) for _ in range(workers)}
         while pending:
             done += _drain(events, progress, on_done)
-            finished, pending = futures.wait(pending, timeout=0, return_when=futures.FIRST_COMPLETED)
+            finished, pending = futures.wait(
+                pending, timeout=0, return_when=futures.FIRST_COMPLETED
+            )
             for job in finished:
                 job.result()  # a worker's exception is raised here
         deadline = time.monotonic() + settle_seconds  # the last events may still be in the pipe

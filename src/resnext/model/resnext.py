@@ -10,12 +10,14 @@ Variables: convs `<scope>/weights`, BN `<scope>/BatchNorm/{gamma,beta,moving_mea
 (weight decay skips names containing "BatchNorm", as the seed does), head `dense/{kernel,bias}`.
 Runs in the Ascend container: Python 3.7, TF 1.15 API (through resnext.compat).
 """
+
 import collections
 
 from resnext.compat import tf
 
 ArchSpec = collections.namedtuple(
-    "ArchSpec", ["depths", "cardinality", "base_width", "stem_width", "batch_norm"])
+    "ArchSpec", ["depths", "cardinality", "base_width", "stem_width", "batch_norm"]
+)
 
 ARCHS = {
     "resnext50_32x4d": ArchSpec((3, 4, 6, 3), 32, 4, 64, True),
@@ -35,7 +37,7 @@ def get_arch(name):
     return ARCHS[name]
 
 
-class _Builder(object):
+class _Builder:
     """Holds the per-graph switches so the layer helpers stay small."""
 
     def __init__(self, spec, is_training, bn_decay, bn_epsilon, grouped_conv, compute_dtype):
@@ -56,8 +58,11 @@ class _Builder(object):
         so sizes match the seed."""
         in_ch = int(x.shape[-1])
         with tf.variable_scope(scope):
-            w = self._variable("weights", [kernel, kernel, in_ch // groups, filters],
-                               tf.variance_scaling_initializer())
+            w = self._variable(
+                "weights",
+                [kernel, kernel, in_ch // groups, filters],
+                tf.variance_scaling_initializer(),
+            )
         if stride > 1 and kernel > 1:
             pad = kernel // 2
             x = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
@@ -89,11 +94,15 @@ class _Builder(object):
         mean = tf.get_variable("moving_mean", [channels], tf.float32, zeros, trainable=False)
         var = tf.get_variable("moving_variance", [channels], tf.float32, ones, trainable=False)
         if not self.is_training:
-            y, _, _ = tf.nn.fused_batch_norm(x, gamma, beta, mean, var, self.bn_epsilon, is_training=False)
+            y, _, _ = tf.nn.fused_batch_norm(
+                x, gamma, beta, mean, var, self.bn_epsilon, is_training=False
+            )
             return y
         y, batch_mean, batch_var = tf.nn.fused_batch_norm(x, gamma, beta, epsilon=self.bn_epsilon)
         for moving, value in ((mean, batch_mean), (var, batch_var)):
-            update = tf.assign_sub(moving, (1.0 - self.bn_decay) * (moving - tf.cast(value, tf.float32)))
+            update = tf.assign_sub(
+                moving, (1.0 - self.bn_decay) * (moving - tf.cast(value, tf.float32))
+            )
             tf.add_to_collection(tf.GraphKeys.UPDATE_OPS, update)
         return y
 
@@ -121,16 +130,26 @@ class _Builder(object):
     def body(self, x):
         spec = self.spec
         for i, depth in enumerate(spec.depths):
-            out_ch = spec.stem_width * 4 * 2 ** i
-            group_ch = spec.cardinality * spec.base_width * 2 ** i
+            out_ch = spec.stem_width * 4 * 2**i
+            group_ch = spec.cardinality * spec.base_width * 2**i
             for j in range(depth):
                 stride = 2 if (j == 0 and i > 0) else 1
-                x = self.bottleneck(x, out_ch, group_ch, stride, j == 0, "stage%d/block%d" % (i + 1, j + 1))
+                x = self.bottleneck(
+                    x, out_ch, group_ch, stride, j == 0, "stage%d/block%d" % (i + 1, j + 1)
+                )
         return x
 
 
-def build_logits(images, arch, num_classes, is_training, bn_decay=0.9, bn_epsilon=1e-4,
-                 grouped_conv="native", compute_dtype=None):
+def build_logits(
+    images,
+    arch,
+    num_classes,
+    is_training,
+    bn_decay=0.9,
+    bn_epsilon=1e-4,
+    grouped_conv="native",
+    compute_dtype=None,
+):
     """images float32 [N,H,W,3] (normalised) -> logits float32 [N,num_classes], named 'logits'.
 
     `arch` is a name in ARCHS or an ArchSpec. compute_dtype (e.g. tf.float16) casts activations and
@@ -144,8 +163,9 @@ def build_logits(images, arch, num_classes, is_training, bn_decay=0.9, bn_epsilo
     x = b.body(b.stem(x))
     x = tf.reduce_mean(x, [1, 2])
     with tf.variable_scope("dense"):
-        kernel = b._variable("kernel", [int(x.shape[-1]), num_classes],
-                             tf.random_normal_initializer(stddev=0.01))
+        kernel = b._variable(
+            "kernel", [int(x.shape[-1]), num_classes], tf.random_normal_initializer(stddev=0.01)
+        )
         bias = b._variable("bias", [num_classes], tf.zeros_initializer())
         logits = tf.matmul(x, kernel) + bias
     return tf.identity(tf.cast(logits, tf.float32), name="logits")

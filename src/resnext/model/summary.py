@@ -3,6 +3,7 @@
 MACs count convolutions and matmuls (grouped convs by their real per-group fan-in), per image.
 Runs in the Ascend container: Python 3.7, TF 1.15 API.
 """
+
 import numpy as np
 
 from resnext.compat import tf
@@ -29,5 +30,10 @@ def summarize(arch, image_size, num_classes, grouped_conv="native"):
         build_logits(images, arch, num_classes, is_training=False, grouped_conv=grouped_conv)
         params = sum(int(np.prod(v.shape.as_list())) for v in tf.trainable_variables())
         macs = sum(_op_macs(op) for op in graph.get_operations())
-    return {"arch": arch, "params": params, "macs": macs, "image_size": image_size,
-            "num_classes": num_classes}
+    return {
+        "arch": arch,
+        "params": params,
+        "macs": macs,
+        "image_size": image_size,
+        "num_classes": num_classes,
+    }

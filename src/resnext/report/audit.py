@@ -4,6 +4,7 @@ Environment facts about the *training* (versions, hosts, devices) come from the 
 written by the training processes; the report process adds only what it can know itself (the
 project's git state, the container digest from RESNEXT_IMAGE_DIGEST) and never imports TensorFlow.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,8 +26,13 @@ AUDIT_FORMAT = 1
 
 def _git(project_dir, *args):
     try:
-        out = subprocess.run(["git", "-C", project_dir, *args], capture_output=True, text=True,
-                             timeout=30, check=False)
+        out = subprocess.run(
+            ["git", "-C", project_dir, *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         log.warning("git %s failed in %s: %s", " ".join(args), project_dir, exc)
         return None
@@ -38,9 +44,11 @@ def git_info(project_dir):
     if not project_dir or _git(project_dir, "rev-parse", "--is-inside-work-tree") != "true":
         return {"repo": None, "commit": None, "dirty": None}
     status = _git(project_dir, "status", "--porcelain")
-    return {"repo": _git(project_dir, "rev-parse", "--show-toplevel"),
-            "commit": _git(project_dir, "rev-parse", "--verify", "-q", "HEAD") or None,
-            "dirty": None if status is None else bool(status)}
+    return {
+        "repo": _git(project_dir, "rev-parse", "--show-toplevel"),
+        "commit": _git(project_dir, "rev-parse", "--verify", "-q", "HEAD") or None,
+        "dirty": None if status is None else bool(status),
+    }
 
 
 def _distinct(values):
@@ -56,7 +64,9 @@ def environment(blocks, problems):
     for key in sorted({k for b in blocks for k in (b.get("versions") or {})}):
         seen = _distinct((b.get("versions") or {}).get(key) for b in blocks)
         if len(seen) > 1:
-            problems.append("versions.%s differs between blocks: %s" % (key, ", ".join(map(str, seen))))
+            problems.append(
+                "versions.%s differs between blocks: %s" % (key, ", ".join(map(str, seen)))
+            )
     return {
         "versions": versions,
         "backend": _one_or_list(_distinct(b.get("backend") for b in blocks)),
@@ -91,9 +101,16 @@ def data_origin(man, how):
     if man.get("adopted"):
         producer = man.get("producer") or {}
         made_by = " ".join(str(producer[k]) for k in ("name", "version") if producer.get(k))
-        return ("indexed: existing %s shards in %s, read as they are (never written); producer %s; "
-                "labels %s" % (man.get("layout_title") or man.get("layout"), man.get("shard_dir"),
-                               made_by or "unknown", man.get("label_convention")))
+        return (
+            "indexed: existing %s shards in %s, read as they are (never written); producer %s; "
+            "labels %s"
+            % (
+                man.get("layout_title") or man.get("layout"),
+                man.get("shard_dir"),
+                made_by or "unknown",
+                man.get("label_convention"),
+            )
+        )
     if how == "converted":
         return "an earlier resnext convert of %s, used as it is (data_url)" % man.get("source")
     return "converted from the JPEG tree %s by resnext convert" % man.get("source")
@@ -104,14 +121,27 @@ def dataset(results, how=None):
     man = results.manifest
     if man is None:
         return None
-    splits = {name: {"num_images": split.get("num_images"), "shards": len(split.get("shards") or []),
-                     "records": sum(s.get("num_records", 0) for s in split.get("shards") or [])}
-              for name, split in sorted((man.get("splits") or {}).items())}
-    return {"manifest_sha256": results.manifest_sha256, "source": man.get("source"), "seed": man.get("seed"),
-            "label_offset": man.get("label_offset"), "num_labels": len(man.get("label_map") or {}),
-            "splits": splits, "skipped": man.get("skipped") or [], "how": how,
-            "layout": man.get("layout") or "tfslim", "origin": data_origin(man, how),
-            "rule": "%s: %s" % (how, choice.RULE[how]) if how in choice.RULE else None}
+    splits = {
+        name: {
+            "num_images": split.get("num_images"),
+            "shards": len(split.get("shards") or []),
+            "records": sum(s.get("num_records", 0) for s in split.get("shards") or []),
+        }
+        for name, split in sorted((man.get("splits") or {}).items())
+    }
+    return {
+        "manifest_sha256": results.manifest_sha256,
+        "source": man.get("source"),
+        "seed": man.get("seed"),
+        "label_offset": man.get("label_offset"),
+        "num_labels": len(man.get("label_map") or {}),
+        "splits": splits,
+        "skipped": man.get("skipped") or [],
+        "how": how,
+        "layout": man.get("layout") or "tfslim",
+        "origin": data_origin(man, how),
+        "rule": "%s: %s" % (how, choice.RULE[how]) if how in choice.RULE else None,
+    }
 
 
 def _checks(records, stamps):
@@ -130,15 +160,27 @@ def data_verification(results):
     steps = [(e.get("step"), e.get("data_verified")) for e in results.evals]
     done = [v for _, v in steps if isinstance(v, dict)]
     # an evaluation checks its shards when it starts: its evaluated_utc says when
-    by_check, last = _checks(done, [e.get("evaluated_utc") for e in results.evals
-                                    if isinstance(e.get("data_verified"), dict)])
-    train_checks, train_last = _checks(results.data_checks,
-                                       [r.get("verified_utc") for r in results.data_checks])
-    return {"validation": {"evaluations": len(steps), "checked": len(done), "by_check": by_check,
-                           "unchecked_steps": [s for s, v in steps if not isinstance(v, dict)],
-                           "last_verified_utc": last},
-            "train": {"block_starts": len(results.data_checks), "by_check": train_checks,
-                      "last_verified_utc": train_last}}
+    by_check, last = _checks(
+        done,
+        [e.get("evaluated_utc") for e in results.evals if isinstance(e.get("data_verified"), dict)],
+    )
+    train_checks, train_last = _checks(
+        results.data_checks, [r.get("verified_utc") for r in results.data_checks]
+    )
+    return {
+        "validation": {
+            "evaluations": len(steps),
+            "checked": len(done),
+            "by_check": by_check,
+            "unchecked_steps": [s for s, v in steps if not isinstance(v, dict)],
+            "last_verified_utc": last,
+        },
+        "train": {
+            "block_starts": len(results.data_checks),
+            "by_check": train_checks,
+            "last_verified_utc": train_last,
+        },
+    }
 
 
 def training_recipe(recipe):
@@ -146,25 +188,42 @@ def training_recipe(recipe):
     training key since (an extension or an accepted change, at the step training went on from)."""
     if recipe is None:
         return None
-    return {"file": "train/recipe.json", "keys_sha256": recipe.get("keys_sha256"),
-            "recorded_from_step": recipe.get("recorded_from_step"),
-            "train_data": recipe.get("train_data"), "versions": recipe.get("versions"),
-            "changes": recipe.get("changes")}
+    return {
+        "file": "train/recipe.json",
+        "keys_sha256": recipe.get("keys_sha256"),
+        "recorded_from_step": recipe.get("recorded_from_step"),
+        "train_data": recipe.get("train_data"),
+        "versions": recipe.get("versions"),
+        "changes": recipe.get("changes"),
+    }
 
 
 def seeds(cfg, results):
-    return {"config": cfg.seed, "blocks": _distinct(b.get("seed") for b in results.blocks),
-            "manifest": (results.manifest or {}).get("seed")}
+    return {
+        "config": cfg.seed,
+        "blocks": _distinct(b.get("seed") for b in results.blocks),
+        "manifest": (results.manifest or {}).get("seed"),
+    }
 
 
 def eval_record(rec):
     ckpt = rec.get("checkpoint") or {}
-    return {"step": rec["step"], "epoch": rec["epoch"], "top1": rec["top1"], "top5": rec["top5"],
-            "top1_ci95": intervals.rate_interval(rec, "top1"), "top5_ci95": intervals.rate_interval(rec, "top5"),
-            "loss": rec["loss"], "num_images": rec.get("num_images"), "images_per_sec": rec.get("images_per_sec"),
-            "checkpoint_path": ckpt.get("path"), "checkpoint_sha256": ckpt.get("sha256"),
-            "checkpoint_time_utc": ckpt.get("time_utc"), "evaluated_utc": rec.get("evaluated_utc"),
-            "warnings": list(rec.get("warnings") or [])}
+    return {
+        "step": rec["step"],
+        "epoch": rec["epoch"],
+        "top1": rec["top1"],
+        "top5": rec["top5"],
+        "top1_ci95": intervals.rate_interval(rec, "top1"),
+        "top5_ci95": intervals.rate_interval(rec, "top5"),
+        "loss": rec["loss"],
+        "num_images": rec.get("num_images"),
+        "images_per_sec": rec.get("images_per_sec"),
+        "checkpoint_path": ckpt.get("path"),
+        "checkpoint_sha256": ckpt.get("sha256"),
+        "checkpoint_time_utc": ckpt.get("time_utc"),
+        "evaluated_utc": rec.get("evaluated_utc"),
+        "warnings": list(rec.get("warnings") or []),
+    }
 
 
 def build_audit(ctx):
@@ -184,19 +243,39 @@ def build_audit(ctx):
         "dataset": dataset(results, choice.decide(cfg).mode),
         "data_verification": data_verification(results),
         "training_recipe": training_recipe(results.recipe),
-        "training": {"blocks": [_block_record(s) for s in ctx.throughput],
-                     "overall_throughput": _rounded(ctx.overall) if ctx.overall else None,
-                     "time_to_target": _rounded(ctx.time_to_target) if ctx.time_to_target else None},
-        "final": {"step": final["step"], "epoch": final["epoch"], "top1": final["top1"], "top5": final["top5"],
-                  "top1_ci95": intervals.rate_interval(final, "top1"),
-                  "top5_ci95": intervals.rate_interval(final, "top5")},
+        "training": {
+            "blocks": [_block_record(s) for s in ctx.throughput],
+            "overall_throughput": _rounded(ctx.overall) if ctx.overall else None,
+            "time_to_target": _rounded(ctx.time_to_target) if ctx.time_to_target else None,
+        },
+        "final": {
+            "step": final["step"],
+            "epoch": final["epoch"],
+            "top1": final["top1"],
+            "top5": final["top5"],
+            "top1_ci95": intervals.rate_interval(final, "top1"),
+            "top5_ci95": intervals.rate_interval(final, "top5"),
+        },
         "evaluations": [eval_record(r) for r in results.evals],
         "export": _export_record(results.export, ctx.export_check),
-        "benchmarks": [_rounded(benchmarks.audit_record(b, ctx.reference, cfg.sha256())) for b in results.benchmarks],
-        "verdict": {"overall": ctx.overall_status, "items": [i.as_dict() for i in ctx.items],
-                    "rule": " ".join((verdict.ACCURACY_RULE, verdict.THROUGHPUT_RULE, verdict.OVERALL_RULE,
-                                      verdict.paper_note(ctx.reference))),
-                    "reference_file": ctx.reference_path, "reference_sha256": ctx.reference_sha256},
+        "benchmarks": [
+            _rounded(benchmarks.audit_record(b, ctx.reference, cfg.sha256()))
+            for b in results.benchmarks
+        ],
+        "verdict": {
+            "overall": ctx.overall_status,
+            "items": [i.as_dict() for i in ctx.items],
+            "rule": " ".join(
+                (
+                    verdict.ACCURACY_RULE,
+                    verdict.THROUGHPUT_RULE,
+                    verdict.OVERALL_RULE,
+                    verdict.paper_note(ctx.reference),
+                )
+            ),
+            "reference_file": ctx.reference_path,
+            "reference_sha256": ctx.reference_sha256,
+        },
         "mllog": ctx.compliance,
         "missing_inputs": dict(sorted(results.missing.items())),
         "consistency_problems": list(results.problems),
@@ -213,12 +292,21 @@ def _rounded(value, decimals=4):
 
 
 def _block_record(stat):
-    return _rounded({
-        "block": stat.block, "start_step": stat.start_step, "end_step": stat.end_step,
-        "rank_size": stat.rank_size, "loops_used": stat.loops_used, "warmup_loops_excluded": stat.warmup_loops,
-        "images_per_sec_mean": stat.mean, "images_per_sec_jitter": stat.jitter,
-        "images_per_sec_per_device": stat.per_device, "images_per_sec_whole_block": stat.whole_block,
-        "wall_time_s": stat.wall_time_s})
+    return _rounded(
+        {
+            "block": stat.block,
+            "start_step": stat.start_step,
+            "end_step": stat.end_step,
+            "rank_size": stat.rank_size,
+            "loops_used": stat.loops_used,
+            "warmup_loops_excluded": stat.warmup_loops,
+            "images_per_sec_mean": stat.mean,
+            "images_per_sec_jitter": stat.jitter,
+            "images_per_sec_per_device": stat.per_device,
+            "images_per_sec_whole_block": stat.whole_block,
+            "wall_time_s": stat.wall_time_s,
+        }
+    )
 
 
 def _export_record(export, check):

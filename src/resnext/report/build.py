@@ -1,6 +1,7 @@
 """build_report: results/<run>/ JSON files -> report/{eval_table.txt, report.md, report.html,
 audit.json, mllog.txt, *.png} and <run>/ro-crate-metadata.json (report.crate), every file written
 atomically."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,17 +11,19 @@ import logging
 import os
 
 from resnext import atomic, paths
-from resnext.report import (audit, collect, crate, fmt, plots, render, sections, tables,
-                            verdict)
+from resnext.report import audit, collect, crate, fmt, plots, render, sections, tables, verdict
 
 log = logging.getLogger(__name__)
 
-PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+PROJECT_DIR = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class Context:
     """Everything the renderers need, computed once (make_context); read-only."""
+
     cfg: object
     results: collect.Results
     reference: dict
@@ -55,8 +58,11 @@ class Context:
 def generated_time():
     """Now in UTC, or $SOURCE_DATE_EPOCH (reproducible-builds convention) when set."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    now = (_dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc) if epoch and epoch.isdigit()
-           else _dt.datetime.now(_dt.timezone.utc))
+    now = (
+        _dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc)
+        if epoch and epoch.isdigit()
+        else _dt.datetime.now(_dt.timezone.utc)
+    )
     return fmt.iso_utc(now)
 
 
@@ -68,14 +74,22 @@ def make_context(cfg, results, out_dir, reference=None, project_dir=None):
     items = verdict.judge(cfg, ref, results.evals[-1], overall)
     target = ref["accuracy"]["top1"] - ref["tolerances"]["top1_tolerance"]
     return Context(
-        cfg=cfg, results=results, reference=ref, reference_path=ref_path,
+        cfg=cfg,
+        results=results,
+        reference=ref,
+        reference_path=ref_path,
         reference_sha256=atomic.sha256_file(ref_path),
-        throughput=[tables.block_throughput(b) for b in results.blocks], overall=overall,
-        items=items, overall_status=verdict.overall_status(items), target_top1=target,
+        throughput=[tables.block_throughput(b) for b in results.blocks],
+        overall=overall,
+        items=items,
+        overall_status=verdict.overall_status(items),
+        target_top1=target,
         time_to_target=tables.time_to_target(results.evals, results.blocks, target),
         export_check=verdict.export_status(results.export, ref),
-        git=audit.git_info(project_dir or PROJECT_DIR), generated_utc=generated_time(),
-        compliance=write_mllog(cfg, results, ref, items, out_dir))
+        git=audit.git_info(project_dir or PROJECT_DIR),
+        generated_utc=generated_time(),
+        compliance=write_mllog(cfg, results, ref, items, out_dir),
+    )
 
 
 def write_mllog(cfg, results, reference, items, out_dir):
@@ -102,13 +116,19 @@ def build_report(cfg, out_dir=None, *, reference=None, project_dir=None):
     """
     out_dir = out_dir or paths.report_dir(cfg.run_dir)
     results = collect.collect(cfg)
-    written = {"eval_table": paths.report_file(out_dir, "table"),
-               "mllog": paths.report_file(out_dir, "mllog")}
+    written = {
+        "eval_table": paths.report_file(out_dir, "table"),
+        "mllog": paths.report_file(out_dir, "mllog"),
+    }
     atomic.write_text(written["eval_table"], tables.eval_table_text(results.evals))
     ctx = make_context(cfg, results, out_dir, reference, project_dir)
     comparable = ctx.items[0].status != verdict.NOT_COMPARABLE
-    images = plots.make_plots(ctx.results.evals, ctx.results.metrics, ctx.throughput,
-                              ctx.reference["accuracy"]["top1"] if comparable else None)
+    images = plots.make_plots(
+        ctx.results.evals,
+        ctx.results.metrics,
+        ctx.throughput,
+        ctx.reference["accuracy"]["top1"] if comparable else None,
+    )
     for name, data in sorted(plots.with_placeholders(images).items()):
         written[name] = os.path.join(out_dir, name)
         atomic.write_bytes(written[name], data)
@@ -122,14 +142,20 @@ def build_report(cfg, out_dir=None, *, reference=None, project_dir=None):
     if ctx.compliance is None:
         written.pop("mllog")
     # what `resnext verify` checks the report against: written last, so every other file is final
-    report_files = {os.path.relpath(path, out_dir): atomic.sha256_file(path)
-                    for key, path in sorted(written.items()) if key != "audit"}
+    report_files = {
+        os.path.relpath(path, out_dir): atomic.sha256_file(path)
+        for key, path in sorted(written.items())
+        if key != "audit"
+    }
     atomic.write_json(written["audit"], dict(ctx.audit, report_files=report_files))
     # the crate names every report file with its sha256, audit.json's too: written after it; a
     # report written elsewhere (--out-dir) is no part of the run, so the run's crate is left alone
     if os.path.abspath(out_dir) == os.path.abspath(paths.report_dir(cfg.run_dir)):
-        hashes = dict(report_files, **{paths.REPORT_FILES["audit"]:
-                                       atomic.sha256_file(written["audit"])})
+        hashes = dict(
+            report_files, **{paths.REPORT_FILES["audit"]: atomic.sha256_file(written["audit"])}
+        )
         written["crate"] = crate.write_crate(ctx, hashes, project_dir or PROJECT_DIR)
-    log.info("report for run %s written to %s (verdict %s)", cfg.run_name, out_dir, ctx.overall_status)
+    log.info(
+        "report for run %s written to %s (verdict %s)", cfg.run_name, out_dir, ctx.overall_status
+    )
     return written

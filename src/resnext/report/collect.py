@@ -6,6 +6,7 @@ together (each carries the sha256 of the config keys it depends on: a block the 
 was trained with, an evaluation or export the current evaluation / export keys; file name matching
 content) are collected in `Results.problems`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,26 +62,44 @@ def _numbered(folder, pattern, regex):
 
 # what the report reads of a record by key: {key: (JSON type name, accepted types, may be null)}
 _NUMBER = ("a number", (int, float), False)
-EVAL_FIELDS = {"step": ("an integer", (int,), False), "epoch": _NUMBER, "top1": _NUMBER,
-               "top5": _NUMBER,
-               "loss": ("a number or null", (int, float), True)}  # null: evaluate's NaN warning
-EVAL_OPTIONAL = {"num_images": ("an integer", (int,), True),
-                 "checkpoint": ("an object", (dict,), True),
-                 "top1_ci95": ("a list", (list,), True), "top5_ci95": ("a list", (list,), True),
-                 "warnings": ("a list", (list,), True)}
-BLOCK_FIELDS = {"start_step": ("an integer", (int,), False),
-                "end_step": ("an integer", (int,), False)}
-BLOCK_OPTIONAL = {"images_per_sec": ("a number", (int, float), True),
-                  "wall_time_s": ("a number", (int, float), True),
-                  "loops": ("a list", (list,), True)}
-RERUN = {"evaluation result": "run `resnext evaluate` for that checkpoint again (or move the file "
-                              "aside)",
-         "training block record": "move it aside: `resnext train` rebuilds it from metrics.jsonl"}
+EVAL_FIELDS = {
+    "step": ("an integer", (int,), False),
+    "epoch": _NUMBER,
+    "top1": _NUMBER,
+    "top5": _NUMBER,
+    "loss": ("a number or null", (int, float), True),
+}  # null: evaluate's NaN warning
+EVAL_OPTIONAL = {
+    "num_images": ("an integer", (int,), True),
+    "checkpoint": ("an object", (dict,), True),
+    "top1_ci95": ("a list", (list,), True),
+    "top5_ci95": ("a list", (list,), True),
+    "warnings": ("a list", (list,), True),
+}
+BLOCK_FIELDS = {
+    "start_step": ("an integer", (int,), False),
+    "end_step": ("an integer", (int,), False),
+}
+BLOCK_OPTIONAL = {
+    "images_per_sec": ("a number", (int, float), True),
+    "wall_time_s": ("a number", (int, float), True),
+    "loops": ("a list", (list,), True),
+}
+RERUN = {
+    "evaluation result": "run `resnext evaluate` for that checkpoint again (or move the file "
+    "aside)",
+    "training block record": "move it aside: `resnext train` rebuilds it from metrics.jsonl",
+}
 
 
 def _type_name(value):
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            type(None): "null"}.get(type(value), "a number")
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        type(None): "null",
+    }.get(type(value), "a number")
 
 
 def check_record(path, record, what, required=None, optional=None):
@@ -89,21 +108,26 @@ def check_record(path, record, what, required=None, optional=None):
     may be absent. A boolean is no number (JSON has both)."""
     todo = RERUN.get(what, "restore it or move it aside")
     if not isinstance(record, dict):
-        raise ReportError("%s is not a %s: it holds %s, not an object; %s"
-                          % (path, what, _type_name(record), todo))
+        raise ReportError(
+            "%s is not a %s: it holds %s, not an object; %s"
+            % (path, what, _type_name(record), todo)
+        )
     for fields, needed in ((required or {}, True), (optional or {}, False)):
         for key, (name, types, nullable) in sorted(fields.items()):
             if key not in record:
                 if needed:
-                    raise ReportError("%s: key %r is missing (a %s has it); %s"
-                                      % (path, key, what, todo))
+                    raise ReportError(
+                        "%s: key %r is missing (a %s has it); %s" % (path, key, what, todo)
+                    )
                 continue
             value = record[key]
             if (value is None and nullable) or (
-                    isinstance(value, types) and not isinstance(value, bool)):
+                isinstance(value, types) and not isinstance(value, bool)
+            ):
                 continue
-            raise ReportError("%s: key %r is %s, not %s; %s"
-                              % (path, key, _type_name(value), name, todo))
+            raise ReportError(
+                "%s: key %r is %s, not %s; %s" % (path, key, _type_name(value), name, todo)
+            )
     return record
 
 
@@ -120,36 +144,53 @@ def _load_numbered(pattern, field, what, problems, fields=((), ())):
     checked against `fields` (required, optional: check_record); a record whose `field` differs
     from the number in its name is kept and listed in `problems`."""
     head, tail = os.path.basename(pattern).split("*")
-    files = _numbered(os.path.dirname(pattern), os.path.basename(pattern),
-                      re.escape(head) + r"(\d+)" + re.escape(tail))
+    files = _numbered(
+        os.path.dirname(pattern),
+        os.path.basename(pattern),
+        re.escape(head) + r"(\d+)" + re.escape(tail),
+    )
     records = []
     for number, path in files:
         record = check_record(path, _read(path, what), what, *fields)
         if record.get(field) != number:
-            problems.append("%s: file name says %s %d, content says %r"
-                            % (path, field, number, record.get(field)))
+            problems.append(
+                "%s: file name says %s %d, content says %r"
+                % (path, field, number, record.get(field))
+            )
         records.append(record)
     return records
 
 
 def load_evals(run_dir, problems):
-    evals = _load_numbered(paths.eval_json(run_dir, "*"), "step", "evaluation result", problems,
-                           (EVAL_FIELDS, EVAL_OPTIONAL))
+    evals = _load_numbered(
+        paths.eval_json(run_dir, "*"),
+        "step",
+        "evaluation result",
+        problems,
+        (EVAL_FIELDS, EVAL_OPTIONAL),
+    )
     for record in evals:  # non-finite numbers, written as null by atomic.json_text
         for warning in record.get("warnings") or []:
-            problems.append("eval/step-%s.json: %s (written as null: the checkpoint's outputs are "
-                            "not finite numbers; this evaluation is not a result)"
-                            % (record["step"], warning))
+            problems.append(
+                "eval/step-%s.json: %s (written as null: the checkpoint's outputs are "
+                "not finite numbers; this evaluation is not a result)" % (record["step"], warning)
+            )
     if not evals:
         raise MissingResultsError(
             "no evaluation results (eval/step-<step>.json) in %s: run the evaluate stage first"
-            % paths.eval_dir(run_dir))
+            % paths.eval_dir(run_dir)
+        )
     return sorted(evals, key=lambda r: r["step"])
 
 
 def load_blocks(run_dir, problems):
-    blocks = _load_numbered(paths.block_record(paths.train_dir(run_dir), "*"), "block",
-                            "training block record", problems, (BLOCK_FIELDS, BLOCK_OPTIONAL))
+    blocks = _load_numbered(
+        paths.block_record(paths.train_dir(run_dir), "*"),
+        "block",
+        "training block record",
+        problems,
+        (BLOCK_FIELDS, BLOCK_OPTIONAL),
+    )
     return sorted(blocks, key=lambda r: r["start_step"])
 
 
@@ -182,8 +223,13 @@ def _optional_json(path, missing, name):
 def load_benchmarks(run_dir):
     found = []
     for path in sorted(glob.glob(os.path.join(paths.benchmark_dir(run_dir), "*.json"))):
-        found.append({"file": os.path.basename(path), "sha256": atomic.sha256_file(path),
-                      "data": _read(path, "benchmark result")})
+        found.append(
+            {
+                "file": os.path.basename(path),
+                "sha256": atomic.sha256_file(path),
+                "data": _read(path, "benchmark result"),
+            }
+        )
     return found
 
 
@@ -193,13 +239,16 @@ def _resolved_config_sha(cfg, missing, problems):
         missing["config.resolved.yaml"] = path
         return None
     from resnext.config import ConfigError, is_resolved, load_config, load_resolved  # noqa: PLC0415
+
     try:
         sha = (load_resolved(path) if is_resolved(path) else load_config([path])).sha256()
     except ConfigError as exc:
         problems.append("%s cannot be loaded as a config: %s" % (path, exc))
         return None
     if sha != cfg.sha256():
-        problems.append("%s has sha256 %s but the report's config has %s" % (path, sha, cfg.sha256()))
+        problems.append(
+            "%s has sha256 %s but the report's config has %s" % (path, sha, cfg.sha256())
+        )
     return sha
 
 
@@ -219,6 +268,7 @@ def _expected_digest(cfg, recipe, kind, record):
 def _recipe(cfg, problems):
     """train/recipe.json (resnext.train.recipe), None when absent or damaged (a problem then)."""
     from resnext.config import ConfigError  # noqa: PLC0415 - as in _resolved_config_sha
+
     try:
         return recipes.read(cfg)
     except ConfigError as exc:
@@ -234,8 +284,10 @@ def _check_config_hashes(cfg, results, recipe):
     for name, kind, record in named:
         field, expected = _expected_digest(cfg, recipe, kind, record)
         if record.get(field) != expected:
-            results.problems.append("%s: %s %s differs from the run config's %s"
-                                    % (name, field, record.get(field), expected))
+            results.problems.append(
+                "%s: %s %s differs from the run config's %s"
+                % (name, field, record.get(field), expected)
+            )
 
 
 def collect(cfg):
@@ -248,19 +300,30 @@ def collect(cfg):
         missing["train/block-*.json"] = paths.block_record(cfg.train_dir, "<b>")
     metrics_path = paths.metrics(cfg.train_dir)
     metrics, skipped = load_metrics(metrics_path)
-    data_checks = [r for r in records.read_jsonl(paths.data_checks(cfg.train_dir))
-                   if isinstance(r, dict)]
+    data_checks = [
+        r for r in records.read_jsonl(paths.data_checks(cfg.train_dir)) if isinstance(r, dict)
+    ]
     if metrics is None:
         missing["metrics.jsonl"] = metrics_path
     manifest_path = choice.manifest_path(cfg)
     manifest = _optional_json(manifest_path, missing, "manifest.json")
     export = _optional_json(paths.export_record(paths.export_dir(run_dir)), missing, "export.json")
     results = Results(
-        run_dir=run_dir, evals=evals, blocks=blocks, metrics=metrics, metrics_skipped_lines=skipped,
-        manifest=manifest, manifest_sha256=atomic.sha256_file(manifest_path) if manifest is not None else None,
-        export=export, benchmarks=load_benchmarks(run_dir),
-        resolved_config_sha256=_resolved_config_sha(cfg, missing, problems), missing=missing,
-        problems=problems, data_checks=data_checks, recipe=_recipe(cfg, problems))
+        run_dir=run_dir,
+        evals=evals,
+        blocks=blocks,
+        metrics=metrics,
+        metrics_skipped_lines=skipped,
+        manifest=manifest,
+        manifest_sha256=atomic.sha256_file(manifest_path) if manifest is not None else None,
+        export=export,
+        benchmarks=load_benchmarks(run_dir),
+        resolved_config_sha256=_resolved_config_sha(cfg, missing, problems),
+        missing=missing,
+        problems=problems,
+        data_checks=data_checks,
+        recipe=_recipe(cfg, problems),
+    )
     _check_config_hashes(cfg, results, results.recipe)
     for problem in results.problems:
         log.warning("results consistency: %s", problem)

@@ -16,6 +16,7 @@ files (records, config, report files, the workflow copy). `resnext verify` check
 Times: a block's started/finished_utc, an evaluation's evaluated_utc; a stage that records no time
 (convert, index, export) ends when its last written record (manifest.json, export.json) was.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -33,22 +34,32 @@ from resnext.report import fmt
 log = logging.getLogger(__name__)
 
 RO_CRATE_VERSION = "1.1"  # what the Workflow Run Crate 0.5 profiles build on
-PROFILES = (("https://w3id.org/ro/wfrun/process/0.5", "Process Run Crate"),
-            ("https://w3id.org/ro/wfrun/workflow/0.5", "Workflow Run Crate"),
-            ("https://w3id.org/ro/wfrun/provenance/0.5", "Provenance Run Crate"),
-            ("https://w3id.org/workflowhub/workflow-ro-crate/1.0", "Workflow RO-Crate"))
+PROFILES = (
+    ("https://w3id.org/ro/wfrun/process/0.5", "Process Run Crate"),
+    ("https://w3id.org/ro/wfrun/workflow/0.5", "Workflow Run Crate"),
+    ("https://w3id.org/ro/wfrun/provenance/0.5", "Provenance Run Crate"),
+    ("https://w3id.org/workflowhub/workflow-ro-crate/1.0", "Workflow RO-Crate"),
+)
 SNAKEMAKE_LANGUAGE = "https://w3id.org/workflowhub/workflow-ro-crate#snakemake"
 WORKFLOW_COPY = "workflow"  # <run>/workflow/: the Snakefile and rules the run was made with
 # (rule, what it does): the steps of the workflow, in order
-STEPS = (("convert", "the JPEG tree -> TFRecord shards and their manifest"),
-         ("index", "existing shards -> their manifest (never rewritten)"),
-         ("train_block", "one training block: the previous checkpoint -> the next"),
-         ("evaluate_checkpoint", "one checkpoint -> eval/step-<step>.json and its predictions"),
-         ("export", "the final checkpoint -> the frozen graph and export.json"),
-         ("report", "the results -> report/ and this crate"))
+STEPS = (
+    ("convert", "the JPEG tree -> TFRecord shards and their manifest"),
+    ("index", "existing shards -> their manifest (never rewritten)"),
+    ("train_block", "one training block: the previous checkpoint -> the next"),
+    ("evaluate_checkpoint", "one checkpoint -> eval/step-<step>.json and its predictions"),
+    ("export", "the final checkpoint -> the frozen graph and export.json"),
+    ("report", "the results -> report/ and this crate"),
+)
 TOOLS = {rule: "#rule-%s" % rule for rule, _ in STEPS}
-RULE_FILES = {"convert": "data.smk", "index": "data.smk", "train_block": "train.smk",
-              "evaluate_checkpoint": "evaluate.smk", "export": "export.smk", "report": "report.smk"}
+RULE_FILES = {
+    "convert": "data.smk",
+    "index": "data.smk",
+    "train_block": "train.smk",
+    "evaluate_checkpoint": "evaluate.smk",
+    "export": "export.smk",
+    "report": "report.smk",
+}
 STEP_IDS = {rule: "#step-%s" % rule for rule, _ in STEPS}
 
 
@@ -62,6 +73,7 @@ class _Builder:
 
     def __init__(self, run_dir):
         from rocrate.rocrate import ROCrate  # noqa: PLC0415 - host-only, report stage only
+
         self.run_dir = run_dir
         self.crate = ROCrate(version=RO_CRATE_VERSION)
         self.ckpt_sha = {}  # step -> the sha256 over its files an eval JSON or export.json claims
@@ -71,6 +83,7 @@ class _Builder:
 
     def context(self, entity_id, properties):
         from rocrate.model.contextentity import ContextEntity  # noqa: PLC0415
+
         self.crate.add(ContextEntity(self.crate, entity_id, properties=properties))
         return self.ref(entity_id)
 
@@ -96,12 +109,17 @@ class _Builder:
         prefix = paths.ckpt_prefix(paths.train_dir(self.run_dir), step)
         entity_id = "#checkpoint-%s" % step
         if self.crate.dereference(entity_id) is None:
-            parts = [self.file(p, hashed=False, isPartOf=self.ref(entity_id))
-                     for p in checkpoints.files_of(prefix)]
-            props = {"@type": "CreativeWork", "name": "checkpoint %s" % os.path.basename(prefix),
-                     "hasPart": parts,
-                     "description": "sha256 over its files, each name then its bytes, index first "
-                                    "(resnext.checkpoints.sha256); no parts: pruned by retention"}
+            parts = [
+                self.file(p, hashed=False, isPartOf=self.ref(entity_id))
+                for p in checkpoints.files_of(prefix)
+            ]
+            props = {
+                "@type": "CreativeWork",
+                "name": "checkpoint %s" % os.path.basename(prefix),
+                "hasPart": parts,
+                "description": "sha256 over its files, each name then its bytes, index first "
+                "(resnext.checkpoints.sha256); no parts: pruned by retention",
+            }
             if self.ckpt_sha.get(int(step)):
                 props["sha256"] = self.ckpt_sha[int(step)]
             self.context(entity_id, props)
@@ -141,12 +159,26 @@ def _software(b, blocks):
     refs = []
     for name, version in sorted(versions.items()):
         if version:
-            refs.append(b.context("#software-%s" % name, {
-                "@type": "SoftwareApplication", "name": name, "version": str(version),
-                "description": "as recorded by the training blocks (train/block-<b>.json)"}))
-    engine = b.context("#snakemake", {"@type": "SoftwareApplication", "name": "Snakemake",
-                                      "url": "https://snakemake.github.io",
-                                      "version": _version("snakemake") or "unknown"})
+            refs.append(
+                b.context(
+                    "#software-%s" % name,
+                    {
+                        "@type": "SoftwareApplication",
+                        "name": name,
+                        "version": str(version),
+                        "description": "as recorded by the training blocks (train/block-<b>.json)",
+                    },
+                )
+            )
+    engine = b.context(
+        "#snakemake",
+        {
+            "@type": "SoftwareApplication",
+            "name": "Snakemake",
+            "url": "https://snakemake.github.io",
+            "version": _version("snakemake") or "unknown",
+        },
+    )
     return refs, engine
 
 
@@ -154,28 +186,60 @@ def _workflow(b, ctx, snakefile, rule_files, software, used):
     """The main entity (the Snakefile copy), its language, and the tools (rules) and steps of
     the rules in `used` (every tool is an action's instrument; see TOOLS, STEPS)."""
     git = ctx.git or {}
-    language = b.context(SNAKEMAKE_LANGUAGE, {
-        "@type": "ComputerLanguage", "name": "Snakemake", "identifier": {
-            "@id": "https://snakemake.readthedocs.io"}, "url": {"@id": "https://snakemake.github.io"},
-        "version": _version("snakemake") or "unknown"})
-    files = {os.path.basename(path): b.file(path, **{"@type": ["File", "SoftwareSourceCode"],
-                                                     "programmingLanguage": language})
-             for path in rule_files}
+    language = b.context(
+        SNAKEMAKE_LANGUAGE,
+        {
+            "@type": "ComputerLanguage",
+            "name": "Snakemake",
+            "identifier": {"@id": "https://snakemake.readthedocs.io"},
+            "url": {"@id": "https://snakemake.github.io"},
+            "version": _version("snakemake") or "unknown",
+        },
+    )
+    files = {
+        os.path.basename(path): b.file(
+            path, **{"@type": ["File", "SoftwareSourceCode"], "programmingLanguage": language}
+        )
+        for path in rule_files
+    }
     tools, steps = [], []
     for position, (rule, what) in enumerate((r, w) for r, w in STEPS if r in used):
-        tools.append(b.context(TOOLS[rule], {
-            "@type": "SoftwareApplication", "name": "rule %s" % rule, "description": what,
-            "softwareRequirements": software, "isPartOf": files.get(RULE_FILES[rule])}))
-        steps.append(b.context(STEP_IDS[rule], {
-            "@type": "HowToStep", "name": rule, "position": str(position),
-            "workExample": tools[-1]}))
-    main = b.file(snakefile, **{
-        "@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow", "HowTo"],
-        "name": "ResNeXt benchmark workflow (Snakefile)", "programmingLanguage": language,
-        "version": git.get("commit") or "unknown",
-        "description": "the project's workflow at git commit %s%s, copied into the run" % (
-            git.get("commit") or "unknown", " (work tree dirty)" if git.get("dirty") else ""),
-        "hasPart": tools, "step": steps})
+        tools.append(
+            b.context(
+                TOOLS[rule],
+                {
+                    "@type": "SoftwareApplication",
+                    "name": "rule %s" % rule,
+                    "description": what,
+                    "softwareRequirements": software,
+                    "isPartOf": files.get(RULE_FILES[rule]),
+                },
+            )
+        )
+        steps.append(
+            b.context(
+                STEP_IDS[rule],
+                {
+                    "@type": "HowToStep",
+                    "name": rule,
+                    "position": str(position),
+                    "workExample": tools[-1],
+                },
+            )
+        )
+    main = b.file(
+        snakefile,
+        **{
+            "@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow", "HowTo"],
+            "name": "ResNeXt benchmark workflow (Snakefile)",
+            "programmingLanguage": language,
+            "version": git.get("commit") or "unknown",
+            "description": "the project's workflow at git commit %s%s, copied into the run"
+            % (git.get("commit") or "unknown", " (work tree dirty)" if git.get("dirty") else ""),
+            "hasPart": tools,
+            "step": steps,
+        },
+    )
     return main
 
 
@@ -187,9 +251,16 @@ def _dataset(b, ctx):
     origin = (ctx.audit.get("dataset") or {}).get("origin") if ctx.audit else None
     manifest = b.file(paths.manifest(paths.data_dir(cfg.run_dir)), sha256=results.manifest_sha256)
     if manifest is None and cfg.data_url:  # converted elsewhere: described, not part of the crate
-        return b.context("#dataset", {"@type": "CreativeWork", "name": "the run's shards",
-                                      "url": cfg.data_url, "description": origin or "",
-                                      "sha256": results.manifest_sha256})
+        return b.context(
+            "#dataset",
+            {
+                "@type": "CreativeWork",
+                "name": "the run's shards",
+                "url": cfg.data_url,
+                "description": origin or "",
+                "sha256": results.manifest_sha256,
+            },
+        )
     shards = []
     for _, split in sorted((man.get("splits") or {}).items()):
         for shard in split.get("shards") or []:
@@ -199,16 +270,26 @@ def _dataset(b, ctx):
     if not os.path.isdir(paths.data_dir(cfg.run_dir)):
         return manifest
     rel = os.path.relpath(paths.data_dir(cfg.run_dir), cfg.run_dir) + "/"
-    b.crate.add_dataset(dest_path=rel, properties={
-        "name": "the run's dataset (TFRecord shards)", "description": origin or "",
-        "hasPart": [r for r in [manifest] + shards if r]})
+    b.crate.add_dataset(
+        dest_path=rel,
+        properties={
+            "name": "the run's dataset (TFRecord shards)",
+            "description": origin or "",
+            "hasPart": [r for r in [manifest] + shards if r],
+        },
+    )
     return b.ref(rel)
 
 
 def _action(b, entity_id, tool, name, start=None, end=None, inputs=(), outputs=()):
     """One stage execution: a CreateAction of `tool`, with what it read and wrote (present)."""
-    props = {"@type": "CreateAction", "name": name, "instrument": tool,
-             "object": [r for r in inputs if r], "result": [r for r in outputs if r]}
+    props = {
+        "@type": "CreateAction",
+        "name": name,
+        "instrument": tool,
+        "object": [r for r in inputs if r],
+        "result": [r for r in outputs if r],
+    }
     if start:
         props["startTime"] = start
     if end:
@@ -237,42 +318,105 @@ def _stage_actions(b, ctx, tools, config, dataset, report_refs):
     mode = choice.decide(cfg).mode
     manifest = paths.manifest(paths.data_dir(run))
     if mode in ("convert", "index") and os.path.isfile(manifest):
-        acts.append((mode, _action(b, "#action-%s" % mode, tools[mode], "%s the data" % mode,
-                                   end=_mtime_utc(manifest), inputs=[config],
-                                   outputs=[dataset])))
+        acts.append(
+            (
+                mode,
+                _action(
+                    b,
+                    "#action-%s" % mode,
+                    tools[mode],
+                    "%s the data" % mode,
+                    end=_mtime_utc(manifest),
+                    inputs=[config],
+                    outputs=[dataset],
+                ),
+            )
+        )
     train = paths.train_dir(run)
     for block in results.blocks:
         start, end = block.get("start_step"), block.get("end_step")
         inputs = [config, dataset] + ([b.checkpoint(start)] if start else [])
-        outputs = [b.checkpoint(end), b.file(paths.block_record(train, block.get("block"))),
-                   b.file(paths.metrics(train)), b.file(paths.recipe(train))]
-        acts.append(("train_block", _action(
-            b, "#action-train-%s" % end, tools["train_block"], "train to step %s" % end,
-            block.get("started_utc"), block.get("finished_utc"), inputs, outputs)))
+        outputs = [
+            b.checkpoint(end),
+            b.file(paths.block_record(train, block.get("block"))),
+            b.file(paths.metrics(train)),
+            b.file(paths.recipe(train)),
+        ]
+        acts.append(
+            (
+                "train_block",
+                _action(
+                    b,
+                    "#action-train-%s" % end,
+                    tools["train_block"],
+                    "train to step %s" % end,
+                    block.get("started_utc"),
+                    block.get("finished_utc"),
+                    inputs,
+                    outputs,
+                ),
+            )
+        )
     for rec in results.evals:
         step = rec["step"]
         path = paths.eval_json(run, step)
-        npz = b.file(paths.eval_predictions(path),
-                     sha256=(rec.get("predictions") or {}).get("sha256"))
-        acts.append(("evaluate_checkpoint", _action(
-            b, "#action-evaluate-%s" % step, tools["evaluate_checkpoint"],
-            "evaluate step %s" % step, None, rec.get("evaluated_utc"),
-            [config, dataset, b.checkpoint(step)], [b.file(path), npz])))
+        npz = b.file(
+            paths.eval_predictions(path), sha256=(rec.get("predictions") or {}).get("sha256")
+        )
+        acts.append(
+            (
+                "evaluate_checkpoint",
+                _action(
+                    b,
+                    "#action-evaluate-%s" % step,
+                    tools["evaluate_checkpoint"],
+                    "evaluate step %s" % step,
+                    None,
+                    rec.get("evaluated_utc"),
+                    [config, dataset, b.checkpoint(step)],
+                    [b.file(path), npz],
+                ),
+            )
+        )
     export = paths.export_record(paths.export_dir(run))
     if results.export is not None and os.path.isfile(export):
         ckpt = results.export.get("checkpoint") or {}
         graph = paths.export_graph(paths.export_dir(run), cfg.arch)
         step = _step_of(ckpt.get("path"))
         inputs = [config] + ([b.checkpoint(step)] if step is not None else [])
-        acts.append(("export", _action(
-            b, "#action-export", tools["export"], "export the frozen graph", None,
-            _mtime_utc(export), inputs, [b.file(graph, sha256=results.export.get("graph_sha256")),
-                                         b.file(export)])))
+        acts.append(
+            (
+                "export",
+                _action(
+                    b,
+                    "#action-export",
+                    tools["export"],
+                    "export the frozen graph",
+                    None,
+                    _mtime_utc(export),
+                    inputs,
+                    [b.file(graph, sha256=results.export.get("graph_sha256")), b.file(export)],
+                ),
+            )
+        )
     evals = [b.ref(os.path.relpath(paths.eval_json(run, r["step"]), run)) for r in results.evals]
-    acts.append(("report", _action(
-        b, "#action-report", tools["report"], "write the report", None, ctx.generated_utc,
-        [config] + evals + ([b.ref("export/" + paths.EXPORT_RECORD)] if results.export else []),
-        report_refs)))
+    acts.append(
+        (
+            "report",
+            _action(
+                b,
+                "#action-report",
+                tools["report"],
+                "write the report",
+                None,
+                ctx.generated_utc,
+                [config]
+                + evals
+                + ([b.ref("export/" + paths.EXPORT_RECORD)] if results.export else []),
+                report_refs,
+            ),
+        )
+    )
     return acts
 
 
@@ -285,41 +429,78 @@ def build_crate(ctx, report_files, project_dir):
     b = _Builder(run)
     snakefile, rule_files = copy_workflow(project_dir, run)
     software, engine = _software(b, ctx.results.blocks)
-    config = b.file(paths.resolved_config(run), encodingFormat="application/yaml",
-                    description="every config key of the run, resolved")
+    config = b.file(
+        paths.resolved_config(run),
+        encodingFormat="application/yaml",
+        description="every config key of the run, resolved",
+    )
     dataset = _dataset(b, ctx)
     report_dir = paths.report_dir(run)
-    report_refs = [b.file(os.path.join(report_dir, name), sha256=digest)
-                   for name, digest in sorted(report_files.items())]
+    report_refs = [
+        b.file(os.path.join(report_dir, name), sha256=digest)
+        for name, digest in sorted(report_files.items())
+    ]
     tools = {rule: b.ref(entity_id) for rule, entity_id in TOOLS.items()}
     acts = _stage_actions(b, ctx, tools, config, dataset, report_refs)
     main = _workflow(b, ctx, snakefile, rule_files, software, {rule for rule, _ in acts})
-    controls = [b.context("#control-%s" % ref["@id"].lstrip("#"), {
-        "@type": "ControlAction", "name": "run of step %s" % rule,
-        "instrument": b.ref(STEP_IDS[rule]), "object": ref}) for rule, ref in acts]
+    controls = [
+        b.context(
+            "#control-%s" % ref["@id"].lstrip("#"),
+            {
+                "@type": "ControlAction",
+                "name": "run of step %s" % rule,
+                "instrument": b.ref(STEP_IDS[rule]),
+                "object": ref,
+            },
+        )
+        for rule, ref in acts
+    ]
     times = [t for t in ((ctx.audit or {}).get("times") or {}).values() if isinstance(t, str)]
-    run_action = b.context("#run", {
-        "@type": "CreateAction", "name": "workflow run %s" % cfg.run_name, "instrument": main,
-        "startTime": min(times, key=fmt.parse_utc) if times else ctx.generated_utc,
-        "endTime": ctx.generated_utc, "object": [r for r in (config, dataset) if r],
-        "result": [r for r in report_refs if r]})
-    b.context("#organize", {"@type": "OrganizeAction", "name": "Snakemake ran the workflow",
-                            "instrument": engine, "result": run_action, "object": controls})
+    run_action = b.context(
+        "#run",
+        {
+            "@type": "CreateAction",
+            "name": "workflow run %s" % cfg.run_name,
+            "instrument": main,
+            "startTime": min(times, key=fmt.parse_utc) if times else ctx.generated_utc,
+            "endTime": ctx.generated_utc,
+            "object": [r for r in (config, dataset) if r],
+            "result": [r for r in report_refs if r],
+        },
+    )
+    b.context(
+        "#organize",
+        {
+            "@type": "OrganizeAction",
+            "name": "Snakemake ran the workflow",
+            "instrument": engine,
+            "result": run_action,
+            "object": controls,
+        },
+    )
     _root(b, ctx, main, run_action)
     return b.crate.metadata.generate()
 
 
 def _root(b, ctx, main, run_action):
-    profiles = [b.context(url, {"@type": "CreativeWork", "name": name,
-                                "version": url.rsplit("/", 1)[1]}) for url, name in PROFILES]
-    license_ref = b.context("#license", {
-        "@type": "CreativeWork", "name": "no license stated",
-        "description": "the run's results are its owner's: ask them before reuse"})
+    profiles = [
+        b.context(url, {"@type": "CreativeWork", "name": name, "version": url.rsplit("/", 1)[1]})
+        for url, name in PROFILES
+    ]
+    license_ref = b.context(
+        "#license",
+        {
+            "@type": "CreativeWork",
+            "name": "no license stated",
+            "description": "the run's results are its owner's: ask them before reuse",
+        },
+    )
     root = b.crate.root_dataset
     root["name"] = "ResNeXt benchmark run %s" % ctx.cfg.run_name
-    root["description"] = ("Results of the ResNeXt benchmark workflow: data, training, evaluation "
-                           "of every checkpoint, export and report (verdict %s)"
-                           % ctx.overall_status)
+    root["description"] = (
+        "Results of the ResNeXt benchmark workflow: data, training, evaluation "
+        "of every checkpoint, export and report (verdict %s)" % ctx.overall_status
+    )
     root["datePublished"] = ctx.generated_utc
     root["license"] = license_ref
     root["conformsTo"] = profiles

@@ -3,6 +3,7 @@
 Every number that reaches report.md goes through a fixed format here, so two builds from the
 same JSON give the same text (no float-repr or locale noise).
 """
+
 from __future__ import annotations
 
 import datetime as _dt

@@ -9,6 +9,7 @@ Facts the workflow does not record are logged as such: there is no separate init
 (init_start = init_stop = run_start = first block start) and caches are not cleared
 (cache_clear = false).
 """
+
 from __future__ import annotations
 
 import io
@@ -65,11 +66,13 @@ def _run_times(results):
 
 def _header(w, cfg, results, settings, t0):
     platform = "%sx%s" % (cfg.rank_size, cfg.backend)
-    for key, value in ((K.SUBMISSION_BENCHMARK, settings.get("benchmark", K.RESNET)),
-                       (K.SUBMISSION_DIVISION, settings.get("division", K.OPEN)),
-                       (K.SUBMISSION_STATUS, settings.get("status", K.RESEARCH)),
-                       (K.SUBMISSION_ORG, settings.get("org", "resnext-reproduction (unofficial)")),
-                       (K.SUBMISSION_PLATFORM, platform)):
+    for key, value in (
+        (K.SUBMISSION_BENCHMARK, settings.get("benchmark", K.RESNET)),
+        (K.SUBMISSION_DIVISION, settings.get("division", K.OPEN)),
+        (K.SUBMISSION_STATUS, settings.get("status", K.RESEARCH)),
+        (K.SUBMISSION_ORG, settings.get("org", "resnext-reproduction (unofficial)")),
+        (K.SUBMISSION_PLATFORM, platform),
+    ):
         w.event(key, value, t0)
     w.event(K.CACHE_CLEAR, False, t0)
     w.start(K.INIT_START, t0)
@@ -79,28 +82,48 @@ def _header(w, cfg, results, settings, t0):
 
 def _hyperparameters(w, cfg, results, t0):
     manifest_train = ((results.manifest or {}).get("splits") or {}).get("train") or {}
-    for key, value in ((K.SEED, cfg.seed), (K.GLOBAL_BATCH_SIZE, cfg.global_batch),
-                       (K.GRADIENT_ACCUMULATION_STEPS, 1), (K.OPT_NAME, K.SGD),
-                       (K.OPT_BASE_LR, cfg.learning_rate_maximum), (K.OPT_END_LR, cfg.learning_rate_end),
-                       (K.OPT_LR_WARMUP_EPOCHS, cfg.warmup_epochs), (K.OPT_LR_DECAY_SCHEDULE, cfg.lr_decay_mode),
-                       (K.OPT_WEIGHT_DECAY, cfg.weight_decay), (SGD_MOMENTUM_KEY, cfg.momentum),
-                       (K.MODEL_BN_SPAN, cfg.batch_size),
-                       (K.TRAIN_SAMPLES, manifest_train.get("num_images", cfg.num_train_images)),
-                       (K.EVAL_SAMPLES, results.evals[-1].get("num_images"))):
+    for key, value in (
+        (K.SEED, cfg.seed),
+        (K.GLOBAL_BATCH_SIZE, cfg.global_batch),
+        (K.GRADIENT_ACCUMULATION_STEPS, 1),
+        (K.OPT_NAME, K.SGD),
+        (K.OPT_BASE_LR, cfg.learning_rate_maximum),
+        (K.OPT_END_LR, cfg.learning_rate_end),
+        (K.OPT_LR_WARMUP_EPOCHS, cfg.warmup_epochs),
+        (K.OPT_LR_DECAY_SCHEDULE, cfg.lr_decay_mode),
+        (K.OPT_WEIGHT_DECAY, cfg.weight_decay),
+        (SGD_MOMENTUM_KEY, cfg.momentum),
+        (K.MODEL_BN_SPAN, cfg.batch_size),
+        (K.TRAIN_SAMPLES, manifest_train.get("num_images", cfg.num_train_images)),
+        (K.EVAL_SAMPLES, results.evals[-1].get("num_images")),
+    ):
         w.event(key, value, t0)
 
 
 def _block_meta(cfg, block):
     first = cfg.epoch_at(block["start_step"])
-    return {K.FIRST_EPOCH_NUM: round(first, 4),
-            K.EPOCH_COUNT: round(cfg.epoch_at(block["end_step"]) - first, 4),
-            K.SAMPLES_COUNT: block["start_step"] * cfg.global_batch, K.STEP_NUM: block["start_step"]}
+    return {
+        K.FIRST_EPOCH_NUM: round(first, 4),
+        K.EPOCH_COUNT: round(cfg.epoch_at(block["end_step"]) - first, 4),
+        K.SAMPLES_COUNT: block["start_step"] * cfg.global_batch,
+        K.STEP_NUM: block["start_step"],
+    }
 
 
 def _eval_line(cfg, rec, fallback_ms):
-    meta = {K.EPOCH_NUM: rec["epoch"], K.STEP_NUM: rec["step"], K.SAMPLES_COUNT: rec["step"] * cfg.global_batch,
-            "top5": rec["top5"]}
-    return (fmt.utc_ms(rec.get("evaluated_utc")) or fallback_ms, "event", K.EVAL_ACCURACY, rec["top1"], meta)
+    meta = {
+        K.EPOCH_NUM: rec["epoch"],
+        K.STEP_NUM: rec["step"],
+        K.SAMPLES_COUNT: rec["step"] * cfg.global_batch,
+        "top5": rec["top5"],
+    }
+    return (
+        fmt.utc_ms(rec.get("evaluated_utc")) or fallback_ms,
+        "event",
+        K.EVAL_ACCURACY,
+        rec["top1"],
+        meta,
+    )
 
 
 def _body_lines(cfg, results, t0):
@@ -114,10 +137,15 @@ def _body_lines(cfg, results, t0):
         start = fmt.utc_ms(block.get("started_utc")) or last_ms
         last_ms = fmt.utc_ms(block.get("finished_utc")) or start
         meta = _block_meta(cfg, block)
-        lines += [(start, "start", K.BLOCK_START, None, meta), (last_ms, "end", K.BLOCK_STOP, None, meta)]
+        lines += [
+            (start, "start", K.BLOCK_START, None, meta),
+            (last_ms, "end", K.BLOCK_STOP, None, meta),
+        ]
         while pending and pending[0]["step"] <= block["end_step"]:
             lines.append(_eval_line(cfg, pending.pop(0), last_ms))
-    lines += [_eval_line(cfg, rec, last_ms) for rec in pending]  # checkpoints beyond the last block record
+    lines += [
+        _eval_line(cfg, rec, last_ms) for rec in pending
+    ]  # checkpoints beyond the last block record
     return sorted(lines, key=lambda line: line[0])  # stable: equal times keep the logical order
 
 
@@ -158,6 +186,12 @@ def check_compliance(path, settings):
     finally:
         mlp_compliance.enqueued_configs.clear()
     log.info("mllog compliance (%s %s): %s", usage, ruleset, "accepted" if valid else "rejected")
-    return {"usage": usage, "ruleset": ruleset, "division": settings.get("division", K.OPEN),
-            "benchmark": settings.get("benchmark", K.RESNET), "valid": bool(valid),
-            "messages": messages, "warnings": list(checker.warnings.values())}
+    return {
+        "usage": usage,
+        "ruleset": ruleset,
+        "division": settings.get("division", K.OPEN),
+        "benchmark": settings.get("benchmark", K.RESNET),
+        "valid": bool(valid),
+        "messages": messages,
+        "warnings": list(checker.warnings.values()),
+    }

@@ -3,6 +3,7 @@
 Uses matplotlib's object API with the Agg canvas directly (headless; no pyplot, no global
 backend switch). PNG metadata carries no date, so equal inputs give equal files.
 """
+
 from __future__ import annotations
 
 import io
@@ -42,7 +43,9 @@ def accuracy_plot(evals, reference_top1=None):
     ax.plot(epochs, [100.0 * r["top1"] for r in evals], marker="o", label="top-1")
     ax.plot(epochs, [100.0 * r["top5"] for r in evals], marker="s", label="top-5")
     if reference_top1 is not None:
-        ax.axhline(reference_top1, color="grey", linestyle="--", linewidth=1, label="reference top-1")
+        ax.axhline(
+            reference_top1, color="grey", linestyle="--", linewidth=1, label="reference top-1"
+        )
     ax.legend(loc="best")
     fig.tight_layout()
     return _png(fig)
@@ -72,11 +75,19 @@ def lr_plot(metrics):
 
 
 def throughput_plot(stats):
-    fig, ax = _axes("Throughput per block (warm-up loops excluded)", "block", "images/s (all devices)")
+    fig, ax = _axes(
+        "Throughput per block (warm-up loops excluded)", "block", "images/s (all devices)"
+    )
     shown = [s for s in stats if s.mean is not None]
     positions = list(range(len(shown)))
-    ax.bar(positions, [s.mean for s in shown], yerr=[s.jitter or 0.0 for s in shown], capsize=4,
-           color="tab:blue", alpha=0.8)
+    ax.bar(
+        positions,
+        [s.mean for s in shown],
+        yerr=[s.jitter or 0.0 for s in shown],
+        capsize=4,
+        color="tab:blue",
+        alpha=0.8,
+    )
     ax.set_xticks(positions)
     ax.set_xticklabels([str(s.block) for s in shown])
     fig.tight_layout()
@@ -87,8 +98,12 @@ def accuracy_compare_plot(series):
     """Top-1 vs epoch of several runs: series [(label, eval records)]."""
     fig, ax = _axes("Validation top-1", "epoch", "top-1 (%)")
     for (label, evals), marker in zip(series, "os^vD"):
-        ax.plot([r["epoch"] for r in evals], [100.0 * r["top1"] for r in evals], marker=marker,
-                label="run %s" % label)
+        ax.plot(
+            [r["epoch"] for r in evals],
+            [100.0 * r["top1"] for r in evals],
+            marker=marker,
+            label="run %s" % label,
+        )
     ax.legend(loc="best")
     fig.tight_layout()
     return _png(fig)
@@ -100,8 +115,13 @@ def throughput_compare_plot(series):
     width = 0.8 / max(1, len(series))
     for i, (label, stats) in enumerate(series):
         shown = [s for s in stats if s.mean is not None]
-        ax.bar([s.block + (i - (len(series) - 1) / 2.0) * width for s in shown],
-               [s.mean for s in shown], width=width, label="run %s" % label, alpha=0.8)
+        ax.bar(
+            [s.block + (i - (len(series) - 1) / 2.0) * width for s in shown],
+            [s.mean for s in shown],
+            width=width,
+            label="run %s" % label,
+            alpha=0.8,
+        )
     ax.legend(loc="best")
     fig.tight_layout()
     return _png(fig)
@@ -116,9 +136,14 @@ def placeholder_plot(title, message):
     return _png(fig)
 
 
-_NO_DATA = {"loss.png": ("Training loss", "no data: train/metrics.jsonl missing or empty"),
-            "lr.png": ("Learning rate", "no data: train/metrics.jsonl missing or empty"),
-            "throughput.png": ("Throughput per block", "no data: no train/block-<b>.json with per-loop throughput")}
+_NO_DATA = {
+    "loss.png": ("Training loss", "no data: train/metrics.jsonl missing or empty"),
+    "lr.png": ("Learning rate", "no data: train/metrics.jsonl missing or empty"),
+    "throughput.png": (
+        "Throughput per block",
+        "no data: no train/block-<b>.json with per-loop throughput",
+    ),
+}
 PLOT_NAMES = paths.PLOT_FILES
 
 

@@ -11,6 +11,7 @@ before each of the backslash, the backtick and `* _ [ ] # | ~`), or carry HTML (
 entities). Control characters and lone surrogates (a non-UTF-8 name decoded with surrogateescape)
 become U+FFFD in both, so either file encodes as UTF-8.
 """
+
 from __future__ import annotations
 
 import base64
@@ -34,6 +35,7 @@ class Para:
 @dataclasses.dataclass
 class Facts:
     """Key/value lines ('- **key**: value')."""
+
     items: list
 
 
@@ -51,6 +53,7 @@ class Pre:
 @dataclasses.dataclass
 class Link:
     """A line that links to a file by a relative path we build (never a value's own markup)."""
+
     text: str
     href: str
 
@@ -84,7 +87,7 @@ def _md_escape(match):
     `_` inside a word (image_size) never opens or closes emphasis; `[` and a `]` followed by
     neither `(`, `[` nor `:` make no link, image or link definition, so '[75.6, 76.4]' stays."""
     char, text, at = match.group(), match.string, match.start()
-    after = text[at + 1:at + 2]
+    after = text[at + 1 : at + 2]
     if char == "_" and at and text[at - 1].isalnum() and after.isalnum():
         return char
     if char == "[" or (char == "]" and after not in ("(", "[", ":")):
@@ -96,16 +99,20 @@ def _md(text, brackets=False):
     """Plain text -> Markdown that shows exactly it, on one line, with no markup of its own.
 
     brackets: escape every `[` and `]` (text inside our own brackets: an image's caption)."""
-    escape = (lambda m: _MD_ESCAPES[m.group()] if m.group() in "[]" else _md_escape(m)) \
-        if brackets else _md_escape
+    escape = (
+        (lambda m: _MD_ESCAPES[m.group()] if m.group() in "[]" else _md_escape(m))
+        if brackets
+        else _md_escape
+    )
     return _MD_SPECIAL.sub(escape, _LINE_BREAKS.sub(" ", _printable(text)))
 
 
 def _md_line(text):
     """_md, for text at the start of a line: it cannot start a list, a break or a heading."""
     escaped = _md(text).lstrip(" ")  # four leading spaces would start a code block
-    return _MD_BLOCK_START.sub(lambda m: m.group() + "\\" if m.group().isdigit()
-                               else "\\" + m.group(), escaped)
+    return _MD_BLOCK_START.sub(
+        lambda m: m.group() + "\\" if m.group().isdigit() else "\\" + m.group(), escaped
+    )
 
 
 def _md_pre(text):
@@ -123,8 +130,10 @@ def _md_block(block):
     if isinstance(block, Facts):
         return "\n".join("- **%s**: %s" % (_md(k), _md(v)) for k, v in block.items)
     if isinstance(block, Table):
-        lines = ["| " + " | ".join(_md(h) for h in block.headers) + " |",
-                 "|" + "|".join("---" for _ in block.headers) + "|"]
+        lines = [
+            "| " + " | ".join(_md(h) for h in block.headers) + " |",
+            "|" + "|".join("---" for _ in block.headers) + "|",
+        ]
         lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in block.rows]
         return "\n".join(lines)
     if isinstance(block, Pre):
@@ -188,7 +197,9 @@ def _html_block(block, images):
         return '<ul class="facts">%s</ul>' % items
     if isinstance(block, Table):
         head = "".join("<th>%s</th>" % _esc(h) for h in block.headers)
-        body = "".join("<tr>%s</tr>" % "".join("<td>%s</td>" % _cell(c) for c in row) for row in block.rows)
+        body = "".join(
+            "<tr>%s</tr>" % "".join("<td>%s</td>" % _cell(c) for c in row) for row in block.rows
+        )
         return "<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (head, body)
     if isinstance(block, Pre):
         return "<pre>%s</pre>" % _esc(block.text.rstrip("\n"))
@@ -200,11 +211,16 @@ def _html_block(block, images):
             return "<p>(figure %s not available)</p>" % _esc(block.name)
         uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
         return '<figure><img src="%s" alt="%s"><figcaption>%s</figcaption></figure>' % (
-            uri, _esc(block.caption), _esc(block.caption))
+            uri,
+            _esc(block.caption),
+            _esc(block.caption),
+        )
     raise TypeError("unknown report block %r" % (block,))
 
 
 def to_html(blocks, images, title):
     body = "\n".join(_html_block(b, images) for b in blocks)
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n"
-            "<style>\n%s\n</style>\n</head>\n<body>\n%s\n</body>\n</html>\n" % (_esc(title), _CSS, body))
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>%s</title>\n"
+        "<style>\n%s\n</style>\n</head>\n<body>\n%s\n</body>\n</html>\n" % (_esc(title), _CSS, body)
+    )

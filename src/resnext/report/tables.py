@@ -4,6 +4,7 @@ Throughput convention: `images_per_sec_loops` in a block record lists every logg
 block (all ranks together); its first `warmup_loops_excluded` entries are warm-up and are left
 out of the mean and jitter. Per-device figures divide by the block's rank_size.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,10 +29,19 @@ def eval_table_text(evals):
     """The seed's evaluation table: one row per checkpoint, sorted by step, percent accuracies."""
     lines = [EVAL_TABLE_HEADER]
     for rec in sorted(evals, key=lambda r: r["step"]):
-        lines.append("%d %s %s %s %s %s %s %s" % (
-            rec["step"], fmt.num(rec["epoch"], 1), fmt.pct(rec["top1"], 3), fmt.pct(rec["top5"], 2),
-            fmt.num(rec["loss"], 2), fmt.utc_text((rec.get("checkpoint") or {}).get("time_utc")),
-            interval_text(rec, "top1").replace(" ", ""), interval_text(rec, "top5", 2).replace(" ", "")))
+        lines.append(
+            "%d %s %s %s %s %s %s %s"
+            % (
+                rec["step"],
+                fmt.num(rec["epoch"], 1),
+                fmt.pct(rec["top1"], 3),
+                fmt.pct(rec["top5"], 2),
+                fmt.num(rec["loss"], 2),
+                fmt.utc_text((rec.get("checkpoint") or {}).get("time_utc")),
+                interval_text(rec, "top1").replace(" ", ""),
+                interval_text(rec, "top5", 2).replace(" ", ""),
+            )
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -43,8 +53,8 @@ class BlockThroughput:
     rank_size: int
     loops_used: int
     warmup_loops: int
-    mean: float | None         # images/s, all ranks, over the loops used
-    jitter: float | None       # sample standard deviation of the loops used
+    mean: float | None  # images/s, all ranks, over the loops used
+    jitter: float | None  # sample standard deviation of the loops used
     whole_block: float | None  # images/s over the whole block (incl. warm-up)
     wall_time_s: float | None
 
@@ -82,10 +92,17 @@ def block_throughput(block):
     if mean is None and block.get("images_per_sec") is not None:
         mean, std = float(block["images_per_sec"]), None  # no loop left after warm-up
     return BlockThroughput(
-        block=block.get("block"), start_step=block.get("start_step"), end_step=block.get("end_step"),
-        rank_size=int(block.get("rank_size") or 1), loops_used=len(kept),
-        warmup_loops=int(block.get("warmup_loops_excluded") or 0), mean=mean, jitter=std,
-        whole_block=block.get("images_per_sec"), wall_time_s=block.get("wall_time_s"))
+        block=block.get("block"),
+        start_step=block.get("start_step"),
+        end_step=block.get("end_step"),
+        rank_size=int(block.get("rank_size") or 1),
+        loops_used=len(kept),
+        warmup_loops=int(block.get("warmup_loops_excluded") or 0),
+        mean=mean,
+        jitter=std,
+        whole_block=block.get("images_per_sec"),
+        wall_time_s=block.get("wall_time_s"),
+    )
 
 
 def overall_throughput(blocks):
@@ -99,8 +116,13 @@ def overall_throughput(blocks):
     if mean is None:
         return None
     rank_size = max(ranks)
-    return {"images_per_sec": mean, "jitter": std, "loops": len(values), "rank_size": rank_size,
-            "images_per_sec_per_device": mean / rank_size}
+    return {
+        "images_per_sec": mean,
+        "jitter": std,
+        "loops": len(values),
+        "rank_size": rank_size,
+        "images_per_sec_per_device": mean / rank_size,
+    }
 
 
 def time_to_train(blocks):
@@ -128,8 +150,13 @@ def time_to_target(evals, blocks, target_percent):
     for rec in sorted(evals, key=lambda r: r["step"]):
         if 100.0 * rec["top1"] >= target_percent:
             seconds = training_time_until(blocks, rec["step"]) if blocks else None
-            return {"step": rec["step"], "epoch": rec["epoch"], "top1": rec["top1"],
-                    "target_percent": target_percent, "training_time_s": seconds}
+            return {
+                "step": rec["step"],
+                "epoch": rec["epoch"],
+                "top1": rec["top1"],
+                "target_percent": target_percent,
+                "training_time_s": seconds,
+            }
     return None
 
 
@@ -137,18 +164,42 @@ def accuracy_rows(evals):
     """Rows for the accuracy-per-epoch table (strings)."""
     rows = []
     for rec in sorted(evals, key=lambda r: r["step"]):
-        rows.append([fmt.num(rec["epoch"], 2), str(rec["step"]), fmt.pct(rec["top1"], 3),
-                     interval_text(rec, "top1"), fmt.pct(rec["top5"], 2), interval_text(rec, "top5", 2),
-                     fmt.num(rec["loss"], 3), str(rec.get("num_images", fmt.NA)),
-                     fmt.num(rec.get("images_per_sec"), 1)])
+        rows.append(
+            [
+                fmt.num(rec["epoch"], 2),
+                str(rec["step"]),
+                fmt.pct(rec["top1"], 3),
+                interval_text(rec, "top1"),
+                fmt.pct(rec["top5"], 2),
+                interval_text(rec, "top5", 2),
+                fmt.num(rec["loss"], 3),
+                str(rec.get("num_images", fmt.NA)),
+                fmt.num(rec.get("images_per_sec"), 1),
+            ]
+        )
     return rows
 
 
 def throughput_rows(stats):
     rows = []
     for s in stats:
-        jitter = fmt.NA if s.jitter is None else "%s (%s%%)" % (fmt.num(s.jitter, 1), fmt.num(s.jitter_percent, 1))
-        rows.append([str(s.block), "%s-%s" % (s.start_step, s.end_step), str(s.rank_size), str(s.loops_used),
-                     str(s.warmup_loops), fmt.num(s.mean, 1), jitter, fmt.num(s.per_device, 1),
-                     fmt.num(s.whole_block, 1), fmt.num(s.wall_time_s, 1)])
+        jitter = (
+            fmt.NA
+            if s.jitter is None
+            else "%s (%s%%)" % (fmt.num(s.jitter, 1), fmt.num(s.jitter_percent, 1))
+        )
+        rows.append(
+            [
+                str(s.block),
+                "%s-%s" % (s.start_step, s.end_step),
+                str(s.rank_size),
+                str(s.loops_used),
+                str(s.warmup_loops),
+                fmt.num(s.mean, 1),
+                jitter,
+                fmt.num(s.per_device, 1),
+                fmt.num(s.whole_block, 1),
+                fmt.num(s.wall_time_s, 1),
+            ]
+        )
     return rows

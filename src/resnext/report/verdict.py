@@ -5,6 +5,7 @@ follows the recipe the reference was measured with; otherwise it is NOT COMPARAB
 (the differing keys), never FAIL. Accuracy items are an equivalence test (ACCURACY_RULE), the
 throughput item a one-sided threshold (THROUGHPUT_RULE); OVERALL_RULE combines them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,11 +23,16 @@ ACCURACY_RULE = (
     "the validation images is set against the equivalence range reference ± tolerance. PASS when "
     "the whole interval lies inside the range, FAIL when it lies wholly outside, INCONCLUSIVE when "
     "it straddles a bound (the data cannot decide: more images would). Each side is a one-sided "
-    "test at the 2.5% level (two one-sided tests).")
-THROUGHPUT_RULE = ("Throughput per device PASSES at or above reference × (1 − tolerance fraction) "
-                   "and FAILS below it; being faster is never a failure.")
-OVERALL_RULE = ("Overall: FAIL if any counted item fails, else INCONCLUSIVE if any is inconclusive, "
-                "else PASS if any passes, else NOT COMPARABLE.")
+    "test at the 2.5% level (two one-sided tests)."
+)
+THROUGHPUT_RULE = (
+    "Throughput per device PASSES at or above reference × (1 − tolerance fraction) "
+    "and FAILS below it; being faster is never a failure."
+)
+OVERALL_RULE = (
+    "Overall: FAIL if any counted item fails, else INCONCLUSIVE if any is inconclusive, "
+    "else PASS if any passes, else NOT COMPARABLE."
+)
 _REQUIRED = {
     "accuracy": ("top1", "top5", "eval_images", "recipe"),
     "paper": ("top1",),
@@ -64,6 +70,7 @@ def load_reference(path=None, project_dir=None):
 class Item:
     """One verdict line. Accuracy items carry the measured 95% `interval` and the equivalence
     `range` ([low, high], percent); the throughput item a `threshold` (its lower limit)."""
+
     name: str
     measured: float | None
     reference: float
@@ -82,7 +89,11 @@ class Item:
 def _same(actual, expected):
     if isinstance(expected, list):
         return any(_same(actual, e) for e in expected)
-    if isinstance(actual, (int, float)) and isinstance(expected, (int, float)) and not isinstance(actual, bool):
+    if (
+        isinstance(actual, (int, float))
+        and isinstance(expected, (int, float))
+        and not isinstance(actual, bool)
+    ):
         return math.isclose(float(actual), float(expected), rel_tol=1e-9, abs_tol=1e-12)
     if isinstance(actual, tuple):
         actual = list(actual)
@@ -105,9 +116,14 @@ def accuracy_blockers(cfg, ref, final_eval):
     acc = ref["accuracy"]
     reasons = recipe_differences(cfg, acc["recipe"])
     if final_eval.get("num_images") != acc["eval_images"]:
-        reasons.append("evaluated on %s images, reference %s" % (final_eval.get("num_images"), acc["eval_images"]))
+        reasons.append(
+            "evaluated on %s images, reference %s"
+            % (final_eval.get("num_images"), acc["eval_images"])
+        )
     if final_eval["step"] < cfg.train_steps:
-        reasons.append("run incomplete: last evaluated step %d of %d" % (final_eval["step"], cfg.train_steps))
+        reasons.append(
+            "run incomplete: last evaluated step %d of %d" % (final_eval["step"], cfg.train_steps)
+        )
     return reasons
 
 
@@ -132,22 +148,41 @@ def equivalence(interval, reference, tolerance):
     low, high = interval
     lo_bound, hi_bound = reference - tolerance, reference + tolerance
     shown = "95%% interval [%.3f, %.3f] %%" % (low, high)
-    limits = "range [%.3f, %.3f] %% (reference %.3f ± %.3f)" % (lo_bound, hi_bound, reference, tolerance)
+    limits = "range [%.3f, %.3f] %% (reference %.3f ± %.3f)" % (
+        lo_bound,
+        hi_bound,
+        reference,
+        tolerance,
+    )
     if lo_bound <= low and high <= hi_bound:
         return PASS, "%s lies inside the equivalence %s" % (shown, limits)
     if high < lo_bound or low > hi_bound:
         side = "below" if high < lo_bound else "above"
         return FAIL, "%s lies wholly %s the equivalence %s" % (shown, side, limits)
     bound = lo_bound if low < lo_bound else hi_bound
-    return INCONCLUSIVE, "%s straddles the bound %.3f %% of the equivalence %s" % (shown, bound, limits)
+    return INCONCLUSIVE, "%s straddles the bound %.3f %% of the equivalence %s" % (
+        shown,
+        bound,
+        limits,
+    )
 
 
 def _accuracy_item(name, final_eval, key, reference, tolerance, blockers, counted=True):
     measured = 100.0 * final_eval[key]
     interval = intervals.rate_interval(final_eval, key)
     interval = None if interval is None else [100.0 * v for v in interval]
-    item = Item(name, measured, reference, reference - tolerance, "%", NOT_COMPARABLE, "; ".join(blockers),
-                interval=interval, range=[reference - tolerance, reference + tolerance], counted=counted)
+    item = Item(
+        name,
+        measured,
+        reference,
+        reference - tolerance,
+        "%",
+        NOT_COMPARABLE,
+        "; ".join(blockers),
+        interval=interval,
+        range=[reference - tolerance, reference + tolerance],
+        counted=counted,
+    )
     if not blockers:
         if interval is None:
             item.reason = "no interval: num_images unknown"
@@ -162,31 +197,62 @@ def judge(cfg, ref, final_eval, overall):
     acc_blockers = accuracy_blockers(cfg, ref, final_eval)
     seed1, seed5, paper1 = ref["accuracy"]["top1"], ref["accuracy"]["top5"], ref["paper"]["top1"]
     items = [
-        _accuracy_item("top-1 vs seed 8P", final_eval, "top1", seed1, tol["top1_tolerance"], acc_blockers),
-        _accuracy_item("top-5 vs seed 8P", final_eval, "top5", seed5, tol["top5_tolerance"], acc_blockers),
-        _accuracy_item("top-1 vs paper", final_eval, "top1", paper1, tol["top1_tolerance"], acc_blockers,
-                       counted=False),
+        _accuracy_item(
+            "top-1 vs seed 8P", final_eval, "top1", seed1, tol["top1_tolerance"], acc_blockers
+        ),
+        _accuracy_item(
+            "top-5 vs seed 8P", final_eval, "top5", seed5, tol["top5_tolerance"], acc_blockers
+        ),
+        _accuracy_item(
+            "top-1 vs paper",
+            final_eval,
+            "top1",
+            paper1,
+            tol["top1_tolerance"],
+            acc_blockers,
+            counted=False,
+        ),
     ]
     per_device = overall["images_per_sec_per_device"] if overall else None
     ref_ips = ref["throughput"]["images_per_sec_per_device"]
-    items.append(_judge("throughput per device", per_device, ref_ips,
-                        ref_ips * (1.0 - tol["throughput_tolerance_fraction"]), "images/s",
-                        throughput_blockers(cfg, ref, overall)))
+    items.append(
+        _judge(
+            "throughput per device",
+            per_device,
+            ref_ips,
+            ref_ips * (1.0 - tol["throughput_tolerance_fraction"]),
+            "images/s",
+            throughput_blockers(cfg, ref, overall),
+        )
+    )
     return items
 
 
 def paper_note(ref):
     """Why the paper item is not counted, in the reference's own numbers."""
-    tol, seed, paper = ref["tolerances"]["top1_tolerance"], ref["accuracy"]["top1"], ref["paper"]["top1"]
+    tol, seed, paper = (
+        ref["tolerances"]["top1_tolerance"],
+        ref["accuracy"]["top1"],
+        ref["paper"]["top1"],
+    )
     n = int(ref["accuracy"]["eval_images"])
     low, high = intervals.wilson(int(round(seed / 100.0 * n)), n)
     overlap, width = max(0.0, 2 * tol - abs(seed - paper)), 100.0 * (high - low)
-    return ("The paper item is context and not counted: the paper measured another framework and "
-            "evaluation, and its equivalence range overlaps the seed's in %.3f pp (references %.3f %% "
-            "and %.3f %%, tolerance %.3f), while a 95%% interval over %d images near the seed's rate "
-            "is %.3f pp wide%s."
-            % (overlap, seed, paper, tol, n, width,
-               ", so no run could pass both" if overlap < width else ""))
+    return (
+        "The paper item is context and not counted: the paper measured another framework and "
+        "evaluation, and its equivalence range overlaps the seed's in %.3f pp (references %.3f %% "
+        "and %.3f %%, tolerance %.3f), while a 95%% interval over %d images near the seed's rate "
+        "is %.3f pp wide%s."
+        % (
+            overlap,
+            seed,
+            paper,
+            tol,
+            n,
+            width,
+            ", so no run could pass both" if overlap < width else "",
+        )
+    )
 
 
 def overall_status(items):
@@ -203,7 +269,9 @@ def export_status(export, ref):
     if export is None:
         return None
     tol = ref["tolerances"]
-    limits = {"max_abs_diff_logits": tol.get("export_max_abs_diff_logits", 1e-3),
-              "max_abs_diff_probabilities": tol.get("export_max_abs_diff_probabilities", 1e-4)}
+    limits = {
+        "max_abs_diff_logits": tol.get("export_max_abs_diff_logits", 1e-3),
+        "max_abs_diff_probabilities": tol.get("export_max_abs_diff_probabilities", 1e-4),
+    }
     bad = [k for k, limit in sorted(limits.items()) if export.get(k) is None or export[k] > limit]
     return {"status": FAIL if bad else PASS, "limits": limits, "exceeded": bad}

@@ -4,6 +4,7 @@ The seed did this with tf.contrib's get_variables_to_restore + init_from_checkpo
 Saver over the chosen variables, checked first: a variable that is missing from the checkpoint or
 has another shape (outside the excluded set) fails with its name. Python 3.7, TF 1.15 API.
 """
+
 import logging
 
 from resnext import checkpoints, restore
@@ -15,8 +16,11 @@ log = logging.getLogger(__name__)
 
 def model_variables():
     """Global variables of the model: no optimizer slots, no global_step."""
-    return [v for v in tf.global_variables()
-            if not v.op.name.endswith("/Momentum") and v.op.name != "global_step"]
+    return [
+        v
+        for v in tf.global_variables()
+        if not v.op.name.endswith("/Momentum") and v.op.name != "global_step"
+    ]
 
 
 def excluded(name, prefixes):
@@ -35,13 +39,17 @@ def restore_plan(path, variables, exclude):
         if name not in shapes:
             problems.append("%s is not in the checkpoint" % name)
         elif list(shapes[name]) != var.shape.as_list():
-            problems.append("%s has shape %s in the checkpoint but %s in the model"
-                            % (name, list(shapes[name]), var.shape.as_list()))
+            problems.append(
+                "%s has shape %s in the checkpoint but %s in the model"
+                % (name, list(shapes[name]), var.shape.as_list())
+            )
         else:
             plan[name] = var
     if problems:
-        raise ConfigError("restore_path %s: %s (add the variable's prefix to restore_exclude to skip it)"
-                          % (path, "; ".join(problems)))
+        raise ConfigError(
+            "restore_path %s: %s (add the variable's prefix to restore_exclude to skip it)"
+            % (path, "; ".join(problems))
+        )
     return plan
 
 
@@ -52,6 +60,11 @@ def restore_fn(cfg):
 
     def restore(sess):
         saver.restore(sess, cfg.restore_path)
-        log.info("initialised %d variables from %s (excluded prefixes: %s)", len(plan), cfg.restore_path,
-                 ", ".join(cfg.restore_exclude) or "none")
+        log.info(
+            "initialised %d variables from %s (excluded prefixes: %s)",
+            len(plan),
+            cfg.restore_path,
+            ", ".join(cfg.restore_exclude) or "none",
+        )
+
     return restore

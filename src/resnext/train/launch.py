@@ -9,9 +9,9 @@ for rank_timeout_s is a hang, and one failed rank stops all. Ranks die with the 
 (PR_SET_PDEATHSIG on Linux), and one launcher at a time trains a run (flock on train/.lock).
 Python 3.7.
 """
+
 import contextlib
 import ctypes
-import json
 import logging
 import os
 import signal
@@ -57,6 +57,7 @@ def die_with_launcher(sig=signal.SIGKILL):
         prctl(PR_SET_PDEATHSIG, int(sig))
         if os.getppid() != launcher:  # the launcher died before the signal was armed
             os.kill(os.getpid(), signal.SIGKILL)
+
     return arm
 
 
@@ -66,7 +67,7 @@ def log_tail(path, lines=20):
     return "(no log)" if text is None else text
 
 
-class _Ranks(object):
+class _Ranks:
     """The running rank processes and their log files."""
 
     def __init__(self, cfg, argv, log_dir, device):
@@ -76,8 +77,14 @@ class _Ranks(object):
         arm = die_with_launcher()
         for placement, f in zip(rankenv.local_placements(cfg), self.files):
             env = rankenv.rank_env(placement, device)
-            proc = subprocess.Popen(argv, env=env, stdout=f, stderr=subprocess.STDOUT,
-                                    start_new_session=True, preexec_fn=arm)
+            proc = subprocess.Popen(
+                argv,
+                env=env,
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=arm,
+            )
             self.procs.append(proc)
 
     def failed(self):
@@ -85,8 +92,10 @@ class _Ranks(object):
         for rank, (proc, path) in enumerate(zip(self.procs, self.logs)):
             code = proc.poll()
             if code not in (None, 0):
-                return RankFailed("rank %d exited with code %s; last lines of %s:\n%s"
-                                  % (rank, code, path, log_tail(path)))
+                return RankFailed(
+                    "rank %d exited with code %s; last lines of %s:\n%s"
+                    % (rank, code, path, log_tail(path))
+                )
         return None
 
     def running(self, rank):
@@ -120,7 +129,7 @@ def _signal_group(proc, sig):
         pass
 
 
-class _Echo(object):
+class _Echo:
     """Copies new lines of rank 0's log to the console."""
 
     def __init__(self, path, stream):
@@ -152,8 +161,10 @@ def _check(ranks, timeout_s, last_growth):
         if size != last_growth[rank][0]:
             last_growth[rank] = (size, now)
         elif ranks.running(rank) and now - last_growth[rank][1] > timeout_s:
-            raise RankFailed("rank %d wrote nothing to %s for %.0f s (rank_timeout_s); last lines:\n%s"
-                             % (rank, path, timeout_s, log_tail(path)))
+            raise RankFailed(
+                "rank %d wrote nothing to %s for %.0f s (rank_timeout_s); last lines:\n%s"
+                % (rank, path, timeout_s, log_tail(path))
+            )
     return 0 if ranks.finished() else None
 
 
@@ -176,6 +187,7 @@ def start_ranks(cfg, argv, log_dir, device):
     """The ranks of one block, started by cfg.launcher: a process each (local), or one srun step."""
     if cfg.launcher == "slurm":  # each rank derives its env from the step (rankenv.join)
         from resnext.train import slurmstep
+
         return slurmstep.SlurmStep(cfg, argv, log_dir)
     return _Ranks(cfg, argv, log_dir, device if device is not None else rankenv.device_env(cfg))
 
@@ -222,8 +234,10 @@ def run_lock(cfg, until_step):
     path = paths.train_lock(cfg.train_dir)
     fd = atomic.lock_in_place(path, {"pid": os.getpid(), "until_step": until_step})
     if fd is None:
-        raise RunLocked("%s is training this run (it holds %s); wait for it to finish or stop it"
-                        % (_holder(path), path))
+        raise RunLocked(
+            "%s is training this run (it holds %s); wait for it to finish or stop it"
+            % (_holder(path), path)
+        )
     try:
         yield path
     finally:
@@ -242,13 +256,17 @@ def train(cfg, config_path, until_step, device=None):
     atomic.check_in_place(paths.metrics(cfg.train_dir))  # rank 0 appends to it: refused first
     with run_lock(cfg, until_step):
         recipe.begin_block(cfg, manifest, records.utc_now())  # a changed recipe: refused, no rank
-        atomic.append_line(paths.data_checks(cfg.train_dir),
-                           atomic.json_text(dict(verified, until_step=until_step,
-                                                 verified_utc=records.utc_now())))
+        atomic.append_line(
+            paths.data_checks(cfg.train_dir),
+            atomic.json_text(dict(verified, until_step=until_step, verified_utc=records.utc_now())),
+        )
         covered = _covered(cfg, until_step)
         if covered:
-            log.info("checkpoint at step %d already covers the block ending at step %d: no rank "
-                     "started", covered, until_step)
+            log.info(
+                "checkpoint at step %d already covers the block ending at step %d: no rank started",
+                covered,
+                until_step,
+            )
             records.ensure_block_record(cfg, cfg.block_steps.index(until_step) + 1, until_step)
         else:
             _launch(cfg, config_path, until_step, device)
@@ -266,11 +284,24 @@ def _launch(cfg, config_path, until_step, device):
     if config_path is None:
         config_path = paths.ranks_config(cfg.train_dir)
         write_resolved(cfg, config_path)
-    argv = [sys.executable, "-m", "resnext.cli", "train-rank", "--config", config_path,
-            "--until-step", str(until_step)]
+    argv = [
+        sys.executable,
+        "-m",
+        "resnext.cli",
+        "train-rank",
+        "--config",
+        config_path,
+        "--until-step",
+        str(until_step),
+    ]
     log_dir = paths.train_logs(cfg.train_dir)
-    log.info("launching %d rank(s) on backend %s, block ending at step %d; logs in %s",
-             cfg.rank_size, cfg.backend, until_step, log_dir)
+    log.info(
+        "launching %d rank(s) on backend %s, block ending at step %d; logs in %s",
+        cfg.rank_size,
+        cfg.backend,
+        until_step,
+        log_dir,
+    )
     supervise(cfg, argv, log_dir, device)
 
 
@@ -279,11 +310,23 @@ def _mark_done(cfg, until_step, started):
     past until_step exists; RankFailed when the ranks exited 0 without saving one."""
     latest = checkpoints.latest_step(cfg.train_dir) or 0
     if latest < until_step:
-        raise RankFailed("every rank exited 0 but %s holds no complete checkpoint at step %d or "
-                         "later (newest: %s); see %s" % (paths.ckpt_dir(cfg.train_dir), until_step,
-                                                         latest or "none",
-                                                         paths.train_logs(cfg.train_dir)))
-    atomic.write_json(paths.block_done(cfg.train_dir, until_step),
-                      {"until_step": until_step, "checkpoint_step": latest,
-                       "ranks_started": started, "recipe_sha256": cfg.sha256("training"),
-                       "done_utc": records.utc_now()})
+        raise RankFailed(
+            "every rank exited 0 but %s holds no complete checkpoint at step %d or "
+            "later (newest: %s); see %s"
+            % (
+                paths.ckpt_dir(cfg.train_dir),
+                until_step,
+                latest or "none",
+                paths.train_logs(cfg.train_dir),
+            )
+        )
+    atomic.write_json(
+        paths.block_done(cfg.train_dir, until_step),
+        {
+            "until_step": until_step,
+            "checkpoint_step": latest,
+            "ranks_started": started,
+            "recipe_sha256": cfg.sha256("training"),
+            "done_utc": records.utc_now(),
+        },
+    )

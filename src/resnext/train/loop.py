@@ -5,6 +5,7 @@ after the save; every rank logs. Training runs under TF op determinism (cfg.dete
 the same seed gives the same weights on CPU. The console line every iterations_per_loop steps keeps
 the seed's format. Python 3.7, TF 1.15 API.
 """
+
 import contextlib
 import logging
 import math
@@ -35,12 +36,14 @@ class CheckpointSaveFailed(OSError):
 
 def block_index(cfg, until_step):
     if until_step not in cfg.block_steps:
-        raise ConfigError("--until-step %d is not a block boundary; boundaries: %s"
-                          % (until_step, cfg.block_steps))
+        raise ConfigError(
+            "--until-step %d is not a block boundary; boundaries: %s"
+            % (until_step, cfg.block_steps)
+        )
     return cfg.block_steps.index(until_step) + 1
 
 
-class _Session(object):
+class _Session:
     """Graph, session and saver for one rank, restored to the newest complete checkpoint."""
 
     def __init__(self, cfg, backend, start_step, graph=None):
@@ -48,7 +51,9 @@ class _Session(object):
         self.graph = graph if graph is not None else tf.Graph()
         with self.graph.as_default(), backend.device_scope():
             tf.set_random_seed(cfg.seed)
-            dataset = pipeline.train_dataset(cfg, backend.rank, backend.rank_size, seed_offset=start_step)
+            dataset = pipeline.train_dataset(
+                cfg, backend.rank, backend.rank_size, seed_offset=start_step
+            )
             # initializable, not one-shot: the NPU's on-device loop refuses one-shot iterators
             iterator = tf.data.make_initializable_iterator(dataset)
             images, labels = iterator.get_next()
@@ -57,11 +62,18 @@ class _Session(object):
             self.broadcast = backend.broadcast_variables_op()
             init = tf.group(tf.global_variables_initializer(), tf.local_variables_initializer())
             self.restore_init = init_from_checkpoint_fn(cfg) if start_step == 0 else None
-        self.sess = tf.Session(backend.session_target(), graph=self.graph, config=backend.session_config())
+        self.sess = tf.Session(
+            backend.session_target(), graph=self.graph, config=backend.session_config()
+        )
         self.sess.run(init)
         if start_step > 0:
-            restore.restore(self.sess, self.saver, paths.ckpt_prefix(cfg.train_dir, start_step),
-                            cfg, restore.RESUME_TODO)
+            restore.restore(
+                self.sess,
+                self.saver,
+                paths.ckpt_prefix(cfg.train_dir, start_step),
+                cfg,
+                restore.RESUME_TODO,
+            )
         elif self.restore_init is not None:
             self.restore_init(self.sess)
         if self.broadcast is not None:
@@ -84,8 +96,10 @@ class _Session(object):
         """Run n train steps (a multiple of steps_per_run); -> (loss, total_loss, lr, global_step)
         fetched with the last run."""
         if n % self.steps_per_run:
-            raise ValueError("%d steps is not a multiple of the %d steps one session run takes"
-                             % (n, self.steps_per_run))
+            raise ValueError(
+                "%d steps is not a multiple of the %d steps one session run takes"
+                % (n, self.steps_per_run)
+            )
         fetches = [self.step_op, self.ops.loss, self.ops.total_loss, self.ops.learning_rate]
         for _ in range(n // self.steps_per_run - 1):
             self.sess.run(self.step_op)
@@ -120,14 +134,17 @@ def init_from_checkpoint_fn(cfg):
     if not cfg.restore_path:
         return None
     from resnext.train.finetune import restore_fn
+
     return restore_fn(cfg)
 
 
 def _check_finite(cfg, loss, total, lr, step):
     if not (math.isfinite(loss) and math.isfinite(total)):
-        raise TrainingDiverged("loss is %s (total %s) at step %d, lr %.6g: not a loss-scale overflow; "
-                               "the last good checkpoint is kept in %s"
-                               % (loss, total, step, lr, paths.ckpt_dir(cfg.train_dir)))
+        raise TrainingDiverged(
+            "loss is %s (total %s) at step %d, lr %.6g: not a loss-scale overflow; "
+            "the last good checkpoint is kept in %s"
+            % (loss, total, step, lr, paths.ckpt_dir(cfg.train_dir))
+        )
 
 
 def _loop(cfg, run, backend, start, until, block):
@@ -142,13 +159,28 @@ def _loop(cfg, run, backend, start, until, block):
         _check_finite(cfg, loss, total, lr, step)
         skipped = run.overflow_steps()
         if skipped > overflows:
-            log.warning("steps %d..%d: %d step(s) skipped for inf/nan gradients; loss scale now %g",
-                        step - n + 1, step, skipped - overflows, run.loss_scale())
+            log.warning(
+                "steps %d..%d: %d step(s) skipped for inf/nan gradients; loss scale now %g",
+                step - n + 1,
+                step,
+                skipped - overflows,
+                run.loss_scale(),
+            )
         overflows = skipped
-        rec = {"step": step, "epoch": round(cfg.epoch_at(step), 4), "images_per_sec": n * cfg.global_batch / dt,
-               "loss": loss, "total_loss": total, "lr": lr, "step_time_ms": 1000.0 * dt / n, "block": block,
-               "steps": n, "time_utc": records.utc_now(), "loss_scale": run.loss_scale(),
-               "overflow_steps": skipped}
+        rec = {
+            "step": step,
+            "epoch": round(cfg.epoch_at(step), 4),
+            "images_per_sec": n * cfg.global_batch / dt,
+            "loss": loss,
+            "total_loss": total,
+            "lr": lr,
+            "step_time_ms": 1000.0 * dt / n,
+            "block": block,
+            "steps": n,
+            "time_utc": records.utc_now(),
+            "loss_scale": run.loss_scale(),
+            "overflow_steps": skipped,
+        }
         loops.append(rec)
         if backend.is_chief:
             log.info(LOG_FORMAT, step, rec["epoch"], rec["images_per_sec"], loss, total, lr)
@@ -166,7 +198,9 @@ def train_block(cfg, until_step, backend):
     block = block_index(cfg, until_step)
     start = checkpoints.latest_step(cfg.train_dir) or 0
     if start >= until_step:
-        log.info("checkpoint at step %d already covers block %d (until %d)", start, block, until_step)
+        log.info(
+            "checkpoint at step %d already covers block %d (until %d)", start, block, until_step
+        )
         if backend.is_chief:
             records.ensure_block_record(cfg, block, until_step)
         return None
@@ -175,15 +209,23 @@ def train_block(cfg, until_step, backend):
     started = records.utc_now()
     t0 = time.time()
     with _session(cfg, backend, start) as run:
-        log.info("rank %d/%d: training block %d, steps %d -> %d", backend.rank, backend.rank_size,
-                 block, start, until_step)
+        log.info(
+            "rank %d/%d: training block %d, steps %d -> %d",
+            backend.rank,
+            backend.rank_size,
+            block,
+            start,
+            until_step,
+        )
         files = pipeline.rank_files(cfg, "train", backend.rank, backend.rank_size)
         with pipeline.naming_damaged_files(files, cfg.max_image_pixels):
             loops = _loop(cfg, run, backend, start, until_step, block)
         if not backend.is_chief:
             return None
         save_checkpoint(cfg, run, start, until_step)
-    record = records.write_block_record(cfg, block, start, until_step, loops, started, time.time() - t0, backend)
+    record = records.write_block_record(
+        cfg, block, start, until_step, loops, started, time.time() - t0, backend
+    )
     apply_retention(cfg)
     return record
 
@@ -207,13 +249,20 @@ def save_failure_message(cfg, prefix, start, exc):
     folder = paths.ckpt_dir(cfg.train_dir)
     if start:
         intact = "the previous checkpoint, step %d, is intact (%s)" % (
-            start, paths.ckpt_prefix(cfg.train_dir, start))
+            start,
+            paths.ckpt_prefix(cfg.train_dir, start),
+        )
     else:
         intact = "there is no earlier checkpoint: the block starts again from step 0"
-    todo = "Free space in %s" % folder if "No space left" in cause else "Fix that (%s must be writable)" % folder
-    return ("could not write checkpoint %s: %s. Nothing of it counts (no %s.index was written); %s. "
-            "%s, then run this block again." % (prefix, cause, os.path.basename(prefix), intact, todo))
-
+    todo = (
+        "Free space in %s" % folder
+        if "No space left" in cause
+        else "Fix that (%s must be writable)" % folder
+    )
+    return (
+        "could not write checkpoint %s: %s. Nothing of it counts (no %s.index was written); %s. "
+        "%s, then run this block again." % (prefix, cause, os.path.basename(prefix), intact, todo)
+    )
 
 
 def apply_retention(cfg):
@@ -222,7 +271,10 @@ def apply_retention(cfg):
     try:
         deleted = retention.prune(cfg)
     except Exception as exc:  # noqa: BLE001 - any failure here must not fail the saved block
-        log.warning("checkpoint retention failed (the new checkpoint is saved; nothing else changed): %s. "
-                    "Run `resnext prune --config ...` once it is fixed", exc)
+        log.warning(
+            "checkpoint retention failed (the new checkpoint is saved; nothing else changed): %s. "
+            "Run `resnext prune --config ...` once it is fixed",
+            exc,
+        )
         return None
     return deleted

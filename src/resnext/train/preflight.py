@@ -9,6 +9,7 @@ an Ascend host only those present as /dev/davinci<id>); CPU ranks are processes 
 cores, up to CPU_RANKS_PER_CORE on each usable one.
 Runs in the Ascend container: Python 3.7 syntax, no TensorFlow.
 """
+
 import logging
 import os
 import shutil
@@ -20,7 +21,9 @@ from resnext.data import choice, identity
 
 log = logging.getLogger(__name__)
 
-CPU_RANKS_PER_CORE = 8  # the demo-8p preset runs 8 ranks on 2 cores; 64 on 2 hung until rank_timeout_s
+CPU_RANKS_PER_CORE = (
+    8  # the demo-8p preset runs 8 ranks on 2 cores; 64 on 2 hung until rank_timeout_s
+)
 NVIDIA_GPUS = "/proc/driver/nvidia/gpus"
 ASCEND_MANAGER = "/dev/davinci_manager"
 BF16_CPU_FLAGS = frozenset(["avx512f", "avx512bw", "avx512vl", "avx512dq"])  # oneDNN's avx512_core
@@ -36,15 +39,21 @@ def check_data(cfg):
     writer = "resnext index" if plan.mode == "index" else "resnext convert"
     if not os.path.isfile(path):
         if plan.mode == "index" and not os.path.isdir(plan.shard_dir):
-            raise ConfigError("data folder %s does not exist: set data_url to a folder of TF-slim "
-                              "or TFDS shards or of `resnext convert` output, or leave it empty to "
-                              "convert source_dir" % plan.shard_dir)
+            raise ConfigError(
+                "data folder %s does not exist: set data_url to a folder of TF-slim "
+                "or TFDS shards or of `resnext convert` output, or leave it empty to "
+                "convert source_dir" % plan.shard_dir
+            )
         if plan.mode == "index":
-            raise ConfigError("data folder %s has not been indexed (no %s); run `resnext index` "
-                              "first" % (plan.shard_dir, path))
+            raise ConfigError(
+                "data folder %s has not been indexed (no %s); run `resnext index` "
+                "first" % (plan.shard_dir, path)
+            )
         missing = "" if os.path.isdir(plan.shard_dir) else " (the folder does not exist)"
-        raise ConfigError("data folder %s has no manifest.json; run `resnext convert` first%s"
-                          % (plan.shard_dir, missing))
+        raise ConfigError(
+            "data folder %s has no manifest.json; run `resnext convert` first%s"
+            % (plan.shard_dir, missing)
+        )
     try:
         manifest = atomic.read_json(path)
     except ValueError as exc:
@@ -64,9 +73,11 @@ def _check_labels(cfg, path, manifest):
     top = max(tops)
     if top >= cfg.num_classes:
         found = manifest.get("num_classes_found") or len(label_map)
-        raise ConfigError("num_classes is %d but %s has labels up to %d (%d classes, label_offset "
-                          "%s); set num_classes to at least %d"
-                          % (cfg.num_classes, path, top, found, cfg.label_offset, top + 1))
+        raise ConfigError(
+            "num_classes is %d but %s has labels up to %d (%d classes, label_offset "
+            "%s); set num_classes to at least %d"
+            % (cfg.num_classes, path, top, found, cfg.label_offset, top + 1)
+        )
 
 
 def check_devices(cfg):
@@ -81,22 +92,29 @@ def check_slurm(cfg):
     (CPU) this node's CPU runs the configured kernels. The allocation, not this host, decides how
     many devices the ranks get: srun refuses a step that does not fit."""
     from resnext.train import rankenv
+
     missing = [tool for tool in ("srun", "scontrol") if shutil.which(tool) is None]
     if missing:
-        raise ConfigError("launcher is slurm but %s is not on PATH: run `resnext train` on a node of "
-                          "the SLURM cluster (or set launcher: local)" % " and ".join(missing))
+        raise ConfigError(
+            "launcher is slurm but %s is not on PATH: run `resnext train` on a node of "
+            "the SLURM cluster (or set launcher: local)" % " and ".join(missing)
+        )
     rankenv.check_allocation(cfg)
     if cfg.slurm_conf and not os.path.isfile(cfg.slurm_conf):
-        raise ConfigError("slurm_conf: %s is not a file: give the slurm.conf of your cluster (or "
-                          "leave slurm_conf empty for SLURM's own default)" % cfg.slurm_conf)
+        raise ConfigError(
+            "slurm_conf: %s is not a file: give the slurm.conf of your cluster (or "
+            "leave slurm_conf empty for SLURM's own default)" % cfg.slurm_conf
+        )
     if cfg.backend == "cpu":
         _check_grouped_conv(cfg)
         _check_bf16(cfg)
 
 
 def _too_many(cfg, has, most):
-    return ConfigError("rank_size is %d but this host has %s: set rank_size to at most %d"
-                       % (cfg.rank_size, has, most))
+    return ConfigError(
+        "rank_size is %d but this host has %s: set rank_size to at most %d"
+        % (cfg.rank_size, has, most)
+    )
 
 
 def usable_cores():
@@ -113,11 +131,19 @@ def _check_cpu(cfg):
     cores = usable_cores()
     most = CPU_RANKS_PER_CORE * cores
     if cfg.rank_size > most:
-        raise _too_many(cfg, "%d usable CPU core(s) (os.sched_getaffinity) and CPU ranks share a core at most "
-                             "%d at a time" % (cores, CPU_RANKS_PER_CORE), most)
+        raise _too_many(
+            cfg,
+            "%d usable CPU core(s) (os.sched_getaffinity) and CPU ranks share a core at most "
+            "%d at a time" % (cores, CPU_RANKS_PER_CORE),
+            most,
+        )
     if cfg.rank_size > cores:
-        log.warning("rank_size is %d on %d usable CPU core(s): the ranks share cores "
-                    "(slower than fewer ranks)", cfg.rank_size, cores)
+        log.warning(
+            "rank_size is %d on %d usable CPU core(s): the ranks share cores "
+            "(slower than fewer ranks)",
+            cfg.rank_size,
+            cores,
+        )
 
 
 def _check_grouped_conv(cfg):
@@ -125,9 +151,11 @@ def _check_grouped_conv(cfg):
     for them; resnext.compat switches oneDNN on unless the user set TF_ENABLE_ONEDNN_OPTS."""
     value = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1")
     if cfg.grouped_conv == "native" and value.strip().lower() in ("0", "false"):
-        raise ConfigError("grouped_conv is native but TF_ENABLE_ONEDNN_OPTS=%s turns off the only TensorFlow "
-                          "CPU kernels with a grouped-convolution gradient: unset TF_ENABLE_ONEDNN_OPTS, or "
-                          "set grouped_conv: split" % value)
+        raise ConfigError(
+            "grouped_conv is native but TF_ENABLE_ONEDNN_OPTS=%s turns off the only TensorFlow "
+            "CPU kernels with a grouped-convolution gradient: unset TF_ENABLE_ONEDNN_OPTS, or "
+            "set grouped_conv: split" % value
+        )
 
 
 def cpu_flags(path="/proc/cpuinfo"):
@@ -154,8 +182,10 @@ def _check_bf16(cfg):
         return
     missing = sorted(BF16_CPU_FLAGS - flags)
     if missing:
-        raise ConfigError("precision_mode is bf16 but this CPU lacks %s (/proc/cpuinfo): oneDNN's bf16 kernels "
-                          "need AVX-512; set precision_mode: fp32" % ", ".join(missing))
+        raise ConfigError(
+            "precision_mode is bf16 but this CPU lacks %s (/proc/cpuinfo): oneDNN's bf16 kernels "
+            "need AVX-512; set precision_mode: fp32" % ", ".join(missing)
+        )
 
 
 def visible_gpus(environ=None):
@@ -192,8 +222,10 @@ def _check_gpu(cfg):
         count, where = driver_gpus(), "in the NVIDIA driver's list (CUDA_VISIBLE_DEVICES is unset)"
     if cfg.rank_size > count:
         if count == 0:
-            raise ConfigError("backend is gpu but this host has no GPU %s: use backend cpu, or make a GPU "
-                              "visible" % where)
+            raise ConfigError(
+                "backend is gpu but this host has no GPU %s: use backend cpu, or make a GPU "
+                "visible" % where
+            )
         raise _too_many(cfg, "%d GPU(s) %s" % (count, where), count)
 
 
@@ -205,9 +237,12 @@ def _check_npu(cfg):
     if os.path.exists(ASCEND_MANAGER):
         present = [i for i in ids if os.path.exists("/dev/davinci%d" % i)]
         if cfg.rank_size > len(present):
-            raise _too_many(cfg, "%d of npu_device_ids %s present as /dev/davinci<id> (%s)"
-                            % (len(present), ids, ", ".join("/dev/davinci%d" % i for i in present) or "none"),
-                            len(present))
+            raise _too_many(
+                cfg,
+                "%d of npu_device_ids %s present as /dev/davinci<id> (%s)"
+                % (len(present), ids, ", ".join("/dev/davinci%d" % i for i in present) or "none"),
+                len(present),
+            )
     if cfg.rank_size > len(ids):
         raise _too_many(cfg, "%d NPU(s) in npu_device_ids %s" % (len(ids), ids), len(ids))
 
@@ -217,8 +252,10 @@ def _train_data(cfg):
     manifest = check_data(cfg)
     found = manifest.get("splits", {}).get("train", {}).get("num_images")
     if found != cfg.num_train_images:
-        raise ConfigError("num_train_images is %d but %s lists %s train images; set num_train_images: %s"
-                          % (cfg.num_train_images, choice.manifest_path(cfg), found, found))
+        raise ConfigError(
+            "num_train_images is %d but %s lists %s train images; set num_train_images: %s"
+            % (cfg.num_train_images, choice.manifest_path(cfg), found, found)
+        )
     return manifest, identity.verify(cfg, manifest, "train", full=False)
 
 

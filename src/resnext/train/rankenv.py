@@ -17,6 +17,7 @@ device's. The local launcher applies it to each process it starts; a SLURM rank 
 own os.environ (`join`) before TensorFlow is imported, so a mismatch is refused before TF starts.
 Runs in the Ascend container: Python 3.7, no TensorFlow.
 """
+
 import collections
 import json
 import logging
@@ -36,10 +37,12 @@ Placement = collections.namedtuple("Placement", ["rank", "size", "local_id", "ho
 Placement.__doc__ = (
     "Where one rank runs: rank and size (int), local_id (int, its index among the ranks of its "
     "node: its device), hosts ([str] host:port of every rank), threads (int intra-op threads "
-    "the allocation gives it, or None: threads_per_rank).")
+    "the allocation gives it, or None: threads_per_rank)."
+)
 
 
 # ---- who starts the ranks: the local launcher --------------------------------------------------
+
 
 def free_ports(n):
     """n distinct free localhost TCP ports (bound then released)."""
@@ -73,8 +76,9 @@ def expand_tasks_per_node(text):
     for item in (text or "").split(","):
         match = _TASKS.match(item.strip())
         if not match:
-            raise ConfigError("launcher slurm: SLURM_STEP_TASKS_PER_NODE=%r is not a list like "
-                              "'2(x2),1'" % text)
+            raise ConfigError(
+                "launcher slurm: SLURM_STEP_TASKS_PER_NODE=%r is not a list like '2(x2),1'" % text
+            )
         counts.extend([int(match.group(1))] * int(match.group(2) or 1))
     return counts
 
@@ -86,8 +90,10 @@ def parse_ports(text):
     for item in (text or "").split(","):
         match = _PORTS.match(item.strip())
         if not match:
-            raise ConfigError("launcher slurm: SLURM_STEP_RESV_PORTS=%r is not a port range like "
-                              "'20000-20003' (srun --resv-ports gives one)" % text)
+            raise ConfigError(
+                "launcher slurm: SLURM_STEP_RESV_PORTS=%r is not a port range like "
+                "'20000-20003' (srun --resv-ports gives one)" % text
+            )
         first = int(match.group(1))
         ports.extend(range(first, int(match.group(2) or first) + 1))
     return ports
@@ -99,12 +105,16 @@ def scontrol_hostnames(nodelist, run=subprocess.check_output):
     try:
         out = run(["scontrol", "show", "hostnames", nodelist], stderr=subprocess.PIPE)
     except OSError as exc:
-        raise ConfigError("launcher slurm: scontrol could not run (%s): run where SLURM's commands "
-                          "are on PATH" % exc)
+        raise ConfigError(
+            "launcher slurm: scontrol could not run (%s): run where SLURM's commands "
+            "are on PATH" % exc
+        )
     except subprocess.CalledProcessError as exc:
         said = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-        raise ConfigError("launcher slurm: `scontrol show hostnames %s` failed: %s (is slurm.conf "
-                          "where SLURM_CONF says?)" % (nodelist, said[-1] if said else exc))
+        raise ConfigError(
+            "launcher slurm: `scontrol show hostnames %s` failed: %s (is slurm.conf "
+            "where SLURM_CONF says?)" % (nodelist, said[-1] if said else exc)
+        )
     text = out.decode("utf-8", "replace") if isinstance(out, bytes) else out
     return [line.strip() for line in text.splitlines() if line.strip()]
 
@@ -126,8 +136,11 @@ def _refused(text, *args):
 def _step_var(environ, name):
     value = environ.get(name)
     if value is None or value == "":
-        raise _refused("%s is not set: this rank was not started as a task of an srun step "
-                       "(`resnext train` with launcher slurm starts them)", name)
+        raise _refused(
+            "%s is not set: this rank was not started as a task of an srun step "
+            "(`resnext train` with launcher slurm starts them)",
+            name,
+        )
     return value
 
 
@@ -145,30 +158,47 @@ def _check_distribution(environ):
     value = environ.get("SLURM_DISTRIBUTION", "")
     node_level = value.split(":")[0].split(",")[0]
     if node_level not in ("", "block"):
-        raise _refused("SLURM_DISTRIBUTION=%s but the ranks are numbered in block order "
-                       "(distribution block): start them with srun --distribution=block", value)
+        raise _refused(
+            "SLURM_DISTRIBUTION=%s but the ranks are numbered in block order "
+            "(distribution block): start them with srun --distribution=block",
+            value,
+        )
 
 
 def _layout_from_env(cfg, environ, hostnames):
     ntasks = _int_var(environ, "SLURM_NTASKS")
     if ntasks != cfg.rank_size:
-        raise _refused("the srun step has SLURM_NTASKS=%d tasks but rank_size is %d: make them "
-                       "equal (one task per rank)", ntasks, cfg.rank_size)
+        raise _refused(
+            "the srun step has SLURM_NTASKS=%d tasks but rank_size is %d: make them "
+            "equal (one task per rank)",
+            ntasks,
+            cfg.rank_size,
+        )
     _check_distribution(environ)
     nodelist = _step_var(environ, "SLURM_STEP_NODELIST")
     hosts = hostnames(nodelist)
     counts = expand_tasks_per_node(_step_var(environ, "SLURM_STEP_TASKS_PER_NODE"))
     if len(counts) != len(hosts) or sum(counts) != ntasks:
-        raise _refused("SLURM_STEP_TASKS_PER_NODE=%s does not give %d tasks on the %d node(s) of "
-                       "SLURM_STEP_NODELIST=%s", environ["SLURM_STEP_TASKS_PER_NODE"], ntasks,
-                       len(hosts), nodelist)
+        raise _refused(
+            "SLURM_STEP_TASKS_PER_NODE=%s does not give %d tasks on the %d node(s) of "
+            "SLURM_STEP_NODELIST=%s",
+            environ["SLURM_STEP_TASKS_PER_NODE"],
+            ntasks,
+            len(hosts),
+            nodelist,
+        )
     ports = [0] * max(counts)
     if ntasks > 1:
         ports = parse_ports(_step_var(environ, "SLURM_STEP_RESV_PORTS"))
         if len(ports) < max(counts):
-            raise _refused("SLURM_STEP_RESV_PORTS=%s holds %d port(s) but a node runs %d ranks: "
-                           "srun --resv-ports=%d", environ["SLURM_STEP_RESV_PORTS"], len(ports),
-                           max(counts), max(counts))
+            raise _refused(
+                "SLURM_STEP_RESV_PORTS=%s holds %d port(s) but a node runs %d ranks: "
+                "srun --resv-ports=%d",
+                environ["SLURM_STEP_RESV_PORTS"],
+                len(ports),
+                max(counts),
+                max(counts),
+            )
     return block_layout(hosts, counts, ports)
 
 
@@ -185,12 +215,24 @@ def slurm_placement(cfg, environ=None, hostnames=None):
         raise _refused("SLURM_PROCID=%d is not a rank 0..%d", rank, len(layout) - 1)
     host, expected_local, _ = layout[rank]
     if (host, expected_local) != (node, local_id):
-        raise _refused("block order puts rank %d on %s as local task %d but SLURM ran it on %s "
-                       "(SLURMD_NODENAME) as local task %d (SLURM_LOCALID): start the ranks with "
-                       "srun --distribution=block", rank, host, expected_local, node, local_id)
+        raise _refused(
+            "block order puts rank %d on %s as local task %d but SLURM ran it on %s "
+            "(SLURMD_NODENAME) as local task %d (SLURM_LOCALID): start the ranks with "
+            "srun --distribution=block",
+            rank,
+            host,
+            expected_local,
+            node,
+            local_id,
+        )
     threads = environ.get("SLURM_CPUS_PER_TASK")
-    return Placement(rank, len(layout), local_id, [entry[2] for entry in layout],
-                     int(threads) if threads and threads.isdigit() else None)
+    return Placement(
+        rank,
+        len(layout),
+        local_id,
+        [entry[2] for entry in layout],
+        int(threads) if threads and threads.isdigit() else None,
+    )
 
 
 def check_allocation(cfg, environ=None):
@@ -199,12 +241,15 @@ def check_allocation(cfg, environ=None):
     environ = os.environ if environ is None else environ
     given = environ.get("SLURM_NTASKS")
     if environ.get("SLURM_JOB_ID") and given and given != str(cfg.rank_size):
-        raise ConfigError("launcher slurm: this allocation (job %s) has SLURM_NTASKS=%s tasks but "
-                          "rank_size is %d: allocate one task per rank (sbatch --ntasks=%d)"
-                          % (environ["SLURM_JOB_ID"], given, cfg.rank_size, cfg.rank_size))
+        raise ConfigError(
+            "launcher slurm: this allocation (job %s) has SLURM_NTASKS=%s tasks but "
+            "rank_size is %d: allocate one task per rank (sbatch --ntasks=%d)"
+            % (environ["SLURM_JOB_ID"], given, cfg.rank_size, cfg.rank_size)
+        )
 
 
 # ---- what each rank needs: its device ------------------------------------------------------------
+
 
 def device_env(cfg):
     """-> function(Placement) -> the backend's variables for that rank. NPU resolves (or writes)
@@ -214,11 +259,13 @@ def device_env(cfg):
         return lambda placement: for_rank(placement.rank)
     if cfg.backend == "gpu":  # the local_id-th GPU this process may use (preflight counted them)
         from resnext.train.preflight import visible_gpus
+
         visible = visible_gpus()
 
         def gpu(placement):
             k = placement.local_id
             return {"CUDA_VISIBLE_DEVICES": visible[k] if visible and k < len(visible) else str(k)}
+
         return gpu
     return lambda placement: {}
 
@@ -226,9 +273,14 @@ def device_env(cfg):
 def npu_rank_env(cfg, rank, table, table_path):
     """NPU env of rank `rank`: the rank table's entry plus the job-wide NPU variables."""
     env = ranktable.rank_env(table, rank)
-    env.update({"RANK_TABLE_FILE": table_path, "JOB_ID": str(cfg.npu_job_id),
-                "HCCL_CONNECT_TIMEOUT": str(cfg.hccl_connect_timeout_s),
-                "SOC_VERSION": SOC_VERSION})
+    env.update(
+        {
+            "RANK_TABLE_FILE": table_path,
+            "JOB_ID": str(cfg.npu_job_id),
+            "HCCL_CONNECT_TIMEOUT": str(cfg.hccl_connect_timeout_s),
+            "SOC_VERSION": SOC_VERSION,
+        }
+    )
     return env
 
 
@@ -238,8 +290,12 @@ def npu_env(cfg, table_path=None):
     if cfg.rank_size == 1:
         first = list(cfg.npu_device_ids)[0]
         dev = os.environ.get("ASCEND_DEVICE_ID") or str(first)
-        single = {"DEVICE_ID": dev, "ASCEND_DEVICE_ID": dev, "SOC_VERSION": SOC_VERSION,
-                  "JOB_ID": str(cfg.npu_job_id)}
+        single = {
+            "DEVICE_ID": dev,
+            "ASCEND_DEVICE_ID": dev,
+            "SOC_VERSION": SOC_VERSION,
+            "JOB_ID": str(cfg.npu_job_id),
+        }
         return lambda rank: dict(single)
     path = ranktable.prepare(cfg, table_path or paths.rank_table(cfg.train_dir))
     table = ranktable.load_table(path, cfg.rank_size)
@@ -248,19 +304,29 @@ def npu_env(cfg, table_path=None):
 
 # ---- NPU under SLURM: the rank table of the step's nodes, built at job start ---------------
 
-def slurm_table_entry(cfg, placement, node_ip=None, conf_path="/etc/hccn.conf",
-                      run=subprocess.check_output):
+
+def slurm_table_entry(
+    cfg, placement, node_ip=None, conf_path="/etc/hccn.conf", run=subprocess.check_output
+):
     """This task's rank-table entry {rank, server_id, device_id, device_ip}: its node's IP, the
     local_id-th of npu_device_ids and that device's NIC IP (/etc/hccn.conf or hccn_tool, as
     `resnext ranktable --discover` finds them)."""
     ids = list(cfg.npu_device_ids)
     if placement.local_id >= len(ids):
-        raise _refused("a node runs %d ranks but npu_device_ids lists %d device(s)",
-                       placement.local_id + 1, len(ids))
-    server = ranktable.host_servers([ids[placement.local_id]], server_id=node_ip,
-                                    conf_path=conf_path, run=run)[0]
-    return {"rank": placement.rank, "server_id": server["server_id"],
-            "device_id": ids[placement.local_id], "device_ip": server["device_ips"][0]}
+        raise _refused(
+            "a node runs %d ranks but npu_device_ids lists %d device(s)",
+            placement.local_id + 1,
+            len(ids),
+        )
+    server = ranktable.host_servers(
+        [ids[placement.local_id]], server_id=node_ip, conf_path=conf_path, run=run
+    )[0]
+    return {
+        "rank": placement.rank,
+        "server_id": server["server_id"],
+        "device_id": ids[placement.local_id],
+        "device_ip": server["device_ips"][0],
+    }
 
 
 def slurm_table(cfg, entries):
@@ -268,15 +334,20 @@ def slurm_table(cfg, entries):
     step's nodes: servers in rank order, so the table numbers ranks as the step does."""
     entries = sorted(entries, key=lambda e: int(e["rank"]))
     if [int(e["rank"]) for e in entries] != list(range(cfg.rank_size)):
-        raise _refused("the rank table step reported ranks %s, not 0..%d",
-                       [int(e["rank"]) for e in entries], cfg.rank_size - 1)
+        raise _refused(
+            "the rank table step reported ranks %s, not 0..%d",
+            [int(e["rank"]) for e in entries],
+            cfg.rank_size - 1,
+        )
     servers = collections.OrderedDict()
     for e in entries:
         if e["server_id"] in servers and list(servers)[-1] != e["server_id"]:
-            raise _refused("server %s holds ranks that are not consecutive (block order)",
-                           e["server_id"])
-        server = servers.setdefault(e["server_id"], {"server_id": e["server_id"],
-                                                     "device_ids": [], "device_ips": []})
+            raise _refused(
+                "server %s holds ranks that are not consecutive (block order)", e["server_id"]
+            )
+        server = servers.setdefault(
+            e["server_id"], {"server_id": e["server_id"], "device_ids": [], "device_ips": []}
+        )
         server["device_ids"].append(e["device_id"])
         server["device_ips"].append(e["device_ip"])
     return ranktable.build_table(list(servers.values()), cfg.rank_table_format, cfg.rank_size)
@@ -284,13 +355,20 @@ def slurm_table(cfg, entries):
 
 # ---- both joined ---------------------------------------------------------------------------------
 
+
 def rank_env(placement, device=None, base=None):
     """Environment of one rank: `base` (default os.environ) + RANK_ID, RANK_SIZE, DEVICE_ID,
     RESNEXT_CLUSTER + device(placement) (which may set DEVICE_ID from a rank table)."""
     env = dict(os.environ if base is None else base)
-    env.update({"RANK_ID": str(placement.rank), "RANK_SIZE": str(placement.size),
-                "DEVICE_ID": str(placement.local_id), "PYTHONUNBUFFERED": "1",
-                "RESNEXT_CLUSTER": json.dumps(placement.hosts)})
+    env.update(
+        {
+            "RANK_ID": str(placement.rank),
+            "RANK_SIZE": str(placement.size),
+            "DEVICE_ID": str(placement.local_id),
+            "PYTHONUNBUFFERED": "1",
+            "RESNEXT_CLUSTER": json.dumps(placement.hosts),
+        }
+    )
     env.update(device(placement) if device else {})
     return env
 
@@ -302,9 +380,15 @@ def _check_npu_device(cfg, placement, env):
         return
     expected = str(list(cfg.npu_device_ids)[placement.local_id])
     if env.get("DEVICE_ID") != expected:
-        raise _refused("the rank table %s gives rank %d device %s but SLURM runs it as local task "
-                       "%d, device %s of npu_device_ids", env.get("RANK_TABLE_FILE"),
-                       placement.rank, env.get("DEVICE_ID"), placement.local_id, expected)
+        raise _refused(
+            "the rank table %s gives rank %d device %s but SLURM runs it as local task "
+            "%d, device %s of npu_device_ids",
+            env.get("RANK_TABLE_FILE"),
+            placement.rank,
+            env.get("DEVICE_ID"),
+            placement.local_id,
+            expected,
+        )
 
 
 def join(cfg, environ=None):
@@ -317,10 +401,16 @@ def join(cfg, environ=None):
         env = rank_env(placement, device_env(cfg), base={})
         _check_npu_device(cfg, placement, env)
         environ.update(env)
-        log.info("rank %d/%d on node %s (local task %d) of the SLURM step %s.%s; cluster %s",
-                 placement.rank, placement.size, environ.get("SLURMD_NODENAME"),
-                 placement.local_id, environ.get("SLURM_JOB_ID"), environ.get("SLURM_STEP_ID"),
-                 ",".join(placement.hosts))
+        log.info(
+            "rank %d/%d on node %s (local task %d) of the SLURM step %s.%s; cluster %s",
+            placement.rank,
+            placement.size,
+            environ.get("SLURMD_NODENAME"),
+            placement.local_id,
+            environ.get("SLURM_JOB_ID"),
+            environ.get("SLURM_STEP_ID"),
+            ",".join(placement.hosts),
+        )
         if placement.threads and placement.threads != cfg.threads_per_rank:
             cfg = cfg.replace(threads_per_rank=placement.threads)
     return cfg, int(environ.get("RANK_ID", "0")), int(environ.get("RANK_SIZE", "1"))

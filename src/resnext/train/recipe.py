@@ -19,6 +19,7 @@ accept_changes names (TRAIN_DATA for other train shards). A run without any chec
 to protect: its recipe is simply written anew.
 Runs in the Ascend container (the launcher) and in Snakemake (the DAG check): Python 3.7, no TF.
 """
+
 import glob
 import hashlib
 import json
@@ -53,10 +54,14 @@ def train_data_identity(manifest):
     if not isinstance(manifest, dict):
         return None
     train = (manifest.get("splits") or {}).get("train") or {}
-    shards = [[s.get("name"), s.get("sha256"), s.get("num_records")]
-              for s in train.get("shards") or []]
-    return {"sha256": _digest({"shards": shards, "label_map": manifest.get("label_map")}),
-            "shards": len(shards), "num_images": train.get("num_images")}
+    shards = [
+        [s.get("name"), s.get("sha256"), s.get("num_records")] for s in train.get("shards") or []
+    ]
+    return {
+        "sha256": _digest({"shards": shards, "label_map": manifest.get("label_map")}),
+        "shards": len(shards),
+        "num_images": train.get("num_images"),
+    }
 
 
 def trained_step(cfg):
@@ -83,12 +88,20 @@ def read(cfg):
     except (OSError, ValueError) as exc:
         record, why = None, str(exc)
     else:
-        why = "it is not a JSON object" if not isinstance(record, dict) else \
-            "it lacks %s" % ", ".join(k for k in fields if k not in record)
-    if not (isinstance(record, dict) and all(k in record for k in fields)
-            and isinstance(record["keys"], dict)):
-        raise ConfigError("%s is not a training recipe `resnext train` wrote (%s): restore it from "
-                          "a backup, or set a new run_name" % (path, why))
+        why = (
+            "it is not a JSON object"
+            if not isinstance(record, dict)
+            else "it lacks %s" % ", ".join(k for k in fields if k not in record)
+        )
+    if not (
+        isinstance(record, dict)
+        and all(k in record for k in fields)
+        and isinstance(record["keys"], dict)
+    ):
+        raise ConfigError(
+            "%s is not a training recipe `resnext train` wrote (%s): restore it from "
+            "a backup, or set a new run_name" % (path, why)
+        )
     return record
 
 
@@ -98,8 +111,11 @@ def differences(cfg, recorded):
     defaults = {k: spec.get("default") for k, spec in load_schema()["properties"].items()}
     now = cfg.settings("training")
     old = recorded.get("keys") or {}
-    return [(k, old.get(k, defaults.get(k)), now[k]) for k in keys_affecting("training")
-            if old.get(k, defaults.get(k)) != now[k]]
+    return [
+        (k, old.get(k, defaults.get(k)), now[k])
+        for k in keys_affecting("training")
+        if old.get(k, defaults.get(k)) != now[k]
+    ]
 
 
 def _extends(cfg, recorded, step):
@@ -138,11 +154,12 @@ def plan_changes(cfg, recorded, identity, step, example=CLI_EXAMPLE):
     if refused:
         raise RecipeChanged(_refusal(cfg, refused, step, example))
     if allowed and step >= cfg.train_steps:
-        raise RecipeChanged("run %s is complete (it has trained to step %d, its last block): %s "
-                            "changed but nothing is left to train with %s. Set a new run_name to "
-                            "train with it, or undo the change"
-                            % (cfg.run_dir, step, _listed(allowed),
-                               "it" if len(allowed) == 1 else "them"))
+        raise RecipeChanged(
+            "run %s is complete (it has trained to step %d, its last block): %s "
+            "changed but nothing is left to train with %s. Set a new run_name to "
+            "train with it, or undo the change"
+            % (cfg.run_dir, step, _listed(allowed), "it" if len(allowed) == 1 else "them")
+        )
     return allowed
 
 
@@ -157,37 +174,67 @@ def _listed(changes):
 def _refusal(cfg, refused, step, example):
     keys = [k for k, _, _ in refused]
     length = [k for k in keys if k in LENGTH_KEYS]
-    hint = (" (a longer %s extends a run only when the block boundaries up to step %d stay as they "
-            "were)" % (" / ".join(length), step)) if length else ""
-    return ("run %s has trained to step %d with other training settings: %s (recorded in %s)%s. "
-            "Nothing was run. Set a new run_name to train a new run with these values; or continue "
-            "this run from step %d with them by naming %s in accept_changes (e.g. %s), which "
-            "records the change in recipe.json, audit.json and the report; or undo the change"
-            % (cfg.run_dir, step, _listed(refused), recipe_path(cfg), hint, step,
-               "it" if len(keys) == 1 else "them", example % ",".join(keys)))
+    hint = (
+        (
+            " (a longer %s extends a run only when the block boundaries up to step %d stay as they "
+            "were)" % (" / ".join(length), step)
+        )
+        if length
+        else ""
+    )
+    return (
+        "run %s has trained to step %d with other training settings: %s (recorded in %s)%s. "
+        "Nothing was run. Set a new run_name to train a new run with these values; or continue "
+        "this run from step %d with them by naming %s in accept_changes (e.g. %s), which "
+        "records the change in recipe.json, audit.json and the report; or undo the change"
+        % (
+            cfg.run_dir,
+            step,
+            _listed(refused),
+            recipe_path(cfg),
+            hint,
+            step,
+            "it" if len(keys) == 1 else "them",
+            example % ",".join(keys),
+        )
+    )
 
 
 def _version(cfg, identity, step, now):
-    return {"from_step": step, "keys_sha256": cfg.sha256("training"), "utc": now,
-            "train_data_sha256": identity["sha256"] if identity else None}
+    return {
+        "from_step": step,
+        "keys_sha256": cfg.sha256("training"),
+        "utc": now,
+        "train_data_sha256": identity["sha256"] if identity else None,
+    }
 
 
 def fresh(cfg, identity, step, now):
     """The recipe of a run that starts (or is first recorded) at `step`."""
-    return {"format": FORMAT, "keys": cfg.settings("training"),
-            "keys_sha256": cfg.sha256("training"), "train_data": identity,
-            "recorded_from_step": step,
-            "versions": [_version(cfg, identity, step, now)], "changes": []}
+    return {
+        "format": FORMAT,
+        "keys": cfg.settings("training"),
+        "keys_sha256": cfg.sha256("training"),
+        "train_data": identity,
+        "recorded_from_step": step,
+        "versions": [_version(cfg, identity, step, now)],
+        "changes": [],
+    }
 
 
 def updated(cfg, recorded, identity, changes, step, now):
     """`recorded` with `changes` (plan_changes) applied from `step` on."""
-    new = dict(recorded, keys=cfg.settings("training"), keys_sha256=cfg.sha256("training"),
-               train_data=identity or recorded.get("train_data"))
+    new = dict(
+        recorded,
+        keys=cfg.settings("training"),
+        keys_sha256=cfg.sha256("training"),
+        train_data=identity or recorded.get("train_data"),
+    )
     new["versions"] = list(recorded["versions"]) + [_version(cfg, identity, step, now)]
     new["changes"] = list(recorded["changes"]) + [
         {"step": step, "key": k, "old": old, "new": value, "how": how, "utc": now}
-        for k, old, value, how in changes]
+        for k, old, value, how in changes
+    ]
     return new
 
 
@@ -206,6 +253,7 @@ def check_workflow(cfg):
     manifest on disk now (none yet, or unreadable: the train data is checked by the train job);
     RecipeChanged names every refused key."""
     from resnext.data import choice  # not at import: choice is not needed by the launcher's path
+
     try:
         manifest = atomic.read_json(choice.manifest_path(cfg))
     except (OSError, ValueError):
@@ -221,17 +269,29 @@ def begin_block(cfg, manifest, now):
     identity = train_data_identity(manifest)
     if recorded is None or not step:
         if step:
-            log.warning("%s has checkpoints up to step %d but no %s: recording the current "
-                        "training settings as its recipe from step %d on", cfg.run_dir, step,
-                        os.path.basename(recipe_path(cfg)), step)
+            log.warning(
+                "%s has checkpoints up to step %d but no %s: recording the current "
+                "training settings as its recipe from step %d on",
+                cfg.run_dir,
+                step,
+                os.path.basename(recipe_path(cfg)),
+                step,
+            )
         atomic.write_json(recipe_path(cfg), fresh(cfg, identity, step, now))
         return []
     changes = plan_changes(cfg, recorded, identity, step)
     if changes:
         atomic.write_json(recipe_path(cfg), updated(cfg, recorded, identity, changes, step, now))
         for key, old, new, how in changes:
-            log.warning("recipe: %s %s -> %s from step %d (%s), recorded in %s", key, _value(old),
-                        _value(new), step, how, recipe_path(cfg))
+            log.warning(
+                "recipe: %s %s -> %s from step %d (%s), recorded in %s",
+                key,
+                _value(old),
+                _value(new),
+                step,
+                how,
+                recipe_path(cfg),
+            )
     return changes
 
 

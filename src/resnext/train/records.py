@@ -2,8 +2,8 @@
 
 Python 3.7, no TensorFlow at import (versions are read lazily).
 """
+
 import datetime
-import io
 import json
 import os
 import platform
@@ -24,7 +24,7 @@ def read_jsonl(path):
     rows = []
     if not os.path.isfile(path):
         return rows
-    with io.open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         for line in f:
             try:
                 rows.append(json.loads(line))
@@ -51,7 +51,7 @@ def driver_version():
     """Ascend driver version when the host has one, else None (CPU)."""
     path = "/usr/local/Ascend/driver/version.info"
     if os.path.isfile(path):
-        with io.open(path, encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
                 if line.startswith("Version="):
                     return line.split("=", 1)[1].strip()
@@ -61,8 +61,14 @@ def driver_version():
 def versions():
     import numpy
     from resnext.compat import TF_VERSION
-    return {"python": platform.python_version(), "tensorflow": TF_VERSION, "numpy": numpy.__version__,
-            "resnext": __version__, "driver": driver_version()}
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": TF_VERSION,
+        "numpy": numpy.__version__,
+        "resnext": __version__,
+        "driver": driver_version(),
+    }
 
 
 def _summary(loops, warmup):
@@ -78,22 +84,38 @@ def write_block_record(cfg, block, start, end, loops, started, wall_s, backend, 
     warmup = 1 if len(loops) > 1 else 0  # the first loop pays for graph build and caches
     rates, ms = _summary(loops, warmup)
     images = (end - start) * cfg.global_batch
-    rec = {"block": block, "start_step": start, "end_step": end, "steps": end - start, "images": images,
-           "wall_time_s": wall_s, "images_per_sec": images / wall_s if wall_s else None,
-           "images_per_sec_loops": [r["images_per_sec"] for r in loops],
-           "warmup_loops_excluded": warmup, "images_per_sec_steady": sum(rates) / len(rates) if rates else None,
-           "step_time_ms_mean": ms, "rank_size": cfg.rank_size, "backend": cfg.backend,
-           "precision_mode": cfg.precision_mode, "started_utc": started, "finished_utc": utc_now(),
-           "checkpoint": paths.ckpt_prefix(cfg.train_dir, end), "config_sha256": cfg.sha256(),
-           "recipe_sha256": cfg.sha256("training"),
-           "hostnames": sorted(set(getattr(backend, "hostnames", [socket.gethostname()]))),
-           "seed": cfg.seed, "versions": versions(), "final_loss": loops[-1]["loss"] if loops else None,
-           "recovered": recovered, "argv": list(sys.argv)}
+    rec = {
+        "block": block,
+        "start_step": start,
+        "end_step": end,
+        "steps": end - start,
+        "images": images,
+        "wall_time_s": wall_s,
+        "images_per_sec": images / wall_s if wall_s else None,
+        "images_per_sec_loops": [r["images_per_sec"] for r in loops],
+        "warmup_loops_excluded": warmup,
+        "images_per_sec_steady": sum(rates) / len(rates) if rates else None,
+        "step_time_ms_mean": ms,
+        "rank_size": cfg.rank_size,
+        "backend": cfg.backend,
+        "precision_mode": cfg.precision_mode,
+        "started_utc": started,
+        "finished_utc": utc_now(),
+        "checkpoint": paths.ckpt_prefix(cfg.train_dir, end),
+        "config_sha256": cfg.sha256(),
+        "recipe_sha256": cfg.sha256("training"),
+        "hostnames": sorted(set(getattr(backend, "hostnames", [socket.gethostname()]))),
+        "seed": cfg.seed,
+        "versions": versions(),
+        "final_loss": loops[-1]["loss"] if loops else None,
+        "recovered": recovered,
+        "argv": list(sys.argv),
+    }
     atomic.write_json(paths.block_record(cfg.train_dir, block), rec)
     return rec
 
 
-class _NoBackend(object):
+class _NoBackend:
     hostnames = [socket.gethostname()]
 
 

@@ -15,6 +15,7 @@ base = learning_rate_maximum, end = learning_rate_end.
   "constant" share the variant's warm-up and its meaning of `end`.
 Runs in the Ascend container: Python 3.7, TF 1.15 API.
 """
+
 import math
 
 from resnext.compat import tf

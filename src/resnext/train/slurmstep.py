@@ -8,6 +8,7 @@ from the step's environment (resnext.train.rankenv.slurm_placement); nothing per
 The object has the interface launch.supervise watches (logs, failed, running, finished, stop).
 Python 3.7.
 """
+
 import json
 import logging
 import os
@@ -36,8 +37,13 @@ def srun_pattern(log_dir):
 def srun_argv(cfg, argv, log_dir=None, name="resnext-train"):
     """srun command line that starts argv once per rank in one step; with log_dir each task's
     output goes to its rank log, else to srun's stdout."""
-    out = ["srun", "--ntasks=%d" % cfg.rank_size, "--distribution=block", "--kill-on-bad-exit=1",
-           "--job-name=" + name]
+    out = [
+        "srun",
+        "--ntasks=%d" % cfg.rank_size,
+        "--distribution=block",
+        "--kill-on-bad-exit=1",
+        "--job-name=" + name,
+    ]
     if log_dir is not None:
         pattern = srun_pattern(log_dir)
         out += ["--output=" + pattern, "--error=" + pattern, "--open-mode=append"]
@@ -55,17 +61,30 @@ def npu_table(cfg, config_path):
     train/rank_table.json."""
     if cfg.rank_table_file or os.environ.get("RANK_TABLE_FILE"):
         return ranktable.prepare(cfg, paths.rank_table(cfg.train_dir))
-    entry = [sys.executable, "-m", "resnext.cli", "ranktable", "--config", config_path,
-             "--slurm-entry"]
-    env = dict(os.environ, **({"SLURM_CONF": os.path.abspath(cfg.slurm_conf)}
-                              if cfg.slurm_conf else {}))
-    out = subprocess.run(srun_argv(cfg, entry, name="resnext-ranktable"), capture_output=True,
-                         timeout=cfg.rank_timeout_s, env=env)
+    entry = [
+        sys.executable,
+        "-m",
+        "resnext.cli",
+        "ranktable",
+        "--config",
+        config_path,
+        "--slurm-entry",
+    ]
+    env = dict(
+        os.environ, **({"SLURM_CONF": os.path.abspath(cfg.slurm_conf)} if cfg.slurm_conf else {})
+    )
+    out = subprocess.run(
+        srun_argv(cfg, entry, name="resnext-ranktable"),
+        capture_output=True,
+        timeout=cfg.rank_timeout_s,
+        env=env,
+    )
     said = out.stderr.decode("utf-8", "replace").strip().splitlines()
     if out.returncode != 0:
-        raise launch.RankFailed("the rank table step (srun ... resnext ranktable --slurm-entry) "
-                                "exited with code %d: %s" % (out.returncode,
-                                                             said[-1] if said else "no message"))
+        raise launch.RankFailed(
+            "the rank table step (srun ... resnext ranktable --slurm-entry) "
+            "exited with code %d: %s" % (out.returncode, said[-1] if said else "no message")
+        )
     lines = out.stdout.decode("utf-8", "replace").splitlines()
     entries = [json.loads(line) for line in lines if line.startswith("{")]
     path = paths.rank_table(cfg.train_dir)
@@ -109,9 +128,14 @@ class SlurmStep:
         self.srun_log = paths.srun_log(log_dir)
         self.file = os.fdopen(atomic.open_in_place(self.srun_log, launch.LOG_FLAGS), "ab")
         env = dict(os.environ, **job_env(cfg, argv))  # each rank adds its own (rankenv.join)
-        self.proc = subprocess.Popen(srun_argv(cfg, argv, log_dir), env=env, stdout=self.file,
-                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=launch.die_with_launcher(signal.SIGTERM))
+        self.proc = subprocess.Popen(
+            srun_argv(cfg, argv, log_dir),
+            env=env,
+            stdout=self.file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=launch.die_with_launcher(signal.SIGTERM),
+        )
 
     def failed(self):
         """-> RankFailed naming the rank srun reports failed (or srun itself), or None."""
@@ -121,13 +145,16 @@ class SlurmStep:
         self.file.flush()
         task = failed_task(launch.log_tail(self.srun_log, 200))
         if task is None:
-            return launch.RankFailed("the srun step exited with code %s; last lines of %s:\n%s"
-                                     % (code, self.srun_log, launch.log_tail(self.srun_log)))
+            return launch.RankFailed(
+                "the srun step exited with code %s; last lines of %s:\n%s"
+                % (code, self.srun_log, launch.log_tail(self.srun_log))
+            )
         rank, node, reason = task
         path = self.logs[rank] if rank < len(self.logs) else self.srun_log
-        return launch.RankFailed("rank %d (on %s) failed: srun: %s; the step was stopped on every "
-                                 "node; last lines of %s:\n%s"
-                                 % (rank, node, reason, path, launch.log_tail(path)))
+        return launch.RankFailed(
+            "rank %d (on %s) failed: srun: %s; the step was stopped on every "
+            "node; last lines of %s:\n%s" % (rank, node, reason, path, launch.log_tail(path))
+        )
 
     def running(self, rank):
         return self.proc.poll() is None

@@ -5,6 +5,7 @@ package loads the adapter library (its ops and the NpuOptimizer graph pass); imp
 installs the fake device (_device.py: the on-device loop, the partition pass's fatal checks).
 It does not run anything on an NPU.
 """
+
 from npu_bridge import _device
 
 FAKE = True

@@ -20,6 +20,7 @@ with the real adapter. Installed by npu_bridge/__init__.py on import (as the rea
 its library on import); `uninstall()` gives tf.Session its own run back (tests/backends fixture).
 LOOPS records the iteration count of every device loop run, in order.
 """
+
 from tensorflow.python.client import session as session_lib
 
 from resnext.compat import tf
@@ -48,8 +49,11 @@ def npu_options(config):
     for custom in config.graph_options.rewrite_options.custom_optimizers:
         if custom.name == "NpuOptimizer":
             params = custom.parameter_map
-            return {key: getattr(params[key], params[key].WhichOneof("value")) for key in params
-                    if params[key].WhichOneof("value")}
+            return {
+                key: getattr(params[key], params[key].WhichOneof("value"))
+                for key in params
+                if params[key].WhichOneof("value")
+            }
     return None
 
 
@@ -65,12 +69,16 @@ def _fetched_ops(graph, fetches):
 def _partition_checks(graph, options):
     loop = options.get("iterations_per_loop", 1)
     if loop > 1 and any(op.type == "OneShotIterator" for op in graph.get_operations()):
-        raise RuntimeError("fake GE (om_partition_subgraphs_pass, LOG(FATAL) on a real NPU): "
-                           "iterations_per_loop %d with a OneShotIterator in the graph; use an "
-                           "initializable iterator" % loop)
+        raise RuntimeError(
+            "fake GE (om_partition_subgraphs_pass, LOG(FATAL) on a real NPU): "
+            "iterations_per_loop %d with a OneShotIterator in the graph; use an "
+            "initializable iterator" % loop
+        )
     if loop > 1 and options.get("mix_compile_mode", False):
-        raise RuntimeError("fake GE (om_partition_subgraphs_pass, LOG(FATAL) on a real NPU): "
-                           "mix_compile_mode needs iterations_per_loop 1")
+        raise RuntimeError(
+            "fake GE (om_partition_subgraphs_pass, LOG(FATAL) on a real NPU): "
+            "mix_compile_mode needs iterations_per_loop 1"
+        )
 
 
 def _iterations(sess, fetches):

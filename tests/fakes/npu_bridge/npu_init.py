@@ -5,6 +5,7 @@ RewriterConfig in Ascend/tensorflow @ 82507eb2 (CANN 20.x) and hicann/tensorflow
 re-exports npu_optimizer.allreduce (the current one has npu_allreduce instead). Unlike the current
 module it does not patch tf.Session (facts §0): resnext builds its session config itself.
 """
+
 from npu_bridge.estimator.npu import util  # noqa: F401
 from npu_bridge.estimator.npu.npu_optimizer import NPUDistributedOptimizer  # noqa: F401
 from npu_bridge.hccl import hccl_ops  # noqa: F401

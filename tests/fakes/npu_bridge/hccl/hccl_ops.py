@@ -17,6 +17,7 @@ order), as tf.py_func ops named fake_Hcom*. Otherwise the process is a group of 
 collectives return their inputs (what a one-rank group gives), as `tf.identity` ops named
 fake_Hcom*.
 """
+
 import numpy as np
 
 from npu_bridge import record
@@ -38,8 +39,14 @@ def _check_tensor(tensor, what):
 
 def allreduce(tensor, reduction, fusion=1, fusion_id=-1, group=WORLD):
     """tensor [any shape] -> same shape and dtype (fake: the input)."""
-    record("hccl_ops.allreduce", tensor=tensor, reduction=reduction, fusion=fusion, fusion_id=fusion_id,
-           group=group)
+    record(
+        "hccl_ops.allreduce",
+        tensor=tensor,
+        reduction=reduction,
+        fusion=fusion,
+        fusion_id=fusion_id,
+        group=group,
+    )
     if reduction not in REDUCTIONS:
         raise ValueError("reduction %r not in %s" % (reduction, REDUCTIONS))
     if fusion not in (0, 1, 2):
@@ -47,30 +54,50 @@ def allreduce(tensor, reduction, fusion=1, fusion_id=-1, group=WORLD):
     if fusion != 0 and reduction != "sum":
         raise ValueError("fusion supports only reduction 'sum'")
     if getattr(tensor, "op", None) is not None and tensor.op.type in VARIABLE_OPS:
-        raise ValueError("allreduce input must not come straight from a variable (%s)" % tensor.op.name)
+        raise ValueError(
+            "allreduce input must not come straight from a variable (%s)" % tensor.op.name
+        )
     tensor = _check_tensor(tensor, "allreduce")
     if _group.size() == 1:
         return tf.identity(tensor, name="fake_HcomAllReduce")
     reduce = {"sum": np.sum, "min": np.min, "max": np.max, "prod": np.prod}[reduction]
-    return _across_ranks("allreduce-fusion%d" % fusion, tensor, "fake_HcomAllReduce",
-                         lambda values: reduce(np.stack(values), axis=0).astype(values[0].dtype))
+    return _across_ranks(
+        "allreduce-fusion%d" % fusion,
+        tensor,
+        "fake_HcomAllReduce",
+        lambda values: reduce(np.stack(values), axis=0).astype(values[0].dtype),
+    )
 
 
 def broadcast(tensor, root_rank, fusion=2, fusion_id=0, group=WORLD):
     """list of tensors -> list of tensors of the same shapes (fake: the inputs)."""
-    record("hccl_ops.broadcast", tensor=tensor, root_rank=root_rank, fusion=fusion, fusion_id=fusion_id,
-           group=group)
+    record(
+        "hccl_ops.broadcast",
+        tensor=tensor,
+        root_rank=root_rank,
+        fusion=fusion,
+        fusion_id=fusion_id,
+        group=group,
+    )
     if not isinstance(tensor, (list, tuple)):
-        raise TypeError("broadcast takes a list of tensors (op attr T: list(type)), got %s" % type(tensor))
+        raise TypeError(
+            "broadcast takes a list of tensors (op attr T: list(type)), got %s" % type(tensor)
+        )
     if not isinstance(root_rank, int):
         raise TypeError("root_rank must be an int")
     tensors = [_check_tensor(t, "broadcast") for t in tensor]
     if _group.size() == 1:
         return [tf.identity(t, name="fake_HcomBroadcast") for t in tensors]
     drop = _group.drops_broadcast()  # the tests' planted fault (hccl/_group.py), off by default
-    return [_across_ranks("broadcast", t, "fake_HcomBroadcast",
-                          lambda values, own=_group.rank(): values[own if drop else root_rank])
-            for t in tensors]
+    return [
+        _across_ranks(
+            "broadcast",
+            t,
+            "fake_HcomBroadcast",
+            lambda values, own=_group.rank(): values[own if drop else root_rank],
+        )
+        for t in tensors
+    ]
 
 
 def allgather(tensor, rank_size, group=WORLD):  # npu-api-ok: CANN 20.x form (no fusion, fusion_id)
@@ -79,8 +106,9 @@ def allgather(tensor, rank_size, group=WORLD):  # npu-api-ok: CANN 20.x form (no
     tensor = _check_tensor(tensor, "allgather")
     if _group.size() == 1:
         return tf.concat([tensor] * int(rank_size), axis=0, name="fake_HcomAllGather")
-    gathered = _across_ranks("allgather", tensor, "fake_HcomAllGather",
-                             lambda values: np.concatenate(values, axis=0))
+    gathered = _across_ranks(
+        "allgather", tensor, "fake_HcomAllGather", lambda values: np.concatenate(values, axis=0)
+    )
     gathered.set_shape(tf.TensorShape([None]).concatenate(tensor.shape[1:]))
     return gathered
 
@@ -96,6 +124,7 @@ def _across_ranks(chain, tensor, name, reduce):
 
     def run(value):
         return np.asarray(reduce(_group.exchange(chain, value)), dtype=value.dtype)
+
     with tf.control_dependencies(previous):
         out = tf.py_func(run, [tensor], tensor.dtype, stateful=True, name=name)
     if chain != "allgather":

@@ -12,6 +12,7 @@ CANN 20.x; hicann/tensorflow):
 resnext's NPU backend does not use either (see backends/npu.py); the contract tests check that it
 never constructs the optimizer.
 """
+
 import os
 
 from npu_bridge import record
@@ -30,8 +31,10 @@ def allreduce(tensor, average=True):
     if not average:
         return summed
     if not os.environ.get("JOB_ID"):
-        raise AttributeError("'NoneType' object has no attribute 'size' (fake npu_bridge: "
-                             "NPUBasics has no job info without JOB_ID)")
+        raise AttributeError(
+            "'NoneType' object has no attribute 'size' (fake npu_bridge: "
+            "NPUBasics has no job info without JOB_ID)"
+        )
     return summed / float(_rank_size())
 
 
@@ -39,9 +42,13 @@ class NPUDistributedOptimizer(tf.train.Optimizer):
     """Wraps an optimizer; compute_gradients averages over ranks when RANK_SIZE > 1."""
 
     def __init__(self, optimizer, is_weight_update_sharding=False, name=None):
-        record("npu_optimizer.NPUDistributedOptimizer", optimizer=optimizer,
-               is_weight_update_sharding=is_weight_update_sharding, name=name)
-        super(NPUDistributedOptimizer, self).__init__(use_locking=False, name=name or "NPUDistributedOptimizer")
+        record(
+            "npu_optimizer.NPUDistributedOptimizer",
+            optimizer=optimizer,
+            is_weight_update_sharding=is_weight_update_sharding,
+            name=name,
+        )
+        super().__init__(use_locking=False, name=name or "NPUDistributedOptimizer")
         self._optimizer = optimizer
 
     def compute_gradients(self, *args, **kwargs):

@@ -21,6 +21,7 @@ CANN 20.x, and hicann/tensorflow, current; the same code in both):
 What the device then does with IterationOp (run it iterations_per_loop times per sess.run) is
 the fake GE's, in npu_bridge/_device.py.
 """
+
 from npu_bridge import record
 from resnext.compat import tf
 
@@ -33,14 +34,14 @@ _CONST_ONE = "one"
 
 def check_positive_integer(value, name):
     if not isinstance(value, int):
-        raise TypeError("{} must be int, got {}".format(name, type(value)))
+        raise TypeError(f"{name} must be int, got {type(value)}")
     if value <= 0:
-        raise ValueError("{} must be positive, got {}".format(name, value))
+        raise ValueError(f"{name} must be positive, got {value}")
 
 
 def create_or_get_var(var_name):
     graph = tf.get_default_graph()
-    collection = "{}_{}".format(_NPU_RUNCONFIG, var_name)
+    collection = f"{_NPU_RUNCONFIG}_{var_name}"
     found = graph.get_collection(collection)
     if len(found) == 1:
         return found[0]
@@ -49,21 +50,30 @@ def create_or_get_var(var_name):
     step = tf.train.get_global_step()
     with graph.colocate_with(step, ignore_existing=step is None):
         with tf.variable_scope(_NPU_RUNCONFIG, reuse=tf.AUTO_REUSE):
-            return tf.get_variable(var_name, initializer=tf.zeros_initializer(), shape=[],
-                                   dtype=tf.int64, trainable=False,
-                                   collections=[collection, tf.GraphKeys.LOCAL_VARIABLES],
-                                   use_resource=True)
+            return tf.get_variable(
+                var_name,
+                initializer=tf.zeros_initializer(),
+                shape=[],
+                dtype=tf.int64,
+                trainable=False,
+                collections=[collection, tf.GraphKeys.LOCAL_VARIABLES],
+                use_resource=True,
+            )
 
 
 def _check_operation(train_op):
     if not isinstance(train_op, tf.Operation):
-        raise ValueError("The incoming 'train_op' type is '%s', and the need type is 'Operation'"
-                         % type(train_op).__name__)
+        raise ValueError(
+            "The incoming 'train_op' type is '%s', and the need type is 'Operation'"
+            % type(train_op).__name__
+        )
 
 
 def _loop_variables():
-    return [create_or_get_var(name) for name in
-            (_ITERATIONS_PER_LOOP_VAR, _LOOP_COND_VAR, _CONST_ZERO, _CONST_ONE)]
+    return [
+        create_or_get_var(name)
+        for name in (_ITERATIONS_PER_LOOP_VAR, _LOOP_COND_VAR, _CONST_ZERO, _CONST_ONE)
+    ]
 
 
 def _load(variables, sess, iterations_per_loop):
@@ -74,8 +84,12 @@ def _load(variables, sess, iterations_per_loop):
 def set_iteration_per_loop(sess, train_op, iterations_per_loop=1):
     """-> train_op itself when iterations_per_loop is 1,
     else tf.group(train_op, name='IterationOp')."""
-    record("util.set_iteration_per_loop", sess=sess, train_op=train_op,
-           iterations_per_loop=iterations_per_loop)
+    record(
+        "util.set_iteration_per_loop",
+        sess=sess,
+        train_op=train_op,
+        iterations_per_loop=iterations_per_loop,
+    )
     _check_operation(train_op)
     check_positive_integer(iterations_per_loop, "iterations_per_loop")
     if iterations_per_loop == 1:
@@ -84,7 +98,7 @@ def set_iteration_per_loop(sess, train_op, iterations_per_loop=1):
     return tf.group(train_op, name="IterationOp")
 
 
-class IterationPerLoop():
+class IterationPerLoop:
     """The two-phase form, for graphs finalised before the session runs."""
 
     def __init__(self):
@@ -97,7 +111,10 @@ class IterationPerLoop():
         return tf.group(train_op, name="IterationOp")
 
     def load_iteration_per_loop_var(self, sess, iterations_per_loop=1):
-        record("util.IterationPerLoop.load_iteration_per_loop_var", sess=sess,
-               iterations_per_loop=iterations_per_loop)
+        record(
+            "util.IterationPerLoop.load_iteration_per_loop_var",
+            sess=sess,
+            iterations_per_loop=iterations_per_loop,
+        )
         check_positive_integer(iterations_per_loop, "iterations_per_loop")
         _load(self._variables, sess, iterations_per_loop)
