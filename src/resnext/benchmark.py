@@ -14,7 +14,7 @@ import numpy as np
 from resnext import atomic
 from resnext.compat import tf
 from resnext.data import pipeline
-from resnext.model import build_logits
+from resnext.model import config_logits
 from resnext.train.records import utc_now, versions
 from resnext.train.step import build_train_graph
 
@@ -57,15 +57,7 @@ def build(cfg, backend, mode, data):
     if mode == "train":
         op = build_train_graph(cfg, images, labels, backend).train_op
     else:
-        logits = build_logits(
-            images,
-            cfg.arch,
-            cfg.num_classes,
-            is_training=False,
-            bn_epsilon=cfg.bn_epsilon,
-            grouped_conv=cfg.grouped_conv,
-            compute_dtype=backend.compute_dtype(cfg),
-        )
+        logits = config_logits(cfg, images, False, backend.compute_dtype(cfg))
         op = tf.reduce_sum(logits).op
     init = [tf.global_variables_initializer(), tf.local_variables_initializer()]
     return op, batch, init + ([iter_init] if iter_init is not None else [])

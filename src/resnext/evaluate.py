@@ -16,7 +16,7 @@ from resnext import atomic, checkpoints, intervals, paths, predictions, restore
 from resnext import progress as progress_mod
 from resnext.compat import tf
 from resnext.data import identity, pipeline
-from resnext.model import build_logits
+from resnext.model import config_logits
 from resnext.train import preflight
 from resnext.train.events import ScalarWriter, eval_values
 from resnext.train.records import utc_now
@@ -77,14 +77,7 @@ def _run_eval(cfg, prefix, num_images):
             pipeline.eval_dataset(cfg, with_names=True)
         ).get_next()
         images, labels, mask, names, sources = batch
-        logits = build_logits(
-            images,
-            cfg.arch,
-            cfg.num_classes,
-            is_training=False,
-            bn_epsilon=cfg.bn_epsilon,
-            grouped_conv=cfg.grouped_conv,
-        )
+        logits = config_logits(cfg, images, is_training=False)
         rows_op = _per_image(logits, labels)
         sums_op = _metric_sums(rows_op, logits, labels, mask)
         saver = tf.train.Saver()

@@ -13,7 +13,7 @@ from resnext import atomic, checkpoints, paths, restore
 from resnext import progress as progress_mod
 from resnext.compat import tf
 from resnext.data import pipeline
-from resnext.model import build_logits
+from resnext.model import config_logits
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +29,7 @@ def _inference_graph(cfg):
     graph = tf.Graph()
     with graph.as_default():
         images = tf.placeholder(tf.float32, [None, cfg.image_size, cfg.image_size, 3], name="input")
-        logits = build_logits(
-            images,
-            cfg.arch,
-            cfg.num_classes,
-            is_training=False,
-            bn_epsilon=cfg.bn_epsilon,
-            grouped_conv=cfg.grouped_conv,
-        )
+        logits = config_logits(cfg, images, is_training=False)
         tf.nn.softmax(logits, name="probabilities")
     return graph
 

@@ -171,5 +171,21 @@ def build_logits(
     return tf.identity(tf.cast(logits, tf.float32), name="logits")
 
 
+def config_logits(cfg, images, is_training, compute_dtype=None):
+    """build_logits with the model keys of a Config (arch, num_classes, bn_decay, bn_epsilon,
+    grouped_conv): images float32 [N,H,W,3] -> logits float32 [N,num_classes]. One owner of
+    which config keys shape the model, for training, evaluation, export and the benchmark."""
+    return build_logits(
+        images,
+        cfg.arch,
+        cfg.num_classes,
+        is_training,
+        bn_decay=cfg.bn_decay,
+        bn_epsilon=cfg.bn_epsilon,
+        grouped_conv=cfg.grouped_conv,
+        compute_dtype=compute_dtype,
+    )
+
+
 def is_batch_norm_variable(var):
     return BN_SCOPE in var.op.name

@@ -6,7 +6,7 @@ Runs in the Ascend container: Python 3.7, TF 1.15 API.
 import collections
 
 from resnext.compat import tf
-from resnext.model import build_logits, is_batch_norm_variable
+from resnext.model import config_logits, is_batch_norm_variable
 from resnext.train.schedule import learning_rate
 
 TrainGraph = collections.namedtuple(
@@ -116,16 +116,7 @@ def build_train_graph(cfg, images, labels, backend):
     `backend` averages gradients across ranks and may wrap the optimizer (resnext.backends).
     """
     global_step = tf.train.get_or_create_global_step()
-    logits = build_logits(
-        images,
-        cfg.arch,
-        cfg.num_classes,
-        is_training=True,
-        bn_decay=cfg.bn_decay,
-        bn_epsilon=cfg.bn_epsilon,
-        grouped_conv=cfg.grouped_conv,
-        compute_dtype=backend.compute_dtype(cfg),
-    )
+    logits = config_logits(cfg, images, True, backend.compute_dtype(cfg))
     loss = tf.identity(
         cross_entropy(logits, labels, cfg.num_classes, cfg.label_smoothing), name="loss"
     )
