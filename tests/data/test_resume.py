@@ -39,6 +39,16 @@ def _sidecars(data_dir):
     )
 
 
+def _complete(data_dir):
+    """Shard names with both their sidecar and the shard file in place.
+
+    The sidecar lands first (store_shard), so a sidecar alone may belong to a shard whose rename a
+    kill is about to cut short: only the pair is a complete shard.
+    """
+    names = [n[: -len(shardwriter.SIDECAR_SUFFIX)] for n in _sidecars(data_dir)]
+    return [n for n in names if os.path.exists(os.path.join(data_dir, n))]
+
+
 def _start_and_kill_after_first_shard(config, log_path, data_dir):
     """Start `resnext convert`; SIGKILL it (the main process only) once a shard is complete.
 
@@ -51,7 +61,7 @@ def _start_and_kill_after_first_shard(config, log_path, data_dir):
             [RESNEXT, "convert", "--config", config], stdout=log, stderr=subprocess.STDOUT
         )
     deadline = time.monotonic() + 180
-    while not _sidecars(data_dir):
+    while not _complete(data_dir):
         assert proc.poll() is None, (
             "conversion ended before a shard was complete: %s" % open(log_path).read()
         )
@@ -85,7 +95,7 @@ def test_killed_conversion_resumes_to_byte_identical_shards(tmp_path, photo_tree
         yaml.safe_dump(values, f)
     killed = load_config([config])
     _start_and_kill_after_first_shard(config, str(tmp_path / "killed.log"), killed.data_dir)
-    complete = [n[: -len(shardwriter.SIDECAR_SUFFIX)] for n in _sidecars(killed.data_dir)]
+    complete = _complete(killed.data_dir)
     assert "manifest.json" not in os.listdir(killed.data_dir)
     assert 1 <= len(complete) < 28, "the kill should land mid-run"
     mtimes = {n: os.stat(os.path.join(killed.data_dir, n)).st_mtime_ns for n in complete}
@@ -156,7 +166,7 @@ def test_stale_sidecar_of_other_inputs_is_not_trusted(converted, tmp_path):
     assert reseeded == manifest and not os.path.exists(side)
 
 
-def test_sidecars_are_written_after_their_shard_and_folded_away(converted, tmp_path):
+def test_a_stored_shard_has_its_sidecar_and_is_reused_from_it(converted, tmp_path):
     cfg, _ = converted
     _, tasks = convert.plan(cfg.replace(results_dir=str(tmp_path)))
     task = dict(tasks[0], path=str(tmp_path / tasks[0]["name"]))
