@@ -1,4 +1,7 @@
-"""resnext.atomic: read_tail (the end of a log for an error message) and lock_note."""
+"""resnext.atomic: read_tail (the end of a log for an error message), lock_in_place's note and
+lock_note."""
+
+import os
 
 from resnext import atomic
 
@@ -29,3 +32,21 @@ def test_lock_note_keeps_numbers_and_printable_strings_only(tmp_path):
     path.write_bytes(b'{"pid": 7}')
     assert atomic.lock_note(str(link)) == {}  # never read through a link
     assert atomic.lock_note(str(tmp_path / "absent")) == {}
+
+
+def test_a_lock_note_is_json_or_text_as_given_and_replaces_the_old_content(tmp_path):
+    path = str(tmp_path / "device-0.lock")
+    with open(path, "w") as f:
+        f.write("a much longer note left by an earlier holder\n")
+    fd = atomic.lock_in_place(path, "123\n")  # the device pool's note: the pid as text
+    try:
+        assert open(path).read() == "123\n"
+        assert atomic.lock_in_place(path, {"pid": 1}) is None  # held (flock: per open file)
+    finally:
+        atomic.unlock(fd)
+    fd = atomic.lock_in_place(path, {"pid": 7, "stage": "x"})
+    try:
+        assert atomic.lock_note(path) == {"pid": 7, "stage": "x"}
+    finally:
+        atomic.unlock(fd, path)
+    assert not os.path.lexists(path)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from resnext import devicepool
+from resnext import atomic, devicepool
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(devicepool.__file__)))
 
@@ -41,6 +41,23 @@ def test_all_or_nothing_for_several_devices(tmp_path):
         # the failed attempt held nothing: three devices are still free
         with devicepool.acquire(pool, range(4), count=3, timeout_s=1) as three:
             assert three == [1, 2, 3]
+
+
+def test_the_pool_and_atomic_lock_in_place_take_the_same_lock(tmp_path):
+    """One flock helper: a device lock taken by atomic.lock_in_place is busy for the pool, and a
+    device the pool holds cannot be taken by lock_in_place."""
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    fd = atomic.lock_in_place(str(pool / "device-0.lock"), {"pid": 1})
+    try:
+        with devicepool.acquire(str(pool), [0, 1], timeout_s=1) as ids:
+            assert ids == [1]
+            assert atomic.lock_in_place(str(pool / "device-1.lock"), {}) is None
+            assert (pool / "device-1.lock").read_text() == "%d\n" % os.getpid()
+    finally:
+        atomic.unlock(fd)
+    with devicepool.acquire(str(pool), [0, 1], timeout_s=1) as ids:
+        assert ids == [0]
 
 
 def test_a_killed_holder_frees_its_device(tmp_path):

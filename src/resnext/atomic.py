@@ -139,8 +139,9 @@ def lock_in_place(path, note):
     """Take the exclusive flock of the lock file `path` without waiting; -> its open descriptor
     (close it to let go), or None when another process holds it.
 
-    The file is opened by open_in_place (never through a link), and `note` (a dict: who holds it)
-    is written into it only once the lock is ours. flock belongs to the open file, so the kernel
+    The file is opened by open_in_place (never through a link), and `note` (who holds it: a dict,
+    written as JSON for lock_note, or a str written as it is) replaces its content only once the
+    lock is ours. flock belongs to the open file, so the kernel
     lets go when the holder dies, however it dies: a stale lock file is never a held lock. The
     file is written in place, not renamed: a new inode would let a second process lock it too.
     A lock whose file was removed by its holder (unlock with remove) meanwhile is taken again on
@@ -160,7 +161,8 @@ def lock_in_place(path, note):
             raise
         os.close(fd)  # we locked a file its holder had just removed: lock the new one
     os.ftruncate(fd, 0)
-    os.write(fd, json.dumps(note, sort_keys=True).encode("utf-8"))
+    text = note if isinstance(note, str) else json.dumps(note, sort_keys=True)
+    os.write(fd, text.encode("utf-8"))
     return fd
 
 

@@ -9,8 +9,6 @@ Runs on the host and in the container: Python 3.7, no TensorFlow, POSIX (fcntl).
 """
 
 import contextlib
-import errno
-import fcntl
 import logging
 import os
 import re
@@ -57,41 +55,36 @@ def parse_ids(text):
 
 
 def _try_lock(pool_dir, device):
-    """-> open file holding device's lock, or None if another process holds it."""
+    """-> the open descriptor holding device's lock (its content: our pid), or None if another
+    process holds it (atomic.lock_in_place: never through a link, a dead holder's lock is free)."""
     path = os.path.join(pool_dir, "device-%d.lock" % device)
-    f = os.fdopen(atomic.open_in_place(path, os.O_RDWR | os.O_CREAT), "r+")  # never through a link
-    try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        f.close()
-        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            return None
-        raise
-    f.seek(0)
-    f.truncate()
-    f.write("%d\n" % os.getpid())
-    f.flush()
-    return f
+    return atomic.lock_in_place(path, "%d\n" % os.getpid())
 
 
 def _take(pool_dir, device_ids, count):
-    """One pass over the pool: -> [(device, file)] of `count` locked devices, or []
+    """One pass over the pool: -> [(device, descriptor)] of `count` locked devices, or []
     (nothing held)."""
     held = []
     for device in device_ids:
-        f = _try_lock(pool_dir, device)
-        if f is not None:
-            held.append((device, f))
+        fd = _try_lock(pool_dir, device)
+        if fd is not None:
+            held.append((device, fd))
             if len(held) == count:
                 return held
-    for _, f in held:
-        f.close()
+    _let_go(held)
     return []
+
+
+def _let_go(held):
+    """Close every descriptor of [(device, descriptor)]: the kernel drops their locks (the files
+    stay: another job may have one open, waiting to lock it)."""
+    for _, fd in held:
+        atomic.unlock(fd)
 
 
 @contextlib.contextmanager
 def _holding(pool_dir, device_ids, count, timeout_s, poll_s):
-    """Like acquire, but yields [(device, open lock file)]."""
+    """Like acquire, but yields [(device, open lock descriptor)]."""
     device_ids = sorted(set(device_ids))
     if not 1 <= count <= len(device_ids):
         raise ValueError("cannot take %d device(s) from a pool of %s" % (count, device_ids))
@@ -110,8 +103,7 @@ def _holding(pool_dir, device_ids, count, timeout_s, poll_s):
     try:
         yield held
     finally:
-        for _, f in held:
-            f.close()
+        _let_go(held)
 
 
 @contextlib.contextmanager
@@ -149,5 +141,5 @@ def run_with_devices(pool_dir, device_ids, argv, count=1, timeout_s=None):
     with _holding(pool_dir, device_ids, count, timeout_s, POLL_S) as held:
         # the child inherits the locked descriptors: the devices stay held while it runs, even if
         # this wrapper is killed first
-        fds = [f.fileno() for _, f in held]
+        fds = [fd for _, fd in held]
         return subprocess.call(list(argv), env=device_env([d for d, _ in held]), pass_fds=fds)
