@@ -15,7 +15,6 @@ converter can prove it wrote are ever removed or replaced (resnext.data.owned); 
 others is refused before anything is written. Host only.
 """
 
-import contextlib
 import logging
 import os
 import random
@@ -24,9 +23,8 @@ from resnext import atomic, paths
 from resnext import progress as progress_mod
 from resnext.config import ConfigError
 from resnext.data import manifest as manifests
-from resnext.data import choice, owned, shardwriter, sources
+from resnext.data import choice, folderlock, owned, shardwriter, sources
 from resnext.data import workers as workers_mod
-from resnext.train import records
 
 log = logging.getLogger(__name__)
 
@@ -157,38 +155,11 @@ def convert(cfg, progress_seconds=progress_mod.EVERY_SECONDS):
     `progress_seconds`, whichever comes first.
     """
     listing, tasks = plan(cfg)
-    data_dir = cfg.data_dir
-    os.makedirs(data_dir, exist_ok=True)
-    with _folder_lock(cfg):
+    # held from here to the manifest (resnext.data.folderlock): a second convert, or an index of
+    # this run, is refused at once; removed when done, so a refused or finished conversion leaves
+    # the folder as it found it; a killed one leaves it, not held: the next conversion takes it
+    with folderlock.holding(cfg.data_dir, cfg.source_path, "convert"):
         return _convert(cfg, listing, tasks, progress_seconds)
-
-
-@contextlib.contextmanager
-def _folder_lock(cfg):
-    """Hold <data>/.convert.lock (atomic.lock_in_place) while this conversion writes the folder;
-    a second `resnext convert` on it is refused at once, naming the first. Removed when done (a
-    refused or finished conversion leaves the folder as it found it); a killed one leaves it,
-    not held: the next conversion takes it."""
-    path = paths.convert_lock(cfg.data_dir)
-    fd = atomic.lock_in_place(
-        path, {"pid": os.getpid(), "source": cfg.source_path, "started_utc": records.utc_now()}
-    )
-    if fd is None:
-        note = atomic.lock_note(path)
-        who = (
-            "pid %s (converting %s since %s)"
-            % (note.get("pid"), note.get("source"), note.get("started_utc"))
-            if "pid" in note
-            else "another conversion"
-        )
-        raise ConfigError(
-            "%s is converting into %s (it holds %s); nothing was changed: wait for "
-            "it to finish or stop it, then run again" % (who, cfg.data_dir, path)
-        )
-    try:
-        yield
-    finally:
-        atomic.unlock(fd, path)
 
 
 def _convert(cfg, listing, tasks, progress_seconds):

@@ -18,7 +18,7 @@ import time
 from resnext import atomic
 from resnext import progress as progress_mod
 from resnext.config import ConfigError
-from resnext.data import choice, layouts, recordcheck, shardscan
+from resnext.data import choice, folderlock, layouts, recordcheck, shardscan
 
 log = logging.getLogger(__name__)
 
@@ -155,11 +155,20 @@ def index(cfg, progress_seconds=progress_mod.EVERY_SECONDS):
     """Index the shards of cfg.data_url; write and return the manifest (see the module doc).
 
     Raises ConfigError (a key to set), RefusedRecord / tfrecord.CorruptRecordError (a record,
-    named), FileNotFoundError / ValueError (the folder, named); nothing is written in any case.
+    named), FileNotFoundError / ValueError (the folder, named), ConfigError naming the holder when
+    a conversion or another index is writing <run>/data (resnext.data.folderlock); nothing is
+    written in any case.
     Progress (resnext.progress) counts MB read: a bar on a terminal, else a log line every 10%
     or `progress_seconds`.
     """
     plan, layout, shards = _plan(cfg)
+    # <run>/data is the folder `resnext convert` of this run writes too: one writer at a time
+    with folderlock.holding(choice.run_data_dir(cfg), plan.shard_dir, "index"):
+        return _index(cfg, plan, layout, shards, progress_seconds)
+
+
+def _index(cfg, plan, layout, shards, progress_seconds):
+    """index() once <run>/data is ours: read every shard, then write the manifest."""
     check = recordcheck.RecordCheck(layout, cfg.label_offset, cfg.num_classes, cfg.max_image_pixels)
     total = sum(os.path.getsize(p) for paths in shards.values() for p in paths)
     log.info(
