@@ -36,10 +36,13 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)
 	snakemake --cores 8 all
 
-# headless Chromium renders report.html in tests/report (Debian package; root on CI machines)
+# headless Chromium renders report.html in tests/report (Debian package; root on CI machines). apt
+# waits up to 10 minutes for another apt/dpkg run (another make target, an unattended upgrade)
+# instead of failing at once on its lock.
+APT_GET := apt-get -o DPkg::Lock::Timeout=600
 CHROMIUM := $(shell command -v chromium 2>/dev/null)
 chromium:
-	@test -n "$(CHROMIUM)" || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@test -n "$(CHROMIUM)" || { $(APT_GET) update -qq && $(APT_GET) install -y -qq chromium >/dev/null; }
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -m "not slow and not container and not slurm" tests
@@ -50,8 +53,8 @@ test-slow: $(STAMP)
 # Debian's slurm-wlm + munge for the two-node cluster of tests/slurm (root; apt). Where they cannot be
 # installed the slurm tests skip, naming what is missing.
 slurm-tools:
-	@command -v slurmctld >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; } \
+	@command -v slurmctld >/dev/null 2>&1 || { $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive \
+		$(APT_GET) install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; } \
 		|| echo "slurm-wlm and munge could not be installed: the slurm tests will skip"
 
 # the tests marked slurm: a two-node SLURM cluster on this machine (tests/slurm/cluster.sh; root)
