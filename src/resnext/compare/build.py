@@ -119,6 +119,7 @@ def steps(run_a, run_b, manifest_same):
             order, reason = paired.pair(pa, pb, manifest_same)
             tests = paired.compare_step(pa, pb, order) if order is not None else None
         rows.append(_step_row(rec_a["step"], rec_a, rec_b, tests, reason))
+    paired.adjust([r["paired"] for r in rows if r["paired"]])
     return rows
 
 
@@ -132,16 +133,17 @@ def verdict(step_rows):
     differ = [
         r["step"]
         for r in tested
-        if min(r["paired"][k]["p_value"] for k in ("top1", "top5")) < paired.ALPHA
+        if min(r["paired"][k]["p_holm"] for k in ("top1", "top5")) < paired.ALPHA
     ]
     if not differ:
-        return "no difference at any of %d paired step(s) (exact McNemar, alpha %.2g)" % (
-            len(tested),
-            paired.ALPHA,
+        return (
+            "no difference at any of %d paired step(s) (exact McNemar, Holm-adjusted p "
+            "over the steps, alpha %.2g)" % (len(tested), paired.ALPHA)
         )
-    return "different at step(s) %s (exact McNemar p < %.2g)" % (
+    return "different at step(s) %s (exact McNemar, Holm-adjusted p < %.2g over %d step(s))" % (
         ", ".join(map(str, differ)),
         paired.ALPHA,
+        len(tested),
     )
 
 

@@ -6,12 +6,18 @@ Whether the images are the same: the same manifest (sha256), or, failing that, t
 with the exact McNemar test: under "no difference" the images one run gets right and the other
 wrong split 50/50, so the count of one kind is Binomial(discordant, 1/2) (scipy.stats.binomtest,
 two-sided). With no discordant image the two runs agree on every image and p is 1.
+
+Each rate is tested at every step both runs evaluated, so its p-values are corrected for the number
+of steps compared with Holm's step-down method (statsmodels multipletests, method "holm"): a
+difference at a step is called significant when its Holm-adjusted p < ALPHA over the N steps
+compared. Both the raw and the adjusted p are reported.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 ALPHA = 0.05  # the level at which a paired difference is called one
 
@@ -92,24 +98,46 @@ def mcnemar(correct_a, correct_b):
     }
 
 
-def conclusion(test):
-    """The words for one McNemar result: the difference is called at ALPHA."""
+def conclusion(test, steps):
+    """The words for one McNemar result once Holm-adjusted over `steps` steps: the difference is
+    called when the adjusted p ("p_holm") is below ALPHA."""
     if test["a_only"] + test["b_only"] == 0:
         return "no difference (the same images right and wrong)"
-    if test["p_value"] >= ALPHA:
-        return "no difference detected (p %.4g >= %.2g)" % (test["p_value"], ALPHA)
-    return "different (p %.4g < %.2g)" % (test["p_value"], ALPHA)
+    holm = "Holm-adjusted p %.4g over %d step(s); raw p %.4g" % (
+        test["p_holm"],
+        steps,
+        test["p_value"],
+    )
+    if test["p_holm"] >= ALPHA:
+        return "no difference detected (%s; not < %.2g)" % (holm, ALPHA)
+    return "different (%s; < %.2g)" % (holm, ALPHA)
+
+
+def holm(p_values):
+    """Holm-adjusted p-values of a list of raw p-values (float [N] -> float [N], same order)."""
+    if not len(p_values):
+        return []
+    return [float(p) for p in multipletests(p_values, alpha=ALPHA, method="holm")[1]]
+
+
+def adjust(step_tests):
+    """Holm over the steps compared: each rate's tests (top1, top5) across `step_tests` (the
+    compare_step results of every paired step) get "p_holm" and "conclusion", in place."""
+    for key in ("top1", "top5"):
+        tests = [t[key] for t in step_tests]
+        for test, adjusted in zip(tests, holm([t["p_value"] for t in tests])):
+            test["p_holm"] = adjusted
+            test["conclusion"] = conclusion(test, len(tests))
 
 
 def compare_step(rows_a, rows_b, order):
-    """The paired tests of one step: {"top1": test, "top5": test, "identical_predictions"}."""
+    """The paired tests of one step: {"top1": test, "top5": test, "identical_predictions"}
+    (raw p only: adjust() adds the Holm-adjusted p and the conclusion over all the steps)."""
     ia, ib = order
     out = {
         key: mcnemar(rows_a[key + "_correct"][ia], rows_b[key + "_correct"][ib])
         for key in ("top1", "top5")
     }
-    for key in ("top1", "top5"):
-        out[key]["conclusion"] = conclusion(out[key])
     out["identical_predictions"] = bool(
         np.array_equal(rows_a["top5"][ia], rows_b["top5"][ib])
         and np.array_equal(rows_a["label_probability"][ia], rows_b["label_probability"][ib])

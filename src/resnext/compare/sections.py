@@ -57,6 +57,7 @@ def steps_frame(result):
                     "%s_a_only" % key: test.get("a_only"),
                     "%s_b_only" % key: test.get("b_only"),
                     "%s_p_value" % key: test.get("p_value"),
+                    "%s_p_holm" % key: test.get("p_holm"),
                 }
             )
         row["identical_predictions"] = tests.get("identical_predictions")
@@ -77,9 +78,11 @@ def steps_frame(result):
         "top1_a_only",
         "top1_b_only",
         "top1_p_value",
+        "top1_p_holm",
         "top5_a_only",
         "top5_b_only",
         "top5_p_value",
+        "top5_p_holm",
         "identical_predictions",
         "not_paired_reason",
     ]
@@ -132,8 +135,8 @@ def _environment_blocks(result):
     return out
 
 
-def _p(test):
-    return fmt.NA if test is None else "%.4g" % test["p_value"]
+def _p(test, which):
+    return fmt.NA if test is None else "%.4g" % test[which]
 
 
 def _step_rows(result):
@@ -147,7 +150,8 @@ def _step_rows(result):
                 fmt.pct(s[key + "_a"]),
                 fmt.pct(s[key + "_b"]),
                 "%+.3f" % s[key + "_delta_pp"],
-                _p(test),
+                _p(test, "p_value"),
+                _p(test, "p_holm"),
                 "%d / %d" % (test["a_only"], test["b_only"]) if test else fmt.NA,
             ]
         row.append(
@@ -157,20 +161,29 @@ def _step_rows(result):
     return rows
 
 
+def _compared(result):
+    """N of the Holm correction: the steps with a paired test."""
+    return sum(1 for s in result["steps"] if s["paired"])
+
+
 def _steps_blocks(result):
     out = [
         Heading(2, "Accuracy per matching checkpoint step (B - A)"),
         Para(
             "Paired exact McNemar test on per-image correctness (scipy.stats.binomtest on "
-            "the discordant images, two-sided); a difference is called at p < %.2g. "
-            "'A only / B only': images only run A, or only run B, gets right." % paired.ALPHA
+            "the discordant images, two-sided), each rate's p-values corrected with Holm's "
+            "method over the steps compared (statsmodels multipletests): a difference at a "
+            "step is called significant when its Holm-adjusted p < %.2g over the %d step(s) "
+            "compared. 'p' is the raw p, 'Holm p' the adjusted one; 'A only / B only': images "
+            "only run A, or only run B, gets right." % (paired.ALPHA, _compared(result))
         ),
     ]
     if not result["steps"]:
         return out + [Para("no evaluated step in common")]
     headers = ["step", "epoch"]
     for name in ("top-1", "top-5"):
-        headers += ["%s A (%%)" % name, "%s B (%%)" % name, "delta (pp)", "p", "A only / B only"]
+        headers += ["%s A (%%)" % name, "%s B (%%)" % name, "delta (pp)", "p", "Holm p"]
+        headers.append("A only / B only")
     return out + [Table(headers + ["top-1 conclusion"], _step_rows(result))]
 
 
