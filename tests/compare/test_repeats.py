@@ -54,8 +54,13 @@ def test_summary_mean_and_sd_and_the_pairs(runs, tmp_path):
     assert table["top1"].iloc[4] == pytest.approx(statistics.stdev(expected["top1"]))
     assert [(p["a"], p["b"]) for p in summary["pairs"]] == [("a", "b"), ("a", "lr"), ("b", "lr")]
     assert summary["pairs"][0]["verdict"].startswith("no difference")
+    for pair, folder in zip(summary["pairs"], pairs):  # the final step: raw and Holm p
+        final = json.loads((tmp_path / folder / "compare.json").read_text())["steps"][-1]
+        top1 = final["paired"]["top1"]
+        assert (pair["top1_p_value"], pair["top1_p_holm"]) == (top1["p_value"], top1["p_holm"])
     md = (out / "summary.md").read_text(encoding="utf-8")
     assert "[compare a vs b (../pair0/compare.md)](../pair0/compare.md)" in md
+    assert "Holm p" in md
 
 
 def test_a_damaged_pair_is_named(runs, tmp_path, caplog):

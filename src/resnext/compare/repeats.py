@@ -69,6 +69,7 @@ def _pair(folder):
             "final_step": final and final["step"],
             "top1_delta_pp": final and final["top1_delta_pp"],
             "top1_p_value": final and (final["paired"] or {}).get("top1", {}).get("p_value"),
+            "top1_p_holm": final and (final["paired"] or {}).get("top1", {}).get("p_holm"),
             "top5_delta_pp": final and final["top5_delta_pp"],
         }
     except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
@@ -149,10 +150,11 @@ def _blocks(summary, out_dir):
                     ("%s vs %s" % (p["a"], p["b"]), p["verdict"]),
                     (
                         "final step %s" % p["final_step"],
-                        "top-1 delta %s pp (p %s), top-5 delta %s pp"
+                        "top-1 delta %s pp (p %s, Holm p %s), top-5 delta %s pp"
                         % (
                             fmt.num(p["top1_delta_pp"], 3),
                             fmt.num(p["top1_p_value"], 4),
+                            fmt.num(p["top1_p_holm"], 4),
                             fmt.num(p["top5_delta_pp"], 3),
                         ),
                     ),
