@@ -23,26 +23,11 @@ import psutil
 import yaml
 
 from resnext.train import records
-from support.paths import DEMO_CONFIG, ROOT, TINY  # tests/ is on sys.path (tests/conftest.py)
-
-SRC = os.path.join(ROOT, "src")
-SNAKEFILE = os.path.join(ROOT, "workflow", "Snakefile")
-BIN = os.path.dirname(sys.executable)
-STAGE_TIMEOUT_S = 900  # one stage on a loaded 2-core machine, generously
+from support.paths import DEMO_CONFIG, TINY  # tests/ is on sys.path (tests/conftest.py)
+from support.workflow import STAGE_TIMEOUT_S, env  # S.env, S.STAGE_TIMEOUT_S: the tests use both
 
 # fields of an eval JSON that differ between two evaluations of the same checkpoint by design
 EVAL_VOLATILE = ("evaluated_utc", "images_per_sec")
-
-
-def env(extra=None):
-    """Environment of a child process: this tree's src first on PYTHONPATH,
-    the venv's bin on PATH."""
-    e = dict(os.environ)
-    e["PYTHONPATH"] = SRC + (os.pathsep + e["PYTHONPATH"] if e.get("PYTHONPATH") else "")
-    e["PATH"] = BIN + os.pathsep + e.get("PATH", "")
-    e.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    e.update(extra or {})
-    return e
 
 
 def write_config(cfg, path):
@@ -85,46 +70,6 @@ def start_cli(args, log_path, extra_env=None, cwd=None):
             stderr=subprocess.STDOUT,
             env=env(extra_env),
             cwd=cwd,
-            start_new_session=True,
-        )
-    finally:
-        log.close()
-
-
-def snakemake_argv(*args, cores=2):
-    """snakemake on this tree's Snakefile; cores=None leaves --cores out."""
-    cores_args = [] if cores is None else ["--cores", str(cores)]
-    return [os.path.join(BIN, "snakemake"), "-s", SNAKEFILE] + cores_args + [str(a) for a in args]
-
-
-def snakemake(workdir, *args, check=True, cores=2, timeout=STAGE_TIMEOUT_S):
-    """Run Snakemake on this tree's workflow in `workdir`;
-    -> CompletedProcess (output in .stdout)."""
-    proc = subprocess.run(
-        snakemake_argv(*args, cores=cores),
-        cwd=str(workdir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env(),
-        timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            "snakemake %s failed:\n%s" % (" ".join(map(str, args)), proc.stdout[-5000:])
-        )
-    return proc
-
-
-def start_snakemake(workdir, args, log_path, cores=2):
-    log = open(str(log_path), "ab")
-    try:
-        return subprocess.Popen(
-            snakemake_argv(*args, cores=cores),
-            cwd=str(workdir),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env(),
             start_new_session=True,
         )
     finally:

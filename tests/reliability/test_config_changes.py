@@ -14,40 +14,24 @@ MissingOutputException with a checkpoint lost. Now:
 """
 
 import os
-import re
 import shutil
 
 import pytest
 import yaml
 
 import rel_support as S
+from support.paths import TINY_WORKFLOW
+from support.workflow import planned_jobs, snakemake, work_folder
 
 pytestmark = pytest.mark.slow
 
 STEPS_PER_EPOCH = 1438 // 8  # the tiny workflow's 1438 train images at batch 8
 # two blocks (steps 4 and 8) set by num_epochs, so that raising it extends the run
-TINY_WORKFLOW = dict(
-    S.TINY,
-    num_train_images=1438,
-    demo_val_fraction=0.2,
-    results_dir="results",
-    run_name="tiny",
-    source_dir="demo",
-    train_shards=2,
-    validation_shards=1,
-    eval_batch_size=120,
+BY_EPOCHS = dict(
+    TINY_WORKFLOW,
     max_train_steps=None,
     num_epochs=8 / STEPS_PER_EPOCH,
 )
-
-
-def planned(output):
-    """{rule: jobs} of a dry run's job table."""
-    return {
-        rule: int(n)
-        for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", output, flags=re.M)
-        if rule != "total"
-    }
 
 
 def hashes(folder, skip=()):
@@ -80,20 +64,17 @@ def outside_the_run(work):
 
 
 def with_config(work, **changes):
-    (work / "tiny.yaml").write_text(yaml.safe_dump(dict(TINY_WORKFLOW, **changes)))
+    (work / "tiny.yaml").write_text(yaml.safe_dump(dict(BY_EPOCHS, **changes)))
 
 
 def dry_run(work):
-    return S.snakemake(work, "-n", "all", "--configfile", "tiny.yaml", check=False)
+    return snakemake(work, "-n", "all", "--configfile", "tiny.yaml", check=False)
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    work = tmp_path_factory.mktemp("finished")
-    for name in ("config", "reports"):
-        os.symlink(os.path.join(S.ROOT, name), str(work / name))
-    with_config(work)
-    S.snakemake(work, "all", "--configfile", "tiny.yaml")
+    work = work_folder(tmp_path_factory.mktemp("finished"), BY_EPOCHS)
+    snakemake(work, "all", "--configfile", "tiny.yaml")
     assert sorted(checkpoints_of(work)) and dry_run(work).stdout.count("Nothing to be done") == 1
     return work
 
@@ -109,12 +90,12 @@ def test_an_operations_key_reruns_only_the_report(copy):
     before, outside = results_of(copy), outside_the_run(copy)
     with_config(copy, rank_timeout_s=1234, keep_checkpoint_max=0)
     plan = dry_run(copy)
-    assert plan.returncode == 0 and planned(plan.stdout) == {
+    assert plan.returncode == 0 and planned_jobs(plan) == {
         "resolve_config": 1,
         "report": 1,
         "all": 1,
     }, plan.stdout
-    S.snakemake(copy, "all", "--configfile", "tiny.yaml")
+    snakemake(copy, "all", "--configfile", "tiny.yaml")
     assert results_of(copy) == before  # every checkpoint, result and the export byte-identical
     assert outside_the_run(copy) == outside
     assert "Nothing to be done" in dry_run(copy).stdout
@@ -123,7 +104,7 @@ def test_an_operations_key_reruns_only_the_report(copy):
 def test_an_evaluation_key_reruns_the_evaluations_and_what_reads_them(copy):
     with_config(copy, eval_batch_size=60)  # affects evaluation and export, not training
     plan = dry_run(copy)
-    jobs = planned(plan.stdout)
+    jobs = planned_jobs(plan)
     assert jobs == {
         "resolve_config": 1,
         "stage_settings": 2,
@@ -139,7 +120,7 @@ def test_a_training_key_is_refused_before_any_job_naming_it(copy):
     before = results_of(copy)
     with_config(copy, learning_rate_maximum=0.1)
     everything = hashes(copy, skip=(".snakemake",))
-    proc = S.snakemake(copy, "all", "--configfile", "tiny.yaml", check=False)
+    proc = snakemake(copy, "all", "--configfile", "tiny.yaml", check=False)
     assert proc.returncode != 0
     assert "learning_rate_maximum 0.05 -> 0.1" in proc.stdout and "accept_changes" in proc.stdout
     assert "Nothing was run" in proc.stdout
@@ -156,7 +137,7 @@ def test_raising_num_epochs_trains_only_the_new_block(copy):
     before, outside = results_of(copy), outside_the_run(copy)
     with_config(copy, num_epochs=12 / STEPS_PER_EPOCH)
     plan = dry_run(copy)
-    assert planned(plan.stdout) == {
+    assert planned_jobs(plan) == {
         "resolve_config": 1,
         "train_block": 1,
         "evaluate_checkpoint": 1,
@@ -165,7 +146,7 @@ def test_raising_num_epochs_trains_only_the_new_block(copy):
         "all": 1,
     }, plan.stdout
     assert "train/done/step-12.json" in plan.stdout and "train/done/step-4.json" not in plan.stdout
-    S.snakemake(copy, "all", "--configfile", "tiny.yaml")
+    snakemake(copy, "all", "--configfile", "tiny.yaml")
     after = results_of(copy)
     for name in ("train/ckpt", "eval"):  # every old checkpoint and result kept, byte-identical
         kept = {p: h for p, h in before[name].items() if p != "checkpoint"}  # TF's newest-pointer
@@ -191,7 +172,7 @@ def test_a_deleted_done_marker_retrains_nothing(copy):
     before = results_of(copy)
     marker = os.path.join("results", "tiny", "train", "done", "step-4.json")
     os.remove(str(copy / marker))
-    S.snakemake(copy, marker, "--configfile", "tiny.yaml")
+    snakemake(copy, marker, "--configfile", "tiny.yaml")
     assert results_of(copy) == before
     log = (run_dir(copy) / "logs" / "train-4.log").read_text()
     assert "already covers the block ending at step 4: no rank started" in log

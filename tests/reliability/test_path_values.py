@@ -12,6 +12,7 @@ import os
 import pytest
 
 import rel_support as S
+from support.workflow import snakemake, work_folder
 from resnext.config import ConfigError, load_config, load_schema
 
 NAME_KEYS = ("run_name", "repeat_of")  # a run's name (a folder of results_dir), not a path
@@ -138,8 +139,8 @@ def test_the_cli_refuses_a_hostile_results_dir_in_one_line_and_writes_nothing(tm
 
 
 def test_the_workflow_refuses_a_hostile_results_dir_before_any_job(tmp_path):
-    os.symlink(os.path.join(S.ROOT, "config"), str(tmp_path / "config"))
-    proc = S.snakemake(
+    work_folder(tmp_path, values=None, links=("config",))
+    proc = snakemake(
         tmp_path, "-n", "all", "--config", "results_dir=r;touch pwned", check=False, cores=1
     )
     assert proc.returncode != 0
@@ -151,9 +152,9 @@ def test_the_workflow_refuses_a_hostile_results_dir_before_any_job(tmp_path):
 def test_a_results_dir_with_a_space_works_and_writes_only_inside_it(tmp_path):
     """The rules quote every placeholder (:q): the demo converts into `my results/`, and no stray
     file (`my`, `results`) appears beside it."""
-    os.symlink(os.path.join(S.ROOT, "config"), str(tmp_path / "config"))
+    work_folder(tmp_path, values=None, links=("config",))
     manifest = os.path.join("my results", "tiny", "data", "manifest.json")
-    proc = S.snakemake(
+    proc = snakemake(
         tmp_path,
         manifest,
         "--config",

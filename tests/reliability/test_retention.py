@@ -4,7 +4,6 @@ complete for Snakemake (no retraining, no re-evaluation)."""
 
 import json
 import os
-import re
 import time
 
 import pytest
@@ -12,6 +11,9 @@ import pytest
 from resnext import checkpoints, paths, retention
 
 import rel_support as S
+from resnext.config import load_config
+from support.paths import DEMO_CONFIG, TINY, TINY_WORKFLOW
+from support.workflow import planned_jobs, snakemake, work_folder
 
 
 def _fake_checkpoint(train_dir, step, payload=None):
@@ -183,31 +185,15 @@ def test_real_checkpoints_of_a_training_run(tiny_cfg):
 
 def _fake_workflow_run(work):
     """A finished tiny run on disk (files only, oldest first) for Snakemake dry runs."""
-    import yaml
-
-    cfg = S.tiny_config(
-        "",
-        "results",
-        "tiny",
-        source_dir="demo",
-        num_train_images=1438,
-        demo_val_fraction=0.2,
-        train_shards=2,
-        validation_shards=1,
-        eval_batch_size=120,
-        data_url="",
-        keep_checkpoint_max=1,
-    )
+    cfg = load_config([DEMO_CONFIG], values=dict(TINY_WORKFLOW, data_url="", keep_checkpoint_max=1))
     values = {
         k: v
         for k, v in cfg.to_dict().items()
-        if k in S.TINY
+        if k in TINY
         or k
         in ("results_dir", "run_name", "source_dir", "demo_val_fraction", "keep_checkpoint_max")
     }
-    (work / "tiny.yaml").write_text(yaml.safe_dump(values))
-    for name in ("config", "reports"):
-        os.symlink(os.path.join(S.ROOT, name), str(work / name))
+    work_folder(work, values)
     run = work / "results" / "tiny"
     files = ["config.resolved.yaml", "source/demo.json", "data/manifest.json"]
     for step in (4, 8):
@@ -242,12 +228,12 @@ def test_snakemake_needs_nothing_back_after_pruning(tmp_path):
     for name in ("model.ckpt-4.index", "model.ckpt-4.data-00000-of-00001"):
         os.remove(str(run / "train" / "ckpt" / name))  # what prune() does once step-4.json exists
     for target in ("all", "evaluate"):
-        out = S.snakemake(tmp_path, target, "-n", "--configfile", "tiny.yaml").stdout
+        out = snakemake(tmp_path, target, "-n", "--configfile", "tiny.yaml").stdout
         assert "Nothing to be done" in out, out[-2000:]
     # a newer result makes the report rerun, and still nothing upstream of the evaluations runs
     os.utime(str(run / "eval" / "step-8.json"))
-    out = S.snakemake(tmp_path, "all", "-n", "--configfile", "tiny.yaml").stdout
-    jobs = {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", out, flags=re.M)}
+    plan = snakemake(tmp_path, "all", "-n", "--configfile", "tiny.yaml")
+    jobs, out = planned_jobs(plan), plan.stdout
     assert (
         jobs.get("report") == 1 and "train_block" not in jobs and "evaluate_checkpoint" not in jobs
     ), out[-2000:]

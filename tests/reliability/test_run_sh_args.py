@@ -12,9 +12,9 @@ import subprocess
 
 import pytest
 
-import rel_support as S
+from support.paths import ROOT
 
-RUN_SH = os.path.join(S.ROOT, "docker", "ascend", "run.sh")
+RUN_SH = os.path.join(ROOT, "docker", "ascend", "run.sh")
 
 
 def dry_run(cwd, **env):

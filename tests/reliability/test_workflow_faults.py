@@ -15,35 +15,21 @@ import re
 import signal
 
 import pytest
-import yaml
 
 from resnext import checkpoints
 
 import rel_support as S
+from support.paths import TINY_WORKFLOW
+from support.workflow import planned_jobs, snakemake, start_snakemake, work_folder
 
 pytestmark = pytest.mark.slow
 
-TINY_WORKFLOW = dict(
-    S.TINY,
-    num_train_images=1438,
-    demo_val_fraction=0.2,
-    results_dir="results",
-    run_name="tiny",
-    source_dir="demo",
-    train_shards=2,
-    validation_shards=1,
-    eval_batch_size=120,
-)
 # what differs between two evaluations of equal checkpoints by design: when, how fast, the file time
 EVAL_VOLATILE = S.EVAL_VOLATILE + ("checkpoint",)
 
 
 def make_workdir(root, **changes):
-    root.mkdir(parents=True, exist_ok=True)
-    for name in ("config", "reports"):
-        os.symlink(os.path.join(S.ROOT, name), str(root / name))
-    (root / "tiny.yaml").write_text(yaml.safe_dump(dict(TINY_WORKFLOW, **changes)))
-    return root
+    return work_folder(root, dict(TINY_WORKFLOW, **changes))
 
 
 def run_dir(work):
@@ -63,14 +49,6 @@ def comparable(record):
     out = S.without(record, EVAL_VOLATILE)
     out["checkpoint_sha256"] = record["checkpoint"]["sha256"]
     return out
-
-
-def jobs_of(output):
-    return {
-        rule: int(n)
-        for rule, n in re.findall(r"^(\w+)\s+(\d+)\s*$", output, flags=re.M)
-        if rule != "total"
-    }
 
 
 def incomplete_markers(work):
@@ -94,7 +72,7 @@ def rank_processes(popen):
 def reference(tmp_path_factory):
     """An uninterrupted `snakemake all`."""
     work = make_workdir(tmp_path_factory.mktemp("wf-ref"))
-    S.snakemake(work, "all", "--configfile", "tiny.yaml")
+    snakemake(work, "all", "--configfile", "tiny.yaml")
     return work
 
 
@@ -104,7 +82,7 @@ def killed(tmp_path_factory):
     README says at HEAD: `snakemake --unlock --cores 1`, then `all --rerun-incomplete`."""
     work = make_workdir(tmp_path_factory.mktemp("wf-killed"))
     train_dir = run_dir(work) / "train"
-    proc = S.start_snakemake(work, ["all", "--configfile", "tiny.yaml"], work / "killed.log")
+    proc = start_snakemake(work, ["all", "--configfile", "tiny.yaml"], work / "killed.log")
     hit = S.kill_when(proc, lambda: 6 in S.metrics_steps(train_dir))
     after = {
         "hit": hit,
@@ -114,9 +92,9 @@ def killed(tmp_path_factory):
         else [],
         "evals": sorted(evals(work)) if (run_dir(work) / "eval").is_dir() else [],
     }
-    plain = S.snakemake(work, "all", "--configfile", "tiny.yaml", check=False)
-    S.snakemake(work, "--unlock", "--configfile", "tiny.yaml", cores=1)
-    rerun = S.snakemake(work, "all", "--rerun-incomplete", "--configfile", "tiny.yaml")
+    plain = snakemake(work, "all", "--configfile", "tiny.yaml", check=False)
+    snakemake(work, "--unlock", "--configfile", "tiny.yaml", cores=1)
+    rerun = snakemake(work, "all", "--rerun-incomplete", "--configfile", "tiny.yaml")
     return {"work": work, "after": after, "plain": plain, "rerun": rerun}
 
 
@@ -137,7 +115,7 @@ def test_the_recovered_run_is_complete(killed, reference):
     assert all(got[s]["num_images"] == want[s]["num_images"] == 359 for s in got)
     for name in ("report.md", "eval_table.txt", "audit.json"):
         assert (run_dir(work) / "report" / name).stat().st_size > 0
-    jobs = jobs_of(killed["rerun"].stdout)
+    jobs = planned_jobs(killed["rerun"])
     assert jobs.get("train_block") == 1, jobs  # only block 2 again; block 1 was complete
 
 
@@ -160,11 +138,11 @@ def test_after_a_kill_during_the_report_the_plain_commands_recover(killed):
     report = run_dir(work) / "report"
     for name in os.listdir(str(report)):
         os.remove(str(report / name))
-    proc = S.start_snakemake(work, ["all", "--configfile", "tiny.yaml"], work / "report-kill.log")
+    proc = start_snakemake(work, ["all", "--configfile", "tiny.yaml"], work / "report-kill.log")
     assert S.kill_on_file(proc, report, lambda n: True) is not None
-    unlock = S.snakemake(work, "--unlock", "--configfile", "tiny.yaml", cores=None, check=False)
+    unlock = snakemake(work, "--unlock", "--configfile", "tiny.yaml", cores=None, check=False)
     assert unlock.returncode == 0, unlock.stdout[-2000:]
-    S.snakemake(work, "all", "--configfile", "tiny.yaml")
+    snakemake(work, "all", "--configfile", "tiny.yaml")
     assert (report / "report.md").exists() and incomplete_markers(work) == []
 
 
@@ -172,7 +150,7 @@ def test_two_runs_with_the_same_seed_give_the_same_eval_json(reference, tmp_path
     """A second uninterrupted run in another folder: same eval JSON but for evaluated_utc,
     images_per_sec and the checkpoint's file time; the checkpoint's sha256 too."""
     work = make_workdir(tmp_path / "again")
-    S.snakemake(work, "all", "--configfile", "tiny.yaml")
+    snakemake(work, "all", "--configfile", "tiny.yaml")
     got, want = evals(work), evals(reference)
     for step in want:
         a, b = got[step], want[step]
@@ -192,9 +170,9 @@ def test_evaluate_in_a_second_terminal_while_all_trains(tmp_path):
     train_dir = run_dir(work) / "train"
     # a block's target is its done marker (train_block's output; the checkpoint is no rule's output)
     block1 = str(train_dir.relative_to(work) / "done" / "step-4.json")
-    S.snakemake(work, block1, "--configfile", "tiny.yaml")
+    snakemake(work, block1, "--configfile", "tiny.yaml")
     block2 = str(train_dir.relative_to(work) / "done" / "step-8.json")
-    proc = S.start_snakemake(
+    proc = start_snakemake(
         work, ["all", "--configfile", "tiny.yaml", "--prioritize", block2], work / "all.log"
     )
     paused = []
@@ -207,8 +185,8 @@ def test_evaluate_in_a_second_terminal_while_all_trains(tmp_path):
         assert paused
         for p in paused:
             p.send_signal(signal.SIGSTOP)
-        locked = S.snakemake(work, "evaluate", "--configfile", "tiny.yaml", cores=1, check=False)
-        second = S.snakemake(work, "--nolock", "evaluate", "--configfile", "tiny.yaml", cores=1)
+        locked = snakemake(work, "evaluate", "--configfile", "tiny.yaml", cores=1, check=False)
+        second = snakemake(work, "--nolock", "evaluate", "--configfile", "tiny.yaml", cores=1)
         during = {
             "complete": checkpoints.complete_steps(str(train_dir)),
             "evals": sorted(evals(work)),
@@ -226,7 +204,7 @@ def test_evaluate_in_a_second_terminal_while_all_trains(tmp_path):
             S.kill_tree(proc)
     assert locked.returncode != 0 and "cannot be locked" in locked.stdout, locked.stdout[-2000:]
     # stage_settings: settings/evaluation.json, first asked for by this evaluation
-    assert jobs_of(second.stdout) == {
+    assert planned_jobs(second) == {
         "evaluate_checkpoint": 1,
         "evaluate": 1,
         "stage_settings": 1,
@@ -253,11 +231,12 @@ def test_checkpoints_pruned_during_training_are_never_planned_again(tmp_path):
     train_dir = run_dir(work) / "train"
     block = "results/tiny/train/done/step-%d.json"  # a block's target: its done marker
     for target in (block % 4, "results/tiny/eval/step-4.json", block % 8):
-        S.snakemake(work, target, "--configfile", "tiny.yaml")
+        snakemake(work, target, "--configfile", "tiny.yaml")
     assert checkpoints.complete_steps(str(train_dir)) == [8]
-    plan = S.snakemake(work, "all", "-n", "--configfile", "tiny.yaml").stdout
+    dry = snakemake(work, "all", "-n", "--configfile", "tiny.yaml")
+    plan = dry.stdout
     # stage_settings: settings/export.json, which no target built so far asked for
-    assert jobs_of(plan) == {
+    assert planned_jobs(dry) == {
         "train_block": 1,
         "evaluate_checkpoint": 2,
         "export": 1,
@@ -266,10 +245,8 @@ def test_checkpoints_pruned_during_training_are_never_planned_again(tmp_path):
         "all": 1,
     }, plan
     assert "done/step-12.json" in plan and "done/step-4.json" not in plan
-    S.snakemake(work, "all", "--configfile", "tiny.yaml")
-    assert (
-        "Nothing to be done" in S.snakemake(work, "all", "-n", "--configfile", "tiny.yaml").stdout
-    )
+    snakemake(work, "all", "--configfile", "tiny.yaml")
+    assert "Nothing to be done" in snakemake(work, "all", "-n", "--configfile", "tiny.yaml").stdout
     assert sorted(evals(work)) == [4, 8, 12]
     # 12 stays (the newest); 8 stays only if it had no result yet when 12 was saved, which depends
     # on the order Snakemake runs evaluation 8 and block 3 in

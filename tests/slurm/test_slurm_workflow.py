@@ -7,25 +7,16 @@ import re
 import sys
 
 import pytest
-import yaml
 
-from support.paths import ROOT, TINY
+from support.paths import ROOT, TINY_WORKFLOW
+from support.workflow import SNAKEFILE, work_folder
 
 pytestmark = pytest.mark.slurm
 
-SNAKEFILE = os.path.join(ROOT, "workflow", "Snakefile")
 PROFILE = os.path.join(ROOT, "workflow", "profiles", "slurm")
 # one block of 4 steps on 4 ranks (2 nodes x 2), one evaluation
 TINY_SLURM = dict(
-    TINY,
-    num_train_images=1438,
-    demo_val_fraction=0.2,
-    results_dir="results",
-    run_name="tiny",
-    source_dir="demo",
-    train_shards=2,
-    validation_shards=1,
-    eval_batch_size=120,
+    TINY_WORKFLOW,
     rank_size=4,
     max_train_steps=4,
     checkpoint_every_steps=4,
@@ -54,9 +45,7 @@ def _submitted(run):
 def test_the_tiny_workflow_runs_through_sbatch_with_train_block_on_both_nodes(
     slurm_cluster, tmp_path
 ):
-    for name in ("config", "reports"):
-        os.symlink(os.path.join(ROOT, name), str(tmp_path / name))
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY_SLURM))
+    work_folder(tmp_path, TINY_SLURM)
     run = _snakemake(slurm_cluster, tmp_path, "all")
     said = run.stdout + run.stderr
     assert run.returncode == 0, said[-4000:]

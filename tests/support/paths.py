@@ -29,3 +29,17 @@ TINY = {
     "convert_workers": 1,
     "learning_rate_maximum": 0.05,
 }
+# TINY as the workflow tests run it (tests/support/workflow.py) over the embedded demo: its 1797
+# digits split 1438 train / 359 validation, evaluated in batches of 120; results/tiny under the
+# working folder. Tests that need other values write dict(TINY_WORKFLOW, key=value).
+TINY_WORKFLOW = dict(
+    TINY,
+    num_train_images=1438,
+    demo_val_fraction=0.2,
+    results_dir="results",
+    run_name="tiny",
+    source_dir="demo",
+    train_shards=2,
+    validation_shards=1,
+    eval_batch_size=120,
+)

@@ -6,25 +6,16 @@ the embedded demo itself, its JPEG tree written as TF-slim shards, reaching the 
 """
 
 import json
-import os
 
 import pytest
 import yaml
 
 from resnext.data import demo
 from support import foreign_shards as foreign
-from support.paths import CLASSES, ROOT, TINY
-from workflow.test_workflow import planned_jobs, snakemake
+from support.paths import CLASSES, TINY
+from support.workflow import planned_jobs, snakemake, work_folder
 
 DEMO_TOP1_BAR = 0.97
-
-
-def _workdir(tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    for name in ("config", "reports"):
-        os.symlink(os.path.join(ROOT, name), str(work / name))
-    return work
 
 
 def _demo_shards(folder, tmp_path, image_size=32):
@@ -45,7 +36,6 @@ def _demo_shards(folder, tmp_path, image_size=32):
 
 
 def test_all_indexes_tfds_shards_and_never_converts(tmp_path):
-    work = _workdir(tmp_path)
     shards = str(tmp_path / "tfds shards")  # a space in the path: quoted all the way
     foreign.write_folder(shards, foreign.digit_items(CLASSES, 12, 4), "tfds")
     before = foreign.folder_state(shards)
@@ -58,7 +48,7 @@ def test_all_indexes_tfds_shards_and_never_converts(tmp_path):
         num_classes=CLASSES,
         eval_batch_size=40,
     )
-    (work / "tiny.yaml").write_text(yaml.safe_dump(values))
+    work = work_folder(tmp_path / "work", values)
     plan = planned_jobs(snakemake(work, "-n", "all", "--configfile", "tiny.yaml"))
     assert plan.get("index") == 1 and "convert" not in plan and "demo_data" not in plan
     snakemake(work, "all", "--configfile", "tiny.yaml")
@@ -77,7 +67,7 @@ def test_all_indexes_tfds_shards_and_never_converts(tmp_path):
 def test_the_demo_from_tfslim_shards_reaches_its_accuracy_bar(tmp_path):
     """The embedded demo with data_url at its own images as TF-slim shards: `snakemake --cores 8
     all` indexes them (no conversion job) and reaches the demo's top-1 bar."""
-    work = _workdir(tmp_path)
+    work = work_folder(tmp_path / "work", values=None)
     shards = str(tmp_path / "shards")
     items = _demo_shards(shards, tmp_path)
     before = foreign.folder_state(shards)

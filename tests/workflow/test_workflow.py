@@ -4,70 +4,18 @@ evaluation, the `evaluate` target never trains, lint, and a bad config failing b
 import glob
 import json
 import os
-import re
-import subprocess
-import sys
 
 import pytest
 import yaml
 
-from support.paths import ROOT, TINY
-
-SNAKEFILE = os.path.join(ROOT, "workflow", "Snakefile")
-
-
-def snakemake(workdir, *args, check=True):
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    run = subprocess.run(
-        [
-            os.path.join(os.path.dirname(sys.executable), "snakemake"),
-            "-s",
-            SNAKEFILE,
-            "--cores",
-            "2",
-        ]
-        + list(args),
-        cwd=str(workdir),
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if check and run.returncode != 0:
-        raise AssertionError(
-            "snakemake %s failed:\n%s\n%s"
-            % (" ".join(args), run.stdout[-3000:], run.stderr[-3000:])
-        )
-    return run
-
-
-def planned_jobs(run):
-    """{rule: count} from a dry run's job stats table."""
-    text = run.stdout + run.stderr
-    jobs = {}
-    for rule, count in re.findall(r"^(\w+)\s+(\d+)\s*$", text, flags=re.M):
-        if rule != "total":
-            jobs[rule] = int(count)
-    return jobs
+from support.paths import ROOT
+from support.workflow import planned_jobs, snakemake, work_folder
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """A working folder with the project's config/ and reports/, and a tiny config over the demo."""
-    work = tmp_path_factory.mktemp("wf")
-    for name in ("config", "reports"):
-        os.symlink(os.path.join(ROOT, name), str(work / name))
-    tiny = dict(
-        TINY,
-        num_train_images=1438,
-        demo_val_fraction=0.2,
-        results_dir="results",
-        run_name="tiny",
-        source_dir="demo",
-        train_shards=2,
-        validation_shards=1,
-        eval_batch_size=120,
-    )
-    (work / "tiny.yaml").write_text(yaml.safe_dump(tiny))
+    work = work_folder(tmp_path_factory.mktemp("wf"))
     snakemake(work, "all", "--configfile", "tiny.yaml")
     return work
 
@@ -94,7 +42,7 @@ def test_all_writes_every_stage(workdir):
 
 def test_nothing_left_to_do_afterwards(workdir):
     run = snakemake(workdir, "all", "-n", "--configfile", "tiny.yaml")
-    assert "Nothing to be done" in run.stdout + run.stderr
+    assert "Nothing to be done" in run.stdout
 
 
 def test_a_missing_result_plans_exactly_one_evaluation(workdir):
@@ -115,11 +63,11 @@ def test_evaluate_never_trains_when_checkpoints_are_missing(workdir, tmp_path):
 
 def test_lint_is_clean():
     run = snakemake(ROOT, "--lint")
-    assert "Congratulations, your workflow is in a good condition" in run.stdout + run.stderr
+    assert "Congratulations, your workflow is in a good condition" in run.stdout
 
 
 def test_bad_config_fails_before_any_job(workdir):
     (workdir / "bad.yaml").write_text("run_name: bad\nbatch_sise: 8\n")
     run = snakemake(workdir, "all", "-n", "--configfile", "tiny.yaml", "bad.yaml", check=False)
-    assert run.returncode != 0 and "batch_sise" in run.stdout + run.stderr
+    assert run.returncode != 0 and "batch_sise" in run.stdout
     assert not (workdir / "results" / "bad").exists()
