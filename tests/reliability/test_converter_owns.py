@@ -16,6 +16,7 @@ from resnext import atomic, cli
 from resnext.data import convert, owned, shardwriter, tfrecord
 from support.trees import write_tree
 
+import hostile as H
 import rel_support as S
 
 
@@ -52,25 +53,8 @@ def config(tmp_path, tree):
     """Factory: a config file converting `tree` into data_url (results under tmp_path/results)."""
 
     def make(data_url, **changes):
-        values = dict(
-            results_dir=str(tmp_path / "results"),
-            run_name="owns",
-            source_dir=tree,
-            num_classes=3,
-            train_shards=2,
-            validation_shards=1,
-            convert_workers=1,
-            num_train_images=24,
-            image_size=16,
-            data_url=str(data_url),
-        )
-        values.update(changes)
-        path = tmp_path / "convert.yaml"
-        with open(str(path), "w") as f:
-            import yaml
-
-            yaml.safe_dump(values, f)
-        return str(path)
+        changes = dict(changes, data_url=str(data_url))
+        return H.convert_config(tmp_path / "convert.yaml", tmp_path, tree, "owns", **changes)
 
     return make
 

@@ -25,14 +25,6 @@ def pristine(tmp_path_factory):
     return write_tree(tmp_path_factory.mktemp("names-tree"))
 
 
-def _tree(pristine, tmp_path):
-    import shutil
-
-    root = tmp_path / "jpegs"
-    shutil.copytree(pristine, str(root))
-    return root
-
-
 def _bad_file(root):
     """A JPEG in a class folder, renamed to a Latin-1 name; -> its path as bytes."""
     folder = os.path.join(str(root), "train", "d0000001")
@@ -62,21 +54,7 @@ CASES = {"file": _bad_file, "class-folder": _bad_class, "stray-file": _bad_stray
 
 
 def _config(tmp_path, root):
-    return H.write_yaml(
-        tmp_path / "convert.yaml",
-        dict(
-            results_dir=str(tmp_path / "results"),
-            run_name="names",
-            source_dir=str(root),
-            num_classes=3,
-            train_shards=2,
-            validation_shards=1,
-            convert_workers=1,
-            num_train_images=24,
-            image_size=16,
-            data_url=str(tmp_path / "data"),
-        ),
-    )
+    return H.convert_config(tmp_path / "convert.yaml", tmp_path, root, "names")
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -84,24 +62,21 @@ def test_a_name_that_is_not_utf8_is_refused_naming_the_path(
     case, pristine, tmp_path, caplog, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    root = _tree(pristine, tmp_path)
+    root = H.copy_tree(pristine, tmp_path)
     bad = CASES[case](root)
     config = _config(tmp_path, root)
     before = H.tree(tmp_path)
-    code, text = H.main(["convert", "--config", config], caplog)
-    assert code == 2, text
-    lines = [line for line in text.splitlines() if "ERROR" in line]
-    assert len(lines) == 1 and "Traceback" not in text, text
+    line, _ = H.refused(["convert", "--config", config], caplog)
     shown = os.fsdecode(bad).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    assert shown.replace("\n", "\\x0a") in lines[0] and "not valid UTF-8" in lines[0], lines[0]
-    assert "Rename it" in lines[0]
+    assert shown.replace("\n", "\\x0a") in line and "not valid UTF-8" in line, line
+    assert "Rename it" in line
     assert H.tree(tmp_path) == before  # the tree (the victim) and everything else unchanged
     assert not (tmp_path / "data").exists() and not (tmp_path / "results").exists()
 
 
 def test_a_utf8_name_with_other_letters_converts(pristine, tmp_path, caplog, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    root = _tree(pristine, tmp_path)
+    root = H.copy_tree(pristine, tmp_path)
     folder = root / "train" / "d0000001"
     first = sorted(os.listdir(str(folder)))[0]
     os.rename(str(folder / first), str(folder / "café ü <b>.JPEG"))
