@@ -5,50 +5,19 @@ usage: benchmarks/precision_throughput.py [--image-size 224] [--batch 16] [--ste
 """
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import resnext_bench
 
 
 def bench(precision, args, out_dir):
-    out = os.path.join(out_dir, "%s.json" % precision)
-    cmd = [
-        sys.executable,
-        "-m",
-        "resnext.cli",
-        "benchmark",
-        "--config",
-        os.path.join(ROOT, "config", "config.yaml"),
-        "--set",
+    settings = (
         "precision_mode=%s" % precision,
-        "--set",
         "image_size=%d" % args.image_size,
-        "--set",
         "batch_size=%d" % args.batch,
-        "--set",
         "num_classes=1001",
-        "--set",
-        "results_dir=%s" % out_dir,
-        "--steps",
-        str(args.steps),
-        "--warmup",
-        str(args.warmup),
-        "--out",
-        out,
-    ]
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if proc.returncode != 0:  # e.g. bf16 refused on a CPU without AVX-512: say why, not a traceback
-        lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        sys.exit(
-            "%s: resnext benchmark exited %d: %s"
-            % (precision, proc.returncode, (lines or ["?"])[-1])
-        )
-    with open(out) as f:
-        return json.load(f)
+    )
+    return resnext_bench.run(precision, settings, args, out_dir)
 
 
 def main():

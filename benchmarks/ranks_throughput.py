@@ -9,44 +9,14 @@ usage: benchmarks/ranks_throughput.py [--image-size 32] [--global-batch 32] [--r
 """
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import resnext_bench
 
 
 def bench(ranks, batch, args, out_dir):
-    out = os.path.join(out_dir, "r%d.json" % ranks)
-    cmd = [
-        sys.executable,
-        "-m",
-        "resnext.cli",
-        "benchmark",
-        "--config",
-        os.path.join(ROOT, "config", "config.yaml"),
-        "--set",
-        "rank_size=%d" % ranks,
-        "--set",
-        "batch_size=%d" % batch,
-        "--set",
-        "image_size=%d" % args.image_size,
-        "--set",
-        "results_dir=%s" % out_dir,
-        "--steps",
-        str(args.steps),
-        "--warmup",
-        str(args.warmup),
-        "--out",
-        out,
-    ]
-    for item in args.set:
-        cmd += ["--set", item]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    with open(out) as f:
-        return json.load(f)
+    settings = ("rank_size=%d" % ranks, "batch_size=%d" % batch, "image_size=%d" % args.image_size)
+    return resnext_bench.run("r%d" % ranks, settings, args, out_dir, extra=args.set)
 
 
 def main():
