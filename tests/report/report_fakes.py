@@ -14,6 +14,18 @@ import os
 from resnext import atomic
 from resnext.config import load_config, write_resolved
 
+# every file the report stage writes into <run>/report
+REPORT_FILES = (
+    "report.html",
+    "report.md",
+    "eval_table.txt",
+    "audit.json",
+    "mllog.txt",
+    "accuracy.png",
+    "loss.png",
+    "lr.png",
+    "throughput.png",
+)
 BASE = dt.datetime(2026, 11, 29, 7, 0, 0, tzinfo=dt.timezone.utc)
 
 DEMO = {

@@ -12,7 +12,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from report_fakes import SKIPPED, write_tree
+from report_fakes import REPORT_FILES, SKIPPED, write_tree
 from resnext.report import MissingResultsError, build_report
 from resnext.report.tables import EVAL_TABLE_HEADER
 
@@ -25,17 +25,7 @@ def _read(path):
 def test_writes_every_output(demo_report):
     cfg, written = demo_report
     out = os.path.join(cfg.run_dir, "report")
-    for name in (
-        "eval_table.txt",
-        "report.md",
-        "report.html",
-        "audit.json",
-        "mllog.txt",
-        "accuracy.png",
-        "loss.png",
-        "lr.png",
-        "throughput.png",
-    ):
+    for name in REPORT_FILES:
         assert os.path.isfile(os.path.join(out, name)), name
     assert written["audit"] == os.path.join(out, "audit.json")
     assert not [n for n in os.listdir(out) if ".tmp-" in n]  # atomic writes leave no temp files

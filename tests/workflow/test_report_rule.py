@@ -16,23 +16,13 @@ import yaml
 from support.paths import ROOT, TINY_WORKFLOW
 from support.workflow import planned_jobs, snakemake, work_folder
 from report.report_fakes import (
+    REPORT_FILES,
     write_benchmark,
     write_results,
 )  # tests/report (tests/ is on sys.path)
 from resnext import paths
 from resnext.config import load_config
 
-REPORT_FILES = (
-    "report.html",
-    "report.md",
-    "eval_table.txt",
-    "audit.json",
-    "mllog.txt",
-    "accuracy.png",
-    "loss.png",
-    "lr.png",
-    "throughput.png",
-)
 CONFIG = ("--configfile", "tiny.yaml")
 
 
