@@ -26,6 +26,14 @@ REPORT_FILES = (
     "lr.png",
     "throughput.png",
 )
+# the software versions every fake block and benchmark record claims (copied per record)
+VERSIONS = {
+    "python": "3.11.9",
+    "tensorflow": "2.21.0",
+    "resnext": "0.1.0",
+    "numpy": "2.1.0",
+    "driver": None,
+}
 BASE = dt.datetime(2026, 11, 29, 7, 0, 0, tzinfo=dt.timezone.utc)
 
 DEMO = {
@@ -117,13 +125,7 @@ def _block(cfg, b, start, end, t_start, loops, base):
         "config_sha256": cfg.sha256(),
         "hostnames": ["node-a"],
         "seed": cfg.seed,
-        "versions": {
-            "python": "3.11.9",
-            "tensorflow": "2.21.0",
-            "resnext": "0.1.0",
-            "numpy": "2.1.0",
-            "driver": None,
-        },
+        "versions": dict(VERSIONS),
         "final_loss": 1.25 - 0.1 * b,
     }
 
@@ -231,13 +233,7 @@ def write_benchmark(cfg, base=BASE, per_device=40.0, **changes):
         "warmup_steps": 5,
         "config_sha256": cfg.sha256(),
         "time_utc": iso(base, 7200),
-        "versions": {
-            "python": "3.11.9",
-            "tensorflow": "2.21.0",
-            "resnext": "0.1.0",
-            "numpy": "2.1.0",
-            "driver": None,
-        },
+        "versions": dict(VERSIONS),
     }
     rec.update(changes)
     name = "%s-%s-%dx%d.json" % (
